@@ -1,0 +1,181 @@
+//! The one error type of `linli-core`.
+//!
+//! Every variant says what went wrong and where: the schema file and field, or the
+//! record and field of a refused write, or the storage key that could not be read.
+
+use std::fmt;
+
+/// Why a write was refused. Carried by [`Error::Invalid`], which also names the record
+/// and the field, so that a test or an operator can see exactly what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    UnknownField,
+    WrongType {
+        expected: &'static str,
+        got: String,
+    },
+    MissingRequired,
+    NotInEnum {
+        value: String,
+        allowed: Vec<String>,
+    },
+    IllegalTransition {
+        from: String,
+        to: String,
+        allowed: Vec<String>,
+    },
+    StringTooLong {
+        chars: usize,
+        chars_max: usize,
+    },
+    ListTooLong {
+        items: usize,
+        items_max: usize,
+    },
+    RecordTooLarge {
+        bytes: usize,
+        bytes_max: usize,
+    },
+    OutOfRange {
+        value: i64,
+        min: i64,
+        max: i64,
+    },
+    /// A counter only adds up: increments must be positive.
+    CounterNotPositive {
+        delta: i64,
+    },
+    /// The field cannot be written with this operation (a counter set directly, a
+    /// claim set as a plain value, the status field on a registry without one...).
+    WrongOperation {
+        field_type: &'static str,
+        operation: &'static str,
+    },
+    /// Status fields move only through their own machine; a create starts at `initial`.
+    StatusOnCreate {
+        initial: String,
+        got: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::UnknownField => write!(f, "unknown field"),
+            Problem::WrongType { expected, got } => write!(f, "expected {expected}, got {got}"),
+            Problem::MissingRequired => write!(f, "required field is missing"),
+            Problem::NotInEnum { value, allowed } => {
+                write!(f, "`{value}` is not one of [{}]", allowed.join(", "))
+            }
+            Problem::IllegalTransition { from, to, allowed } => write!(
+                f,
+                "status cannot move from `{from}` to `{to}` (allowed from `{from}`: [{}])",
+                allowed.join(", ")
+            ),
+            Problem::StringTooLong { chars, chars_max } => {
+                write!(f, "{chars} characters, more than the bound of {chars_max}")
+            }
+            Problem::ListTooLong { items, items_max } => {
+                write!(f, "{items} items, more than the bound of {items_max}")
+            }
+            Problem::RecordTooLarge { bytes, bytes_max } => {
+                write!(
+                    f,
+                    "record would be {bytes} bytes, more than the bound of {bytes_max}"
+                )
+            }
+            Problem::OutOfRange { value, min, max } => {
+                write!(f, "{value} is outside [{min}, {max}]")
+            }
+            Problem::CounterNotPositive { delta } => {
+                write!(f, "counters only add up; increment {delta} is not positive")
+            }
+            Problem::WrongOperation {
+                field_type,
+                operation,
+            } => {
+                write!(
+                    f,
+                    "a {field_type} field cannot be written with `{operation}`"
+                )
+            }
+            Problem::StatusOnCreate { initial, got } => {
+                write!(f, "a new record starts at `{initial}`, not `{got}`")
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A registry schema file is malformed. Raised at load, never at run time.
+    #[error("schema file {file}: registry `{registry}`, field `{field}`: {problem}")]
+    Schema {
+        file: String,
+        registry: String,
+        field: String,
+        problem: String,
+    },
+
+    /// A write was refused by validation; nothing of it was applied.
+    #[error("record {record}, field `{field}`: {problem}")]
+    Invalid {
+        record: String,
+        field: String,
+        problem: Problem,
+    },
+
+    /// A write names a document this node may not originate changes for.
+    #[error("record {record}: node `{node}` may not write to document {doc}")]
+    NotOwner {
+        record: String,
+        doc: String,
+        node: String,
+    },
+
+    #[error("record {record}: not found")]
+    RecordNotFound { record: String },
+
+    #[error("registry `{registry}` is not declared (known: [{known}])")]
+    UnknownRegistry { registry: String, known: String },
+
+    /// A document id, record key or node id that does not parse.
+    #[error("bad {what} `{input}`: {reason}")]
+    BadId {
+        what: &'static str,
+        input: String,
+        reason: &'static str,
+    },
+
+    /// Changes from a peer that Automerge could not decode or apply.
+    #[error("document {doc}: changes refused by Automerge: {source}")]
+    Changes {
+        doc: String,
+        source: automerge::AutomergeError,
+    },
+
+    #[error("document {doc}: Automerge: {source}")]
+    Automerge {
+        doc: String,
+        source: automerge::AutomergeError,
+    },
+
+    /// Bytes on disk that do not decode: a torn or foreign file.
+    #[error("corrupt {what} at key {key}: {reason}")]
+    Corrupt {
+        what: &'static str,
+        key: String,
+        reason: String,
+    },
+
+    #[error("storage: {0}")]
+    Rocks(#[from] rocksdb::Error),
+
+    #[error("storage at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

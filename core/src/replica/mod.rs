@@ -1,0 +1,542 @@
+//! The replica engine: a state machine that takes events and returns effects.
+//!
+//! Events are local writes (arriving together, so they share one batch and one sync),
+//! changes from peers, and ticks. Effects are a batch to persist and the answers to
+//! release once that batch is durable. The engine reads storage to load documents it
+//! has not cached, but never writes it: the runtime commits [`Effect::Persist`] before
+//! it acts on the effects that follow, and if that commit fails it must stop the
+//! engine (memory is ahead of disk; a restart recovers from disk).
+//!
+//! The same engine runs at every tier; [`Scope`] says which documents a node may
+//! originate changes for.
+
+mod cache;
+mod stored;
+
+pub use stored::StoredReplica;
+
+use crate::doc::{Record, RegistryDoc};
+use crate::error::{Error, Result};
+use crate::hlc::{Hlc, HlcClock};
+use crate::ids::{DocId, NodeId, RecordKey};
+use crate::schema::{FieldType, Registries};
+use crate::store::{LogEntry, Snapshot, Storage, StoreBatch};
+use crate::views::{Dirty, Views};
+use crate::write::{FieldOp, Target, Write};
+use cache::DocCache;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Documents whose owner this node may originate changes for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A community: its own documents. A street: its communities'. Listed explicitly.
+    Owners(BTreeSet<String>),
+    /// The district: everything below it.
+    All,
+}
+
+impl Scope {
+    pub fn only(owner: &str) -> Self {
+        Scope::Owners([owner.to_string()].into())
+    }
+    pub fn allows(&self, owner: &str) -> bool {
+        match self {
+            Scope::Owners(owners) => owners.contains(owner),
+            Scope::All => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub node: NodeId,
+    pub scope: Scope,
+    /// Documents kept in memory; least recently used ones are dropped past this.
+    pub doc_cache_max: usize,
+    /// A cached document with this many incremental chunks is compacted on a tick.
+    pub compact_chunks_min: usize,
+    /// Past this many chunks a document is compacted inline, in the write's batch,
+    /// so that loading never replays more than this many chunks.
+    pub compact_chunks_max: usize,
+}
+
+impl ReplicaConfig {
+    pub fn new(node: NodeId, scope: Scope) -> Self {
+        Self {
+            node,
+            scope,
+            doc_cache_max: 256,
+            compact_chunks_min: 64,
+            compact_chunks_max: 512,
+        }
+    }
+}
+
+/// A write that is durable: where the record is, the log entry that holds it and its
+/// HLC timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub key: RecordKey,
+    pub seq: u64,
+    pub at: Hlc,
+}
+
+pub enum Event {
+    /// Local writes that arrived together, each with the caller's request id.
+    Writes {
+        writes: Vec<(u64, Write)>,
+        now_ms: u64,
+    },
+    /// Changes received from a peer, grouped by document.
+    Changes { docs: Vec<(DocId, Vec<Vec<u8>>)> },
+    /// Time passes: background work (compaction), bounded per tick.
+    Tick { now_ms: u64 },
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    /// Commit atomically and durably before acting on any later effect.
+    Persist(StoreBatch),
+    /// The answer to a local write; release it only after the preceding persist.
+    Written {
+        request: u64,
+        result: Result<Written>,
+    },
+    /// The outcome of a peer's changes to one document: how many were new here.
+    Applied { doc: DocId, result: Result<usize> },
+}
+
+pub struct Replica {
+    config: ReplicaConfig,
+    registries: Registries,
+    clock: HlcClock,
+    next_seq: u64,
+    docs: DocCache,
+    known_docs: BTreeSet<DocId>,
+    views: Views,
+}
+
+impl Replica {
+    /// Opens the engine over what `store` holds: clock, log position, documents, views.
+    pub fn open(
+        config: ReplicaConfig,
+        registries: Registries,
+        store: &dyn Storage,
+    ) -> Result<Self> {
+        let views = Views::from_entries(
+            store
+                .view_entries()?
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )?;
+        Ok(Self {
+            docs: DocCache::new(config.doc_cache_max),
+            clock: HlcClock::resume(store.hlc()?),
+            next_seq: store.log_last_seq()? + 1,
+            known_docs: store.doc_ids()?.into_iter().collect(),
+            config,
+            registries,
+            views,
+        })
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.config.node
+    }
+
+    pub fn registries(&self) -> &Registries {
+        &self.registries
+    }
+
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
+        self.known_docs.iter()
+    }
+
+    /// The sequence number the next log entry will take.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
+        self.docs.evict_to_bound();
+        match event {
+            Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
+            Event::Changes { docs } => self.changes(store, docs),
+            Event::Tick { now_ms: _ } => self.tick(),
+        }
+    }
+
+    fn writes(
+        &mut self,
+        store: &dyn Storage,
+        writes: Vec<(u64, Write)>,
+        now_ms: u64,
+    ) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut results: Vec<(u64, Result<(RecordKey, Hlc)>)> = Vec::with_capacity(writes.len());
+        // Writes per document in this batch: one Automerge change per document.
+        let mut pending: BTreeMap<DocId, Vec<usize>> = BTreeMap::new();
+        for (request, write) in writes {
+            let at = self.clock.now(now_ms);
+            let result = self.write_one(store, &write, at, &mut batch);
+            if let Ok(key) = &result {
+                pending
+                    .entry(key.doc.clone())
+                    .or_default()
+                    .push(results.len());
+            }
+            results.push((request, result.map(|key| (key, at))));
+        }
+        let mut seqs = BTreeMap::new();
+        let mut dirty = Dirty::default();
+        for doc_id in pending.keys() {
+            let at = self.clock.last();
+            if let Some(seq) = self.commit_doc(doc_id, at, &mut batch, &mut dirty) {
+                seqs.insert(doc_id.clone(), seq);
+            }
+        }
+        batch.views = self.views.take_writes(&mut dirty);
+        batch.hlc = Some(self.clock.last());
+        let mut effects = vec![Effect::Persist(batch)];
+        for (request, result) in results {
+            let result = result.and_then(|(key, at)| {
+                let seq = seqs.get(&key.doc).copied().ok_or_else(|| Error::Corrupt {
+                    what: "write",
+                    key: key.to_string(),
+                    reason: "its document produced no change".into(),
+                })?;
+                Ok(Written { key, seq, at })
+            });
+            effects.push(Effect::Written { request, result });
+        }
+        effects
+    }
+
+    /// Validates one write and applies it to its document's open transaction.
+    fn write_one(
+        &mut self,
+        store: &dyn Storage,
+        write: &Write,
+        at: Hlc,
+        batch: &mut StoreBatch,
+    ) -> Result<RecordKey> {
+        let (key, create) = match &write.target {
+            Target::Create { owner, registry } => {
+                let schema = self.registries.get(registry)?;
+                let shard_ms = schema.shard_field.as_ref().and_then(|field| {
+                    write.ops.iter().find_map(|op| match op {
+                        FieldOp::Set { field: f, value } if f == field => value.as_i64(),
+                        _ => None,
+                    })
+                });
+                let wall_ms = i64::try_from(at.wall_ms()).unwrap_or(i64::MAX);
+                let doc = DocId::new(owner, registry, &schema.shard_for(shard_ms, wall_ms))?;
+                let id = format!("r{:x}.{}", at.0, self.config.node);
+                (RecordKey::new(doc, &id)?, true)
+            }
+            Target::Update(key) => (key.clone(), false),
+        };
+        if !self.config.scope.allows(&key.doc.owner) {
+            return Err(Error::NotOwner {
+                record: key.to_string(),
+                doc: key.doc.to_string(),
+                node: self.config.node.to_string(),
+            });
+        }
+        let node = self.config.node.to_string();
+        let doc = self
+            .doc_mut(store, &key.doc, create)?
+            .ok_or_else(|| Error::RecordNotFound {
+                record: key.to_string(),
+            })?;
+        let plan = doc.plan(&key.id, create, &write.ops)?;
+        if let Err(e) = doc.apply(&plan, at, &node) {
+            // Validation makes this unreachable in practice; if Automerge still refuses,
+            // drop the document's whole open transaction rather than persist half a write.
+            doc.rollback();
+            return Err(e);
+        }
+        for (field, value) in plan.local {
+            batch.local.push((key.clone(), field, value.to_json()));
+        }
+        Ok(key)
+    }
+
+    /// Commits a document's open transaction into a log entry and updates the views.
+    fn commit_doc(
+        &mut self,
+        doc_id: &DocId,
+        at: Hlc,
+        batch: &mut StoreBatch,
+        dirty: &mut Dirty,
+    ) -> Option<u64> {
+        let change = self.docs.get_mut(doc_id)?.doc.commit(at)?;
+        self.log_changes(doc_id, vec![change], batch, dirty)
+    }
+
+    /// Appends changes just applied to a cached document to the log (and so to its
+    /// chunks), compacts it if it has too many chunks, and moves the views.
+    fn log_changes(
+        &mut self,
+        doc_id: &DocId,
+        changes: Vec<Vec<u8>>,
+        batch: &mut StoreBatch,
+        dirty: &mut Dirty,
+    ) -> Option<u64> {
+        let cached = self.docs.get_mut(doc_id)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        batch.log.push(LogEntry {
+            seq,
+            doc: doc_id.clone(),
+            changes,
+        });
+        cached.note_chunk(seq);
+        if cached.chunks >= self.config.compact_chunks_max {
+            batch.snapshots.push(cached.compact());
+        }
+        Self::update_views(&mut self.views, &mut cached.doc, dirty);
+        self.known_docs.insert(doc_id.clone());
+        Some(seq)
+    }
+
+    fn update_views(views: &mut Views, doc: &mut RegistryDoc, dirty: &mut Dirty) {
+        let schema = doc.schema().clone();
+        let id = doc.id().clone();
+        for (record, old, new) in doc.take_row_changes() {
+            views.update(&schema, &id, &record, old.as_ref(), new.as_ref(), dirty);
+        }
+    }
+
+    fn changes(&mut self, store: &dyn Storage, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        let mut outcomes = Vec::with_capacity(docs.len());
+        for (doc_id, changes) in docs {
+            let result = self.apply_changes(store, &doc_id, &changes, &mut batch, &mut dirty);
+            outcomes.push(Effect::Applied {
+                doc: doc_id,
+                result,
+            });
+        }
+        batch.views = self.views.take_writes(&mut dirty);
+        batch.hlc = Some(self.clock.last());
+        let mut effects = vec![Effect::Persist(batch)];
+        effects.extend(outcomes);
+        effects
+    }
+
+    fn apply_changes(
+        &mut self,
+        store: &dyn Storage,
+        doc_id: &DocId,
+        changes: &[Vec<u8>],
+        batch: &mut StoreBatch,
+        dirty: &mut Dirty,
+    ) -> Result<usize> {
+        self.registries.get(&doc_id.registry)?;
+        let cached =
+            self.cached_mut(store, doc_id, true)?
+                .ok_or_else(|| Error::RecordNotFound {
+                    record: doc_id.to_string(),
+                })?;
+        let (new, time_max_ms) = cached.doc.apply_remote(changes)?;
+        let count = new.len();
+        if count > 0 {
+            self.log_changes(doc_id, new, batch, dirty);
+            self.clock
+                .observe(Hlc::from_parts(u64::try_from(time_max_ms).unwrap_or(0), 0));
+        }
+        Ok(count)
+    }
+
+    /// Background work, bounded: compacts the cached document with the most chunks.
+    fn tick(&mut self) -> Vec<Effect> {
+        let min = self.config.compact_chunks_min;
+        match self
+            .docs
+            .most_chunks()
+            .filter(|cached| cached.chunks >= min)
+        {
+            Some(cached) => {
+                let snapshot: Snapshot = cached.compact();
+                vec![Effect::Persist(StoreBatch {
+                    snapshots: vec![snapshot],
+                    ..StoreBatch::default()
+                })]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn cached_mut(
+        &mut self,
+        store: &dyn Storage,
+        doc_id: &DocId,
+        create: bool,
+    ) -> Result<Option<&mut cache::CachedDoc>> {
+        if !self.docs.contains(doc_id) {
+            let schema = self.registries.get(&doc_id.registry)?.clone();
+            let actor = self.config.node.as_str();
+            let loaded = match store.load_doc(doc_id)? {
+                Some(stored) => {
+                    let chunks: Vec<&[u8]> =
+                        stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
+                    let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
+                    let doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
+                    let last_seq = stored
+                        .chunks
+                        .last()
+                        .map(|(s, _)| *s)
+                        .or(stored.snapshot.as_ref().map(|(s, _)| *s));
+                    Some(cache::CachedDoc::new(
+                        doc,
+                        stored.chunks.len(),
+                        last_seq.unwrap_or(0),
+                    ))
+                }
+                None if create => Some(cache::CachedDoc::new(
+                    RegistryDoc::create(doc_id.clone(), schema, actor)?,
+                    0,
+                    0,
+                )),
+                None => None,
+            };
+            match loaded {
+                Some(cached) => self.docs.insert(doc_id.clone(), cached),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.docs.get_mut(doc_id))
+    }
+
+    fn doc_mut(
+        &mut self,
+        store: &dyn Storage,
+        doc_id: &DocId,
+        create: bool,
+    ) -> Result<Option<&mut RegistryDoc>> {
+        Ok(self
+            .cached_mut(store, doc_id, create)?
+            .map(|cached| &mut cached.doc))
+    }
+
+    /// A record as this node holds it, with its local fields when it has them.
+    pub fn get(&mut self, store: &dyn Storage, key: &RecordKey) -> Result<Option<Record>> {
+        let Some(doc) = self.doc_mut(store, &key.doc, false)? else {
+            return Ok(None);
+        };
+        let Some(mut record) = doc.get(&key.id) else {
+            return Ok(None);
+        };
+        let schema = doc.schema().clone();
+        for (field, json) in store.local_fields(key)? {
+            if let Some(spec) = schema
+                .field(&field)
+                .filter(|s| s.local && s.ty != FieldType::Claim)
+            {
+                let value =
+                    crate::value::parse(&spec.ty, &json).map_err(|problem| Error::Invalid {
+                        record: key.to_string(),
+                        field: field.clone(),
+                        problem,
+                    })?;
+                record.fields.insert(field, value);
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// Records of `owner`'s `registry` whose fields equal every `(field, value)` of
+    /// `filter`, in document then record order, at most `limit`. Local fields are not
+    /// returned by lists.
+    pub fn list(
+        &mut self,
+        store: &dyn Storage,
+        owner: &str,
+        registry: &str,
+        filter: &[(String, crate::value::Value)],
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let docs: Vec<DocId> = self
+            .known_docs
+            .iter()
+            .filter(|d| d.owner == owner && d.registry == registry)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for doc_id in docs {
+            let Some(doc) = self.doc_mut(store, &doc_id, false)? else {
+                continue;
+            };
+            for id in doc.record_ids() {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                if let Some(record) = doc.get(&id)
+                    && filter
+                        .iter()
+                        .all(|(field, value)| record.get(field) == Some(value))
+                {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The views recounted from every document this node holds. Must equal
+    /// [`Replica::views`]; used by tests, the simulator's checks and operators.
+    pub fn recount(&mut self, store: &dyn Storage) -> Result<Views> {
+        let ids: Vec<DocId> = self.known_docs.iter().cloned().collect();
+        let mut docs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let schema = self.registries.get(&id.registry)?.clone();
+            // Read from storage, not the cache: this also checks what a restart would see.
+            let stored = store.load_doc(&id)?.unwrap_or_default();
+            let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
+            let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
+            docs.push((
+                schema.clone(),
+                RegistryDoc::load(id, schema, self.config.node.as_str(), snapshot, &chunks)?,
+            ));
+        }
+        let rows = docs.iter().flat_map(|(schema, doc)| {
+            doc.rows()
+                .iter()
+                .map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))
+        });
+        Ok(Views::rebuild(rows))
+    }
+
+    /// Every document as JSON, for comparing replicas.
+    pub fn materialize(
+        &mut self,
+        store: &dyn Storage,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        let ids: Vec<DocId> = self.known_docs.iter().cloned().collect();
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if let Some(doc) = self.doc_mut(store, &id, false)? {
+                out.insert(id.to_string(), doc.materialize());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Heads of a document, for comparing replicas.
+    pub fn heads(
+        &mut self,
+        store: &dyn Storage,
+        doc: &DocId,
+    ) -> Result<Vec<automerge::ChangeHash>> {
+        Ok(self
+            .doc_mut(store, doc, false)?
+            .map(|d| d.heads())
+            .unwrap_or_default())
+    }
+}

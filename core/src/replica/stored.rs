@@ -1,0 +1,103 @@
+//! The engine and its store driven in one thread, step by step: persist, then answer.
+//!
+//! The simplest runtime, used by the simulator, the tests and inside the node's writer
+//! thread. A failed commit poisons it: memory is then ahead of disk, so every later
+//! call fails until the replica is reopened from the store.
+
+use super::{Effect, Event, Replica, ReplicaConfig, Written};
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::schema::Registries;
+use crate::store::Storage;
+use crate::write::Write;
+
+pub struct StoredReplica<S: Storage> {
+    pub replica: Replica,
+    pub store: S,
+    poisoned: bool,
+}
+
+impl<S: Storage> StoredReplica<S> {
+    pub fn open(config: ReplicaConfig, registries: Registries, store: S) -> Result<Self> {
+        let replica = Replica::open(config, registries, &store)?;
+        Ok(Self {
+            replica,
+            store,
+            poisoned: false,
+        })
+    }
+
+    /// Runs one event: commits its batch (one sync), then returns the other effects.
+    pub fn step(&mut self, event: Event) -> Result<Vec<Effect>> {
+        if self.poisoned {
+            return Err(Error::Corrupt {
+                what: "replica",
+                key: self.replica.node().to_string(),
+                reason: "an earlier commit failed; reopen from the store".into(),
+            });
+        }
+        let effects = self.replica.step(&self.store, event);
+        let mut rest = Vec::with_capacity(effects.len());
+        for effect in effects {
+            match effect {
+                Effect::Persist(batch) if batch.is_empty() => {}
+                Effect::Persist(batch) => {
+                    if let Err(e) = self.store.commit(&batch) {
+                        self.poisoned = true;
+                        return Err(e);
+                    }
+                }
+                other => rest.push(other),
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Writes several records together: one batch, one sync. Results in order.
+    pub fn write_many(&mut self, writes: Vec<Write>, now_ms: u64) -> Result<Vec<Result<Written>>> {
+        let writes = writes
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| (i as u64, w))
+            .collect();
+        let effects = self.step(Event::Writes { writes, now_ms })?;
+        Ok(effects
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::Written { result, .. } => Some(result),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn write(&mut self, write: Write, now_ms: u64) -> Result<Written> {
+        self.write_many(vec![write], now_ms)?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Error::Corrupt {
+                    what: "replica",
+                    key: self.replica.node().to_string(),
+                    reason: "no answer to a write".into(),
+                })
+            })
+    }
+
+    /// Applies a peer's changes; returns per document how many were new here.
+    pub fn apply(
+        &mut self,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+    ) -> Result<Vec<(DocId, Result<usize>)>> {
+        let effects = self.step(Event::Changes { docs })?;
+        Ok(effects
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::Applied { doc, result } => Some((doc, result)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn tick(&mut self, now_ms: u64) -> Result<()> {
+        self.step(Event::Tick { now_ms }).map(|_| ())
+    }
+}

@@ -1,0 +1,209 @@
+//! Registry schemas.
+//!
+//! A registry (requests, tasks, projects...) is declared in one TOML file under
+//! `registries/`: its fields and their types, which are required, which are personal
+//! data (`local`), its status machine, how it shards and which aggregates to keep. A new
+//! registry is a new file, not new code. The six defaults are compiled in; a node can
+//! load another directory instead. See `docs/registries.md` for the file format.
+
+mod calendar;
+mod load;
+
+pub use calendar::{month_shard, year_shard};
+pub use load::{load_dir, parse_schema};
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    String {
+        chars_max: usize,
+    },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// Money, kept in fen; `fen_max` bounds one value.
+    Yuan {
+        fen_max: i64,
+    },
+    /// Milliseconds since the Unix epoch.
+    Timestamp,
+    Bool,
+    Enum {
+        values: Vec<String>,
+    },
+    /// Only adds up (Automerge counter): concurrent increments all count.
+    Counter,
+    Ids {
+        items_max: usize,
+    },
+    /// One winner among concurrent claimants (a task's acceptor): earliest HLC wins,
+    /// then the lowest node id. Every claim is kept, so a loser can see it lost.
+    Claim,
+}
+
+impl FieldType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::String { .. } => "string",
+            FieldType::Int { .. } => "int",
+            FieldType::Yuan { .. } => "yuan",
+            FieldType::Timestamp => "timestamp",
+            FieldType::Bool => "bool",
+            FieldType::Enum { .. } => "enum",
+            FieldType::Counter => "counter",
+            FieldType::Ids { .. } => "ids",
+            FieldType::Claim => "claim",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: String,
+    pub ty: FieldType,
+    pub required: bool,
+    /// Personal data: kept in the community's local store, never in a replicated
+    /// document (Automerge keeps every value in history forever).
+    pub local: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMachine {
+    pub field: String,
+    pub initial: String,
+    /// Statuses in which a record counts as open (for the deadline index).
+    pub open: Vec<String>,
+    /// Allowed moves: from -> [to].
+    pub moves: BTreeMap<String, Vec<String>>,
+}
+
+impl StatusMachine {
+    pub fn allows(&self, from: &str, to: &str) -> bool {
+        self.moves
+            .get(from)
+            .is_some_and(|tos| tos.iter().any(|t| t == to))
+    }
+    pub fn allowed_from(&self, from: &str) -> Vec<String> {
+        self.moves.get(from).cloned().unwrap_or_default()
+    }
+    pub fn is_open(&self, status: &str) -> bool {
+        self.open.iter().any(|s| s == status)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardBy {
+    Month,
+    Year,
+    /// One document per owner: for registries that stay small (grids).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ViewSpec {
+    /// Counts are kept by (community, registry, status, this field).
+    pub count_by: Option<String>,
+    /// Fields summed by (community, registry, field, shard).
+    pub sums: Vec<String>,
+    /// Timestamp field that indexes open records by deadline.
+    pub deadline: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub name: String,
+    pub title: String,
+    pub shard_by: ShardBy,
+    /// Timestamp field whose value picks the shard; creation time when absent.
+    pub shard_field: Option<String>,
+    pub record_bytes_max: usize,
+    pub fields: BTreeMap<String, FieldSpec>,
+    pub status: Option<StatusMachine>,
+    pub views: ViewSpec,
+}
+
+impl Schema {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.get(name)
+    }
+
+    /// The shard of a record created at `created_ms` with the given shard field value.
+    pub fn shard_for(&self, shard_field_ms: Option<i64>, created_ms: i64) -> String {
+        let ms = shard_field_ms.unwrap_or(created_ms);
+        match self.shard_by {
+            ShardBy::Month => month_shard(ms),
+            ShardBy::Year => year_shard(ms),
+            ShardBy::None => "all".to_string(),
+        }
+    }
+}
+
+/// The registries a node knows, by name.
+#[derive(Debug, Clone)]
+pub struct Registries {
+    by_name: BTreeMap<String, Arc<Schema>>,
+}
+
+const DEFAULTS: [(&str, &str); 6] = [
+    (
+        "registries/requests.toml",
+        include_str!("../../../registries/requests.toml"),
+    ),
+    (
+        "registries/tasks.toml",
+        include_str!("../../../registries/tasks.toml"),
+    ),
+    (
+        "registries/projects.toml",
+        include_str!("../../../registries/projects.toml"),
+    ),
+    (
+        "registries/volunteers.toml",
+        include_str!("../../../registries/volunteers.toml"),
+    ),
+    (
+        "registries/sites.toml",
+        include_str!("../../../registries/sites.toml"),
+    ),
+    (
+        "registries/grids.toml",
+        include_str!("../../../registries/grids.toml"),
+    ),
+];
+
+impl Registries {
+    /// The six registries shipped with linli.
+    pub fn defaults() -> Result<Self> {
+        let schemas = DEFAULTS
+            .iter()
+            .map(|(file, text)| parse_schema(file, text))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_schemas(schemas))
+    }
+
+    pub fn from_schemas(schemas: Vec<Schema>) -> Self {
+        Self {
+            by_name: schemas
+                .into_iter()
+                .map(|s| (s.name.clone(), Arc::new(s)))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Arc<Schema>> {
+        self.by_name
+            .get(name)
+            .ok_or_else(|| Error::UnknownRegistry {
+                registry: name.to_string(),
+                known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Schema>> {
+        self.by_name.values()
+    }
+}

@@ -1,0 +1,98 @@
+//! Durable storage of a replica.
+//!
+//! The engine never writes to storage itself: it returns a [`StoreBatch`] and the
+//! runtime commits it atomically and durably before releasing acknowledgements. Reads
+//! (loading a document that is not cached, local fields) are plain calls. Two
+//! implementations: [`RocksStore`] for nodes, [`MemoryStore`] for the simulator and
+//! tests; both keep the same layout:
+//!
+//! | column family | key | value |
+//! | --- | --- | --- |
+//! | `chunks` | doc id, NUL, log seq (u64 BE) | the changes of that log entry, concatenated |
+//! | `snapshots` | doc id | seq it covers (u64 BE), then the saved document |
+//! | `docs` | doc id | empty: the documents this node holds |
+//! | `log` | seq (u64 BE) | [`LogEntry`] |
+//! | `views` | see `views::codec` | count, sum or empty |
+//! | `local` | record key, NUL, field | JSON value: personal data, never replicated |
+//! | `meta` | name | e.g. the HLC high-water mark |
+
+mod codec;
+mod memory;
+mod rocks;
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use crate::error::Result;
+use crate::hlc::Hlc;
+use crate::ids::{DocId, RecordKey};
+use crate::views::ViewWrite;
+
+/// One entry of the node's change log: changes applied to one document together,
+/// local or received, under one sequence number. Replication ships these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub doc: DocId,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A document compacted into one saved blob that covers its chunks up to `through_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub doc: DocId,
+    pub through_seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything one step of the engine persists, all or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreBatch {
+    /// New log entries; each is also its document's next incremental chunk.
+    pub log: Vec<LogEntry>,
+    pub snapshots: Vec<Snapshot>,
+    pub views: Vec<ViewWrite>,
+    /// Personal data by record and field, as JSON.
+    pub local: Vec<(RecordKey, String, serde_json::Value)>,
+    pub hlc: Option<Hlc>,
+}
+
+impl StoreBatch {
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+            && self.snapshots.is_empty()
+            && self.views.is_empty()
+            && self.local.is_empty()
+    }
+
+    /// Folds `other` in after `self`, as if both were one step.
+    pub fn extend(&mut self, other: StoreBatch) {
+        self.log.extend(other.log);
+        self.snapshots.extend(other.snapshots);
+        self.views.extend(other.views);
+        self.local.extend(other.local);
+        self.hlc = self.hlc.max(other.hlc);
+    }
+}
+
+/// A document as stored: the latest snapshot (if any) and the chunks after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    pub chunks: Vec<(u64, Vec<u8>)>,
+}
+
+pub trait Storage: Send {
+    /// Writes the batch atomically; returns once it is durable (WAL synced).
+    fn commit(&mut self, batch: &StoreBatch) -> Result<()>;
+    fn load_doc(&self, doc: &DocId) -> Result<Option<StoredDoc>>;
+    fn doc_ids(&self) -> Result<Vec<DocId>>;
+    fn view_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Up to `max` log entries with `seq > after`, in order.
+    fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>>;
+    /// The highest sequence number in the log, 0 when empty.
+    fn log_last_seq(&self) -> Result<u64>;
+    fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>>;
+    /// The highest HLC persisted, so a restarted node never reuses a timestamp.
+    fn hlc(&self) -> Result<Hlc>;
+}

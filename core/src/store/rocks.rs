@@ -1,0 +1,225 @@
+//! The RocksDB store of community nodes and coordinators.
+//!
+//! One column family per purpose (see the table in `store`). Every commit is one
+//! `WriteBatch` written with `sync = true`: acknowledged means in the WAL and synced.
+//! Group commit happens one level up: the runtime folds the writes that arrive together
+//! into one batch, so they share one sync.
+
+use super::codec::{self, HLC_KEY, chunk_key, doc_prefix};
+use super::{LogEntry, Storage, StoreBatch, StoredDoc};
+use crate::error::{Error, Result};
+use crate::hlc::Hlc;
+use crate::ids::{DocId, RecordKey};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+use std::path::Path;
+
+const CHUNKS: &str = "chunks";
+const SNAPSHOTS: &str = "snapshots";
+const DOCS: &str = "docs";
+const LOG: &str = "log";
+const VIEWS: &str = "views";
+const LOCAL: &str = "local";
+const META: &str = "meta";
+const FAMILIES: [&str; 7] = [CHUNKS, SNAPSHOTS, DOCS, LOG, VIEWS, LOCAL, META];
+
+pub struct RocksStore {
+    db: DB,
+    sync: WriteOptions,
+}
+
+impl RocksStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        // Bounded memory: small write buffers; the node keeps its own document cache.
+        options.set_write_buffer_size(16 * 1024 * 1024);
+        options.set_max_write_buffer_number(3);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        Ok(Self { db, sync })
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| Error::Corrupt {
+            what: "column family",
+            key: name.into(),
+            reason: "missing after open".into(),
+        })
+    }
+
+    fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+impl Storage for RocksStore {
+    fn commit(&mut self, batch: &StoreBatch) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        for entry in &batch.log {
+            wb.put_cf(
+                self.cf(CHUNKS)?,
+                chunk_key(&entry.doc, entry.seq),
+                codec::concat(&entry.changes),
+            );
+            wb.put_cf(
+                self.cf(LOG)?,
+                entry.seq.to_be_bytes(),
+                codec::encode_log(entry),
+            );
+            wb.put_cf(self.cf(DOCS)?, entry.doc.to_string(), []);
+        }
+        for snap in &batch.snapshots {
+            let mut value = snap.through_seq.to_be_bytes().to_vec();
+            value.extend_from_slice(&snap.bytes);
+            wb.put_cf(self.cf(SNAPSHOTS)?, snap.doc.to_string(), value);
+            wb.delete_range_cf(
+                self.cf(CHUNKS)?,
+                chunk_key(&snap.doc, 0),
+                chunk_key(&snap.doc, snap.through_seq + 1),
+            );
+            wb.put_cf(self.cf(DOCS)?, snap.doc.to_string(), []);
+        }
+        for write in &batch.views {
+            match &write.value {
+                Some(value) => wb.put_cf(self.cf(VIEWS)?, &write.key, value),
+                None => wb.delete_cf(self.cf(VIEWS)?, &write.key),
+            }
+        }
+        for (record, field, value) in &batch.local {
+            wb.put_cf(
+                self.cf(LOCAL)?,
+                codec::local_key(record, field),
+                value.to_string(),
+            );
+        }
+        if let Some(hlc) = batch.hlc {
+            wb.put_cf(self.cf(META)?, HLC_KEY, hlc.0.to_be_bytes());
+        }
+        self.db.write_opt(wb, &self.sync)?;
+        Ok(())
+    }
+
+    fn load_doc(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
+        if self
+            .db
+            .get_pinned_cf(self.cf(DOCS)?, doc.to_string())?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let snapshot = match self.db.get_cf(self.cf(SNAPSHOTS)?, doc.to_string())? {
+            Some(value) if value.len() >= 8 => {
+                let (seq, bytes) = value.split_at(8);
+                let seq = u64::from_be_bytes(
+                    seq.try_into()
+                        .map_err(|_| codec::corrupt("snapshot", &value, "bad seq"))?,
+                );
+                Some((seq, bytes.to_vec()))
+            }
+            Some(value) => return Err(codec::corrupt("snapshot", &value, "shorter than 8 bytes")),
+            None => None,
+        };
+        let mut chunks = Vec::new();
+        for (key, value) in self.scan_prefix(CHUNKS, &doc_prefix(doc))? {
+            chunks.push((codec::chunk_seq(&key)?, value.into_vec()));
+        }
+        Ok(Some(StoredDoc { snapshot, chunks }))
+    }
+
+    fn doc_ids(&self) -> Result<Vec<DocId>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(DOCS)?, IteratorMode::Start) {
+            let (key, _) = item?;
+            let text = std::str::from_utf8(&key)
+                .map_err(|_| codec::corrupt("doc id", &key, "not UTF-8"))?;
+            out.push(DocId::parse(text)?);
+        }
+        Ok(out)
+    }
+
+    fn view_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(VIEWS)?, IteratorMode::Start) {
+            let (key, value) = item?;
+            out.push((key.into_vec(), value.into_vec()));
+        }
+        Ok(out)
+    }
+
+    fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>> {
+        let from = after.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(LOG)?, IteratorMode::From(&from, Direction::Forward))
+            .take(max)
+        {
+            let (key, value) = item?;
+            let seq = u64::from_be_bytes(
+                (*key)
+                    .try_into()
+                    .map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?,
+            );
+            out.push(codec::decode_log(seq, &value)?);
+        }
+        Ok(out)
+    }
+
+    fn log_last_seq(&self) -> Result<u64> {
+        match self.db.iterator_cf(self.cf(LOG)?, IteratorMode::End).next() {
+            Some(item) => {
+                let (key, _) = item?;
+                Ok(u64::from_be_bytes((*key).try_into().map_err(|_| {
+                    codec::corrupt("log key", &key, "not 8 bytes")
+                })?))
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>> {
+        let prefix = codec::local_prefix(key);
+        let mut out = Vec::new();
+        for (k, v) in self.scan_prefix(LOCAL, &prefix)? {
+            let value = serde_json::from_slice(&v)
+                .map_err(|e| codec::corrupt("local field", &k, &e.to_string()))?;
+            out.push((
+                String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
+                value,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn hlc(&self) -> Result<Hlc> {
+        match self.db.get_cf(self.cf(META)?, HLC_KEY)? {
+            Some(bytes) => Ok(Hlc(u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| codec::corrupt("hlc", HLC_KEY, "not 8 bytes"))?,
+            ))),
+            None => Ok(Hlc::default()),
+        }
+    }
+}
