@@ -79,10 +79,7 @@ impl fmt::Display for Problem {
                 write!(f, "{items} items, more than the bound of {items_max}")
             }
             Problem::RecordTooLarge { bytes, bytes_max } => {
-                write!(
-                    f,
-                    "record would be {bytes} bytes, more than the bound of {bytes_max}"
-                )
+                write!(f, "record would be {bytes} bytes, more than the bound of {bytes_max}")
             }
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside [{min}, {max}]")
@@ -90,14 +87,8 @@ impl fmt::Display for Problem {
             Problem::CounterNotPositive { delta } => {
                 write!(f, "counters only add up; increment {delta} is not positive")
             }
-            Problem::WrongOperation {
-                field_type,
-                operation,
-            } => {
-                write!(
-                    f,
-                    "a {field_type} field cannot be written with `{operation}`"
-                )
+            Problem::WrongOperation { field_type, operation } => {
+                write!(f, "a {field_type} field cannot be written with `{operation}`")
             }
             Problem::StatusOnCreate { initial, got } => {
                 write!(f, "a new record starts at `{initial}`, not `{got}`")
@@ -110,28 +101,15 @@ impl fmt::Display for Problem {
 pub enum Error {
     /// A registry schema file is malformed. Raised at load, never at run time.
     #[error("schema file {file}: registry `{registry}`, field `{field}`: {problem}")]
-    Schema {
-        file: String,
-        registry: String,
-        field: String,
-        problem: String,
-    },
+    Schema { file: String, registry: String, field: String, problem: String },
 
     /// A write was refused by validation; nothing of it was applied.
     #[error("record {record}, field `{field}`: {problem}")]
-    Invalid {
-        record: String,
-        field: String,
-        problem: Problem,
-    },
+    Invalid { record: String, field: String, problem: Problem },
 
     /// A write names a document this node may not originate changes for.
     #[error("record {record}: node `{node}` may not write to document {doc}")]
-    NotOwner {
-        record: String,
-        doc: String,
-        node: String,
-    },
+    NotOwner { record: String, doc: String, node: String },
 
     #[error("record {record}: not found")]
     RecordNotFound { record: String },
@@ -141,41 +119,29 @@ pub enum Error {
 
     /// A document id, record key or node id that does not parse.
     #[error("bad {what} `{input}`: {reason}")]
-    BadId {
-        what: &'static str,
-        input: String,
-        reason: &'static str,
-    },
+    BadId { what: &'static str, input: String, reason: &'static str },
 
     /// Changes from a peer that Automerge could not decode or apply.
     #[error("document {doc}: changes refused by Automerge: {source}")]
-    Changes {
-        doc: String,
-        source: automerge::AutomergeError,
-    },
+    Changes { doc: String, source: automerge::AutomergeError },
+
+    /// Automerge refused a validated write; the document's whole open transaction was
+    /// dropped, so every write to it in the same batch fails with this.
+    #[error("document {doc}: the batch's writes to it were rolled back: {cause}")]
+    RolledBack { doc: String, cause: Box<Error> },
 
     #[error("document {doc}: Automerge: {source}")]
-    Automerge {
-        doc: String,
-        source: automerge::AutomergeError,
-    },
+    Automerge { doc: String, source: automerge::AutomergeError },
 
     /// Bytes on disk that do not decode: a torn or foreign file.
     #[error("corrupt {what} at key {key}: {reason}")]
-    Corrupt {
-        what: &'static str,
-        key: String,
-        reason: String,
-    },
+    Corrupt { what: &'static str, key: String, reason: String },
 
     #[error("storage: {0}")]
     Rocks(#[from] rocksdb::Error),
 
     #[error("storage at {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

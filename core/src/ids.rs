@@ -11,24 +11,15 @@ use std::fmt;
 pub const NAME_BYTES_MAX: usize = 64;
 
 fn check_name(what: &'static str, input: &str) -> Result<()> {
-    let bad = |reason| Error::BadId {
-        what,
-        input: input.to_string(),
-        reason,
-    };
+    let bad = |reason| Error::BadId { what, input: input.to_string(), reason };
     if input.is_empty() {
         return Err(bad("empty"));
     }
     if input.len() > NAME_BYTES_MAX {
         return Err(bad("longer than 64 bytes"));
     }
-    if !input
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        return Err(bad(
-            "only ASCII letters, digits, '-', '_' and '.' are allowed",
-        ));
+    if !input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        return Err(bad("only ASCII letters, digits, '-', '_' and '.' are allowed"));
     }
     Ok(())
 }
@@ -65,11 +56,7 @@ impl DocId {
         check_name("document owner", owner)?;
         check_name("registry name", registry)?;
         check_name("shard", shard)?;
-        Ok(Self {
-            owner: owner.into(),
-            registry: registry.into(),
-            shard: shard.into(),
-        })
+        Ok(Self { owner: owner.into(), registry: registry.into(), shard: shard.into() })
     }
 
     pub fn parse(input: &str) -> Result<Self> {
@@ -131,16 +118,9 @@ mod tests {
         let key = RecordKey::parse("lg-pingdi/requests/2026-11/r1.lg-pingdi").unwrap();
         assert_eq!(key.doc.registry, "requests");
         assert_eq!(key.to_string(), "lg-pingdi/requests/2026-11/r1.lg-pingdi");
-        let err = RecordKey::parse("lg-pingdi/requests/r1")
-            .unwrap_err()
-            .to_string();
+        let err = RecordKey::parse("lg-pingdi/requests/r1").unwrap_err().to_string();
         assert!(err.contains("expected <owner>/<registry>/<shard>"), "{err}");
-        let err = DocId::new("平地", "requests", "all")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("document owner") && err.contains("ASCII"),
-            "{err}"
-        );
+        let err = DocId::new("平地", "requests", "all").unwrap_err().to_string();
+        assert!(err.contains("document owner") && err.contains("ASCII"), "{err}");
     }
 }

@@ -77,11 +77,7 @@ pub fn parse_yuan(text: &str) -> Option<i64> {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;
-    let frac_fen: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<2}").parse().ok()?
-    };
+    let frac_fen: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
     let fen = whole.checked_mul(100)?.checked_add(frac_fen)?;
     Some(if negative { -fen } else { fen })
 }
@@ -99,10 +95,7 @@ fn json_kind(json: &Json) -> String {
 }
 
 fn wrong(expected: &'static str, json: &Json) -> Problem {
-    Problem::WrongType {
-        expected,
-        got: json_kind(json),
-    }
+    Problem::WrongType { expected, got: json_kind(json) }
 }
 
 fn check_chars(text: &str, chars_max: usize) -> Result<(), Problem> {
@@ -124,11 +117,7 @@ pub fn parse(ty: &FieldType, json: &Json) -> Result<Value, Problem> {
         FieldType::Int { min, max } => {
             let value = json.as_i64().ok_or_else(|| wrong("an integer", json))?;
             if value < *min || value > *max {
-                return Err(Problem::OutOfRange {
-                    value,
-                    min: *min,
-                    max: *max,
-                });
+                return Err(Problem::OutOfRange { value, min: *min, max: *max });
             }
             Ok(Value::Int(value))
         }
@@ -140,11 +129,7 @@ pub fn parse(ty: &FieldType, json: &Json) -> Result<Value, Problem> {
             }
             .ok_or_else(|| wrong("an amount of yuan such as \"1234.50\"", json))?;
             if fen < 0 || fen > *fen_max {
-                return Err(Problem::OutOfRange {
-                    value: fen,
-                    min: 0,
-                    max: *fen_max,
-                });
+                return Err(Problem::OutOfRange { value: fen, min: 0, max: *fen_max });
             }
             Ok(Value::Fen(fen))
         }
@@ -155,28 +140,18 @@ pub fn parse(ty: &FieldType, json: &Json) -> Result<Value, Problem> {
                 .ok_or_else(|| wrong("a timestamp in milliseconds since 1970", json))?;
             Ok(Value::TimeMs(ms))
         }
-        FieldType::Bool => Ok(Value::Bool(
-            json.as_bool().ok_or_else(|| wrong("a boolean", json))?,
-        )),
+        FieldType::Bool => Ok(Value::Bool(json.as_bool().ok_or_else(|| wrong("a boolean", json))?)),
         FieldType::Enum { values } => {
             let text = json.as_str().ok_or_else(|| wrong("a string", json))?;
             if !values.iter().any(|v| v == text) {
-                return Err(Problem::NotInEnum {
-                    value: text.into(),
-                    allowed: values.clone(),
-                });
+                return Err(Problem::NotInEnum { value: text.into(), allowed: values.clone() });
             }
             Ok(Value::Enum(text.to_string()))
         }
         FieldType::Ids { items_max } => {
-            let items = json
-                .as_array()
-                .ok_or_else(|| wrong("a list of ids", json))?;
+            let items = json.as_array().ok_or_else(|| wrong("a list of ids", json))?;
             if items.len() > *items_max {
-                return Err(Problem::ListTooLong {
-                    items: items.len(),
-                    items_max: *items_max,
-                });
+                return Err(Problem::ListTooLong { items: items.len(), items_max: *items_max });
             }
             let mut ids = Vec::with_capacity(items.len());
             for item in items {
@@ -186,14 +161,8 @@ pub fn parse(ty: &FieldType, json: &Json) -> Result<Value, Problem> {
             }
             Ok(Value::Ids(ids))
         }
-        FieldType::Counter => Err(Problem::WrongOperation {
-            field_type: "counter",
-            operation: "set",
-        }),
-        FieldType::Claim => Err(Problem::WrongOperation {
-            field_type: "claim",
-            operation: "set",
-        }),
+        FieldType::Counter => Err(Problem::WrongOperation { field_type: "counter", operation: "set" }),
+        FieldType::Claim => Err(Problem::WrongOperation { field_type: "claim", operation: "set" }),
     }
 }
 

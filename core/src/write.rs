@@ -29,9 +29,7 @@ pub enum FieldOp {
 impl FieldOp {
     pub fn field(&self) -> &str {
         match self {
-            FieldOp::Set { field, .. }
-            | FieldOp::Add { field, .. }
-            | FieldOp::Claim { field, .. } => field,
+            FieldOp::Set { field, .. } | FieldOp::Add { field, .. } | FieldOp::Claim { field, .. } => field,
         }
     }
     pub fn operation(&self) -> &'static str {
@@ -52,37 +50,16 @@ pub struct Write {
 impl Write {
     pub fn create(owner: &str, registry: &str, fields: &[(&str, Json)]) -> Self {
         Self {
-            target: Target::Create {
-                owner: owner.into(),
-                registry: registry.into(),
-            },
-            ops: fields
-                .iter()
-                .map(|(f, v)| FieldOp::Set {
-                    field: (*f).into(),
-                    value: v.clone(),
-                })
-                .collect(),
+            target: Target::Create { owner: owner.into(), registry: registry.into() },
+            ops: fields.iter().map(|(f, v)| FieldOp::Set { field: (*f).into(), value: v.clone() }).collect(),
         }
     }
 
     pub fn update(key: RecordKey, ops: Vec<FieldOp>) -> Self {
-        Self {
-            target: Target::Update(key),
-            ops,
-        }
+        Self { target: Target::Update(key), ops }
     }
 
     pub fn set(key: RecordKey, fields: &[(&str, Json)]) -> Self {
-        Self::update(
-            key,
-            fields
-                .iter()
-                .map(|(f, v)| FieldOp::Set {
-                    field: (*f).into(),
-                    value: v.clone(),
-                })
-                .collect(),
-        )
+        Self::update(key, fields.iter().map(|(f, v)| FieldOp::Set { field: (*f).into(), value: v.clone() }).collect())
     }
 }

@@ -24,69 +24,39 @@ pub struct DemoReport {
     pub now_ms: i64,
 }
 
-const CATEGORIES: [&str; 5] = [
-    "environment",
-    "roads_and_facilities",
-    "safety",
-    "elderly_and_disabled",
-    "neighbour_dispute",
-];
-const CHANNELS: [&str; 5] = [
-    "qr_code",
-    "needs_meeting",
-    "home_visit",
-    "micro_wish",
-    "liaison_group",
-];
+const CATEGORIES: [&str; 5] =
+    ["environment", "roads_and_facilities", "safety", "elderly_and_disabled", "neighbour_dispute"];
+const CHANNELS: [&str; 5] = ["qr_code", "needs_meeting", "home_visit", "micro_wish", "liaison_group"];
 const HOUR_MS: i64 = 3_600_000;
 
 fn set(field: &str, value: serde_json::Value) -> FieldOp {
-    FieldOp::Set {
-        field: field.into(),
-        value,
-    }
+    FieldOp::Set { field: field.into(), value }
 }
 
 /// Runs the day for community `owner`, with `requests` requests.
 pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoReport, NodeError> {
     let started = Instant::now();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(1);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(1);
     let mut written = 0;
-    let mut create =
-        |registry: &str, fields: &[(&str, serde_json::Value)]| -> Result<RecordKey, NodeError> {
-            written += 1;
-            Ok(engine.write(Write::create(owner, registry, fields))?.key)
-        };
+    let mut create = |registry: &str, fields: &[(&str, serde_json::Value)]| -> Result<RecordKey, NodeError> {
+        written += 1;
+        Ok(engine.write(Write::create(owner, registry, fields))?.key)
+    };
 
     for grid in 1..=13 {
         create(
             "grids",
-            &[
-                ("name", json!(format!("平地第{grid}网格"))),
-                ("kind", json!("base")),
-                ("party_members", json!(5)),
-            ],
+            &[("name", json!(format!("平地第{grid}网格"))), ("kind", json!("base")), ("party_members", json!(5))],
         )?;
     }
     create(
         "sites",
-        &[
-            ("kind", json!("community_centre")),
-            ("name", json!("平地社区党群服务中心")),
-            ("colour", json!("red")),
-        ],
+        &[("kind", json!("community_centre")), ("name", json!("平地社区党群服务中心")), ("colour", json!("red"))],
     )?;
     for v in 1..=3 {
         create(
             "sites",
-            &[
-                ("kind", json!("v_station")),
-                ("name", json!(format!("暖蜂驿站{v}"))),
-                ("open_24h", json!(true)),
-            ],
+            &[("kind", json!("v_station")), ("name", json!(format!("暖蜂驿站{v}"))), ("open_24h", json!(true))],
         )?;
     }
 
@@ -120,10 +90,7 @@ pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoRe
             steps.push(vec![set("status", json!("accepted"))]);
         }
         if i % 10 < 4 {
-            steps.push(vec![
-                set("status", json!("resolved")),
-                set("resolved_at", json!(now_ms)),
-            ]);
+            steps.push(vec![set("status", json!("resolved")), set("resolved_at", json!(now_ms))]);
         }
         if i % 10 < 1 {
             steps.push(vec![set("status", json!("closed"))]);
@@ -136,24 +103,14 @@ pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoRe
     for i in 0..20 {
         let task = create(
             "tasks",
-            &[
-                ("service", json!("meal_delivery")),
-                ("summary", json!("独居老人送餐")),
-                ("ordered_at", json!(now_ms)),
-            ],
+            &[("service", json!("meal_delivery")), ("summary", json!("独居老人送餐")), ("ordered_at", json!(now_ms))],
         )?;
-        engine.write(Write::update(
-            task.clone(),
-            vec![set("status", json!("dispatched"))],
-        ))?;
+        engine.write(Write::update(task.clone(), vec![set("status", json!("dispatched"))]))?;
         engine.write(Write::update(
             task,
             vec![
                 set("status", json!("accepted")),
-                FieldOp::Claim {
-                    field: "assignee".into(),
-                    by: format!("volunteer-{i}"),
-                },
+                FieldOp::Claim { field: "assignee".into(), by: format!("volunteer-{i}") },
             ],
         ))?;
     }
@@ -166,13 +123,7 @@ pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoRe
                 ("month_of", json!(now_ms)),
             ],
         )?;
-        engine.write(Write::update(
-            sheet,
-            vec![FieldOp::Add {
-                field: "hours".into(),
-                delta: 2 + member % 5,
-            }],
-        ))?;
+        engine.write(Write::update(sheet, vec![FieldOp::Add { field: "hours".into(), delta: 2 + member % 5 }]))?;
     }
     for p in 0..5 {
         let project = create(
@@ -184,20 +135,12 @@ pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoRe
                 ("budget", json!("180000.00")),
             ],
         )?;
-        engine.write(Write::update(
-            project,
-            vec![set("spent", json!(format!("{}.50", 40_000 * p)))],
-        ))?;
+        engine.write(Write::update(project, vec![set("spent", json!(format!("{}.50", 40_000 * p)))]))?;
     }
 
     let views = engine.views()?;
     let recount = engine.recount()?;
-    let overdue = views
-        .open_by_deadline
-        .iter()
-        .take_while(|(deadline, _)| *deadline < now_ms)
-        .cloned()
-        .collect();
+    let overdue = views.open_by_deadline.iter().take_while(|(deadline, _)| *deadline < now_ms).cloned().collect();
     Ok(DemoReport {
         records_written: written,
         elapsed: started.elapsed(),

@@ -36,14 +36,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(replica: ReplicaConfig, registries: Registries, data_dir: PathBuf) -> Self {
-        Self {
-            replica,
-            registries,
-            data_dir,
-            queue_max: 4096,
-            write_batch_max: 512,
-            tick: Duration::from_millis(200),
-        }
+        Self { replica, registries, data_dir, queue_max: 4096, write_batch_max: 512, tick: Duration::from_millis(200) }
     }
 }
 
@@ -70,10 +63,7 @@ pub struct Engine {
 }
 
 fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(1)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1)
 }
 
 impl Engine {
@@ -88,10 +78,7 @@ impl Engine {
             .name("linli-engine".into())
             .spawn(move || run(replica, rx, batch_max, tick))
             .map_err(NodeError::Spawn)?;
-        Ok(Self {
-            handle: EngineHandle { tx },
-            thread: Some(thread),
-        })
+        Ok(Self { handle: EngineHandle { tx }, thread: Some(thread) })
     }
 
     pub fn handle(&self) -> EngineHandle {
@@ -122,12 +109,8 @@ impl Drop for Engine {
 impl EngineHandle {
     fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NodeError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| NodeError::Stopped { reason: None })?;
-        answer
-            .blocking_recv()
-            .map_err(|_| NodeError::Stopped { reason: None })?
+        self.tx.send(make(reply)).map_err(|_| NodeError::Stopped { reason: None })?;
+        answer.blocking_recv().map_err(|_| NodeError::Stopped { reason: None })?
     }
 
     /// Writes one record and returns once it is durable.
@@ -150,12 +133,7 @@ impl EngineHandle {
     }
 }
 
-fn run(
-    mut replica: StoredReplica<RocksStore>,
-    rx: Receiver<Request>,
-    batch_max: usize,
-    tick: Duration,
-) {
+fn run(mut replica: StoredReplica<RocksStore>, rx: Receiver<Request>, batch_max: usize, tick: Duration) {
     let mut stopped: Option<String> = None;
     let mut carry: Option<Request> = None;
     loop {
@@ -175,9 +153,7 @@ fn run(
                 Err(RecvTimeoutError::Disconnected) => return,
             },
         };
-        let stopped_err = |stopped: &Option<String>| NodeError::Stopped {
-            reason: stopped.clone(),
-        };
+        let stopped_err = |stopped: &Option<String>| NodeError::Stopped { reason: stopped.clone() };
         match first {
             Request::Write(write, reply) => {
                 let mut writes = vec![write];
@@ -203,22 +179,16 @@ fn run(
                 }
                 let batch_size = writes.len();
                 let event = Event::Writes {
-                    writes: writes
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, w)| (i as u64, w))
-                        .collect(),
+                    writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
                     now_ms: wall_ms(),
                 };
                 match replica.step(event) {
                     Ok(effects) => {
                         tracing::trace!(batch_size, "write batch committed");
-                        let mut replies: Vec<Option<Reply<Written>>> =
-                            replies.into_iter().map(Some).collect();
+                        let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
                         for effect in effects {
                             if let Effect::Written { request, result } = effect
-                                && let Some(reply) =
-                                    replies.get_mut(request as usize).and_then(Option::take)
+                                && let Some(reply) = replies.get_mut(request as usize).and_then(Option::take)
                             {
                                 let _ = reply.send(result.map_err(NodeError::from));
                             }
@@ -234,20 +204,14 @@ fn run(
                 }
             }
             Request::Get(key, reply) => {
-                let result = replica
-                    .replica
-                    .get(&replica.store, &key)
-                    .map_err(NodeError::from);
+                let result = replica.replica.get(&replica.store, &key).map_err(NodeError::from);
                 let _ = reply.send(result);
             }
             Request::Views(reply) => {
                 let _ = reply.send(Ok(replica.replica.views().clone()));
             }
             Request::Recount(reply) => {
-                let result = replica
-                    .replica
-                    .recount(&replica.store)
-                    .map_err(NodeError::from);
+                let result = replica.replica.recount(&replica.store).map_err(NodeError::from);
                 let _ = reply.send(result);
             }
             Request::Shutdown => return,

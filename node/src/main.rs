@@ -36,28 +36,16 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("LINLI_LOG"))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("LINLI_LOG")).init();
     match Cli::parse().command {
-        Command::Demo {
-            data,
-            community,
-            requests,
-            registries,
-        } => {
+        Command::Demo { data, community, requests, registries } => {
             let registries = match registries {
                 Some(dir) => linli_core::schema::load_dir(&dir)?,
                 None => Registries::defaults()?,
             };
             let node = NodeId::new(&community).context("--community")?;
-            let config = EngineConfig::new(
-                ReplicaConfig::new(node, Scope::only(&community)),
-                registries,
-                data.clone(),
-            );
-            let engine =
-                Engine::start(config).with_context(|| format!("opening {}", data.display()))?;
+            let config = EngineConfig::new(ReplicaConfig::new(node, Scope::only(&community)), registries, data.clone());
+            let engine = Engine::start(config).with_context(|| format!("opening {}", data.display()))?;
             let report = demo::run(&engine.handle(), &community, requests)?;
             print_report(&report);
             engine.shutdown();
@@ -76,54 +64,25 @@ fn print_report(report: &demo::DemoReport) {
         report.records_written,
         report.elapsed.as_secs_f64()
     );
-    println!(
-        "\n{:<18} {:<18} {:<12} {:>8}",
-        "community", "registry", "status", "records"
-    );
+    println!("\n{:<18} {:<18} {:<12} {:>8}", "community", "registry", "status", "records");
     let mut totals = std::collections::BTreeMap::new();
     for (key, count) in &report.views.counts {
-        *totals
-            .entry((
-                key.community.clone(),
-                key.registry.clone(),
-                key.status.clone(),
-            ))
-            .or_insert(0) += count;
+        *totals.entry((key.community.clone(), key.registry.clone(), key.status.clone())).or_insert(0) += count;
     }
     for ((community, registry, status), count) in totals {
         println!("{community:<18} {registry:<18} {status:<12} {count:>8}");
     }
-    println!(
-        "\n{:<18} {:<12} {:<10} {:<9} {:>14}",
-        "community", "registry", "field", "period", "sum"
-    );
+    println!("\n{:<18} {:<12} {:<10} {:<9} {:>14}", "community", "registry", "field", "period", "sum");
     for (key, sum) in &report.views.sums {
-        let shown = if key.registry == "projects" {
-            format_yuan(*sum)
-        } else {
-            sum.to_string()
-        };
-        println!(
-            "{:<18} {:<12} {:<10} {:<9} {:>14}",
-            key.community, key.registry, key.field, key.period, shown
-        );
+        let shown = if key.registry == "projects" { format_yuan(*sum) } else { sum.to_string() };
+        println!("{:<18} {:<12} {:<10} {:<9} {:>14}", key.community, key.registry, key.field, key.period, shown);
     }
-    println!(
-        "\nopen requests past their deadline: {}",
-        report.overdue.len()
-    );
+    println!("\nopen requests past their deadline: {}", report.overdue.len());
     for (deadline, record) in report.overdue.iter().take(5) {
-        println!(
-            "  {record}  overdue by {}h",
-            (report.now_ms - deadline) / 3_600_000
-        );
+        println!("  {record}  overdue by {}h", (report.now_ms - deadline) / 3_600_000);
     }
     println!(
         "\nviews equal a recount from the stored documents: {}",
-        if report.views_equal_recount {
-            "yes"
-        } else {
-            "NO"
-        }
+        if report.views_equal_recount { "yes" } else { "NO" }
     );
 }

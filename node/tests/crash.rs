@@ -28,18 +28,12 @@ const WRITER_LIFETIME: Duration = Duration::from_secs(60);
 
 fn config(dir: &Path) -> ReplicaConfig {
     let _ = dir;
-    ReplicaConfig::new(
-        NodeId::new(COMMUNITY).expect("valid node id"),
-        Scope::only(COMMUNITY),
-    )
+    ReplicaConfig::new(NodeId::new(COMMUNITY).expect("valid node id"), Scope::only(COMMUNITY))
 }
 
 fn writer(dir: &str) {
-    let engine_config = EngineConfig::new(
-        config(Path::new(dir)),
-        Registries::defaults().expect("defaults"),
-        dir.into(),
-    );
+    let engine_config =
+        EngineConfig::new(config(Path::new(dir)), Registries::defaults().expect("defaults"), dir.into());
     let engine = Engine::start(engine_config).expect("engine starts");
     let started = Instant::now();
     let threads: Vec<_> = (0..WRITER_THREADS)
@@ -48,10 +42,7 @@ fn writer(dir: &str) {
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while started.elapsed() < WRITER_LIFETIME {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(1);
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(1);
                     let write = Write::create(
                         COMMUNITY,
                         "requests",
@@ -67,9 +58,7 @@ fn writer(dir: &str) {
                     );
                     let written = handle.write(write).expect("write acknowledged");
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "ACK {}", written.key)
-                        .and_then(|_| out.flush())
-                        .expect("stdout");
+                    writeln!(out, "ACK {}", written.key).and_then(|_| out.flush()).expect("stdout");
                     i += 1;
                 }
             })
@@ -94,13 +83,7 @@ fn parent() {
     let seed = std::env::var("LINLI_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-                | 1
-        });
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7) | 1);
     println!("crash test: seed {seed} (LINLI_CRASH_SEED={seed} replays the kill times)");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -121,9 +104,7 @@ fn parent() {
             // A line cut by the kill has no newline: that write was not reported.
             while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
                 if line.ends_with(b"\n")
-                    && let Some(key) = std::str::from_utf8(&line)
-                        .ok()
-                        .and_then(|l| l.trim_end().strip_prefix("ACK "))
+                    && let Some(key) = std::str::from_utf8(&line).ok().and_then(|l| l.trim_end().strip_prefix("ACK "))
                 {
                     keys.push(RecordKey::parse(key).expect("writer prints record keys"));
                 }
@@ -141,12 +122,8 @@ fn parent() {
         acked.extend(keys);
 
         let store = RocksStore::open(dir.path()).expect("store reopens after kill -9");
-        let mut node = StoredReplica::open(
-            config(dir.path()),
-            Registries::defaults().expect("defaults"),
-            store,
-        )
-        .expect("replica reopens after kill -9");
+        let mut node = StoredReplica::open(config(dir.path()), Registries::defaults().expect("defaults"), store)
+            .expect("replica reopens after kill -9");
         let mut missing = Vec::new();
         for key in &acked {
             if node.replica.get(&node.store, key).expect("read").is_none() {
@@ -161,35 +138,16 @@ fn parent() {
         );
         let views = node.replica.views().clone();
         let recount = node.replica.recount(&node.store).expect("recount");
-        assert_eq!(
-            views, recount,
-            "round {round} (seed {seed}): views differ from a recount after kill -9"
-        );
-        let stored: i64 = views
-            .counts
-            .iter()
-            .filter(|(k, _)| k.registry == "requests")
-            .map(|(_, v)| v)
-            .sum();
-        assert!(
-            stored >= acked.len() as i64,
-            "round {round}: {stored} stored < {} acknowledged",
-            acked.len()
-        );
+        assert_eq!(views, recount, "round {round} (seed {seed}): views differ from a recount after kill -9");
+        let stored: i64 = views.counts.iter().filter(|(k, _)| k.registry == "requests").map(|(_, v)| v).sum();
+        assert!(stored >= acked.len() as i64, "round {round}: {stored} stored < {} acknowledged", acked.len());
         println!(
             "round {round:>2}: killed after {new:>5} new acknowledgements; {:>6} acknowledged, {stored:>6} stored, all found, views = recount",
             acked.len()
         );
     }
-    assert!(
-        acked.len() > 1_000,
-        "the writer barely wrote ({} records): the test proved little",
-        acked.len()
-    );
-    println!(
-        "crash test: {ROUNDS} kills, {} acknowledged records, none lost",
-        acked.len()
-    );
+    assert!(acked.len() > 1_000, "the writer barely wrote ({} records): the test proved little", acked.len());
+    println!("crash test: {ROUNDS} kills, {} acknowledged records, none lost", acked.len());
 }
 
 fn main() {

@@ -17,8 +17,7 @@ pub fn genesis_bytes() -> &'static [u8] {
     static GENESIS: OnceLock<Vec<u8>> = OnceLock::new();
     GENESIS.get_or_init(|| {
         let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
-        doc.put_object(ROOT, RECORDS, ObjType::Map)
-            .expect("putting a map on a fresh document's root");
+        doc.put_object(ROOT, RECORDS, ObjType::Map).expect("putting a map on a fresh document's root");
         doc.commit_with(CommitOptions::default().with_time(GENESIS_TIME_MS));
         doc.save()
     })

@@ -4,9 +4,7 @@ use crate::doc::Claims;
 use crate::hlc::Hlc;
 use crate::schema::{FieldType, Schema};
 use crate::value::Value;
-use automerge::{
-    AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value as AmValue, ValueRef,
-};
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value as AmValue, ValueRef};
 use std::collections::BTreeMap;
 
 fn scalar(doc: &AutoCommit, rec: &ObjId, field: &str) -> Option<ScalarValue> {
@@ -48,10 +46,7 @@ pub fn field(doc: &AutoCommit, rec: &ObjId, name: &str, ty: &FieldType) -> Optio
         },
         FieldType::Ids { .. } => {
             let list = object(doc, rec, name, ObjType::List)?;
-            let ids = doc
-                .list_range(&list, ..)
-                .filter_map(|item| value_str(&item.value))
-                .collect();
+            let ids = doc.list_range(&list, ..).filter_map(|item| value_str(&item.value)).collect();
             Some(Value::Ids(ids))
         }
         FieldType::Claim => None,
@@ -91,22 +86,14 @@ pub fn claims(doc: &AutoCommit, rec: &ObjId, name: &str) -> Option<Claims> {
         let Some(by) = value_str(&item.value) else {
             continue;
         };
-        entries.push(crate::doc::Claim {
-            at: Hlc(at),
-            node: node.to_string(),
-            by,
-        });
+        entries.push(crate::doc::Claim { at: Hlc(at), node: node.to_string(), by });
     }
     // map_range yields keys in order, so the first entry is the winner.
     Some(Claims { entries })
 }
 
 /// All fields of a record that the document holds, typed by the schema.
-pub fn fields(
-    doc: &AutoCommit,
-    rec: &ObjId,
-    schema: &Schema,
-) -> (BTreeMap<String, Value>, BTreeMap<String, Claims>) {
+pub fn fields(doc: &AutoCommit, rec: &ObjId, schema: &Schema) -> (BTreeMap<String, Value>, BTreeMap<String, Claims>) {
     let mut values = BTreeMap::new();
     let mut claim_fields = BTreeMap::new();
     for spec in schema.fields.values().filter(|f| !f.local) {

@@ -35,49 +35,26 @@ impl RegistryDoc {
     pub fn plan(&self, record: &str, create: bool, ops: &[FieldOp]) -> Result<Plan> {
         let schema = self.schema.clone();
         let key = format!("{}/{}", self.id, record);
-        let invalid = |field: &str, problem| Error::Invalid {
-            record: key.clone(),
-            field: field.into(),
-            problem,
-        };
+        let invalid = |field: &str, problem| Error::Invalid { record: key.clone(), field: field.into(), problem };
 
         let current = if create {
             None
         } else {
-            Some(self.get(record).ok_or_else(|| Error::RecordNotFound {
-                record: key.clone(),
-            })?)
+            Some(self.get(record).ok_or_else(|| Error::RecordNotFound { record: key.clone() })?)
         };
         let mut status_now = match (&schema.status, &current) {
-            (Some(machine), Some(rec)) => Some(
-                rec.get(&machine.field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or(&machine.initial)
-                    .to_string(),
-            ),
+            (Some(machine), Some(rec)) => {
+                Some(rec.get(&machine.field).and_then(|v| v.as_str()).unwrap_or(&machine.initial).to_string())
+            }
             _ => None,
         };
 
-        let mut plan = Plan {
-            record: record.to_string(),
-            create,
-            ops: Vec::new(),
-            local: Vec::new(),
-        };
+        let mut plan = Plan { record: record.to_string(), create, ops: Vec::new(), local: Vec::new() };
         for op in ops {
             let name = op.field();
-            let spec = schema
-                .field(name)
-                .ok_or_else(|| invalid(name, Problem::UnknownField))?;
-            let wrong_op = || {
-                invalid(
-                    name,
-                    Problem::WrongOperation {
-                        field_type: spec.ty.name(),
-                        operation: op.operation(),
-                    },
-                )
-            };
+            let spec = schema.field(name).ok_or_else(|| invalid(name, Problem::UnknownField))?;
+            let wrong_op =
+                || invalid(name, Problem::WrongOperation { field_type: spec.ty.name(), operation: op.operation() });
             match op {
                 FieldOp::Set { value: json, .. } => {
                     let value = value::parse(&spec.ty, json).map_err(|p| invalid(name, p))?;
@@ -87,10 +64,7 @@ impl RegistryDoc {
                             None if to != machine.initial => {
                                 return Err(invalid(
                                     name,
-                                    Problem::StatusOnCreate {
-                                        initial: machine.initial.clone(),
-                                        got: to,
-                                    },
+                                    Problem::StatusOnCreate { initial: machine.initial.clone(), got: to },
                                 ));
                             }
                             Some(from) if !machine.allows(from, &to) => {
@@ -126,13 +100,7 @@ impl RegistryDoc {
                         return Err(wrong_op());
                     }
                     crate::ids::NodeId::new(by).map_err(|e| {
-                        invalid(
-                            name,
-                            Problem::WrongType {
-                                expected: "a claimant id",
-                                got: e.to_string(),
-                            },
-                        )
+                        invalid(name, Problem::WrongType { expected: "a claimant id", got: e.to_string() })
                     })?;
                     plan.ops.push(DocOp::Claim(name.to_string(), by.clone()));
                 }
@@ -141,10 +109,7 @@ impl RegistryDoc {
 
         if create {
             for spec in schema.fields.values().filter(|f| f.required) {
-                let given = plan
-                    .ops
-                    .iter()
-                    .any(|op| matches!(op, DocOp::Put(f, _) if *f == spec.name));
+                let given = plan.ops.iter().any(|op| matches!(op, DocOp::Put(f, _) if *f == spec.name));
                 if !given {
                     return Err(invalid(&spec.name, Problem::MissingRequired));
                 }
@@ -152,10 +117,7 @@ impl RegistryDoc {
             if let Some(machine) = &schema.status
                 && status_now.is_none()
             {
-                plan.ops.push(DocOp::Put(
-                    machine.field.clone(),
-                    Value::Enum(machine.initial.clone()),
-                ));
+                plan.ops.push(DocOp::Put(machine.field.clone(), Value::Enum(machine.initial.clone())));
             }
         }
 

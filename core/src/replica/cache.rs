@@ -16,12 +16,7 @@ pub struct CachedDoc {
 
 impl CachedDoc {
     pub fn new(doc: RegistryDoc, chunks: usize, last_seq: u64) -> Self {
-        Self {
-            doc,
-            chunks,
-            last_seq,
-            last_used: 0,
-        }
+        Self { doc, chunks, last_seq, last_used: 0 }
     }
 
     pub fn note_chunk(&mut self, seq: u64) {
@@ -32,11 +27,7 @@ impl CachedDoc {
     /// A snapshot replacing every chunk so far.
     pub fn compact(&mut self) -> Snapshot {
         self.chunks = 0;
-        Snapshot {
-            doc: self.doc.id().clone(),
-            through_seq: self.last_seq,
-            bytes: self.doc.save(),
-        }
+        Snapshot { doc: self.doc.id().clone(), through_seq: self.last_seq, bytes: self.doc.save() }
     }
 }
 
@@ -48,11 +39,7 @@ pub struct DocCache {
 
 impl DocCache {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            docs: HashMap::new(),
-            capacity: capacity.max(1),
-            clock: 0,
-        }
+        Self { docs: HashMap::new(), capacity: capacity.max(1), clock: 0 }
     }
 
     pub fn contains(&self, id: &DocId) -> bool {
@@ -81,12 +68,7 @@ impl DocCache {
     /// that step touches.
     pub fn evict_to_bound(&mut self) {
         while self.docs.len() > self.capacity {
-            let Some(oldest) = self
-                .docs
-                .iter()
-                .min_by_key(|(_, c)| c.last_used)
-                .map(|(id, _)| id.clone())
-            else {
+            let Some(oldest) = self.docs.iter().min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
                 return;
             };
             self.docs.remove(&oldest);

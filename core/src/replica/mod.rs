@@ -62,13 +62,7 @@ pub struct ReplicaConfig {
 
 impl ReplicaConfig {
     pub fn new(node: NodeId, scope: Scope) -> Self {
-        Self {
-            node,
-            scope,
-            doc_cache_max: 256,
-            compact_chunks_min: 64,
-            compact_chunks_max: 512,
-        }
+        Self { node, scope, doc_cache_max: 256, compact_chunks_min: 64, compact_chunks_max: 512 }
     }
 }
 
@@ -83,10 +77,7 @@ pub struct Written {
 
 pub enum Event {
     /// Local writes that arrived together, each with the caller's request id.
-    Writes {
-        writes: Vec<(u64, Write)>,
-        now_ms: u64,
-    },
+    Writes { writes: Vec<(u64, Write)>, now_ms: u64 },
     /// Changes received from a peer, grouped by document.
     Changes { docs: Vec<(DocId, Vec<Vec<u8>>)> },
     /// Time passes: background work (compaction), bounded per tick.
@@ -98,10 +89,7 @@ pub enum Effect {
     /// Commit atomically and durably before acting on any later effect.
     Persist(StoreBatch),
     /// The answer to a local write; release it only after the preceding persist.
-    Written {
-        request: u64,
-        result: Result<Written>,
-    },
+    Written { request: u64, result: Result<Written> },
     /// The outcome of a peer's changes to one document: how many were new here.
     Applied { doc: DocId, result: Result<usize> },
 }
@@ -118,17 +106,8 @@ pub struct Replica {
 
 impl Replica {
     /// Opens the engine over what `store` holds: clock, log position, documents, views.
-    pub fn open(
-        config: ReplicaConfig,
-        registries: Registries,
-        store: &dyn Storage,
-    ) -> Result<Self> {
-        let views = Views::from_entries(
-            store
-                .view_entries()?
-                .iter()
-                .map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )?;
+    pub fn open(config: ReplicaConfig, registries: Registries, store: &dyn Storage) -> Result<Self> {
+        let views = Views::from_entries(store.view_entries()?.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
         Ok(Self {
             docs: DocCache::new(config.doc_cache_max),
             clock: HlcClock::resume(store.hlc()?),
@@ -170,33 +149,32 @@ impl Replica {
         }
     }
 
-    fn writes(
-        &mut self,
-        store: &dyn Storage,
-        writes: Vec<(u64, Write)>,
-        now_ms: u64,
-    ) -> Vec<Effect> {
+    fn writes(&mut self, store: &dyn Storage, writes: Vec<(u64, Write)>, now_ms: u64) -> Vec<Effect> {
         let mut batch = StoreBatch::default();
         let mut results: Vec<(u64, Result<(RecordKey, Hlc)>)> = Vec::with_capacity(writes.len());
         // Writes per document in this batch: one Automerge change per document.
-        let mut pending: BTreeMap<DocId, Vec<usize>> = BTreeMap::new();
+        let mut pending: BTreeMap<DocId, BTreeSet<String>> = BTreeMap::new();
+        let mut rolled_back = BTreeSet::new();
         for (request, write) in writes {
             let at = self.clock.now(now_ms);
-            let result = self.write_one(store, &write, at, &mut batch);
-            if let Ok(key) = &result {
-                pending
-                    .entry(key.doc.clone())
-                    .or_default()
-                    .push(results.len());
+            let result = self.write_one(store, &write, at, &mut batch, &rolled_back);
+            match &result {
+                Ok(key) => {
+                    pending.entry(key.doc.clone()).or_default().insert(key.id.clone());
+                }
+                Err(Error::RolledBack { doc, .. }) => {
+                    rolled_back.insert(doc.clone());
+                }
+                Err(_) => {}
             }
             results.push((request, result.map(|key| (key, at))));
         }
         let mut seqs = BTreeMap::new();
         let mut dirty = Dirty::default();
-        for doc_id in pending.keys() {
+        for (doc_id, records) in pending {
             let at = self.clock.last();
-            if let Some(seq) = self.commit_doc(doc_id, at, &mut batch, &mut dirty) {
-                seqs.insert(doc_id.clone(), seq);
+            if let Some(seq) = self.commit_doc(&doc_id, records, at, &mut batch, &mut dirty) {
+                seqs.insert(doc_id, seq);
             }
         }
         batch.views = self.views.take_writes(&mut dirty);
@@ -204,6 +182,12 @@ impl Replica {
         let mut effects = vec![Effect::Persist(batch)];
         for (request, result) in results {
             let result = result.and_then(|(key, at)| {
+                if rolled_back.contains(&key.doc.to_string()) {
+                    return Err(Error::RolledBack {
+                        doc: key.doc.to_string(),
+                        cause: Box::new(Error::RecordNotFound { record: "a later write of this batch".into() }),
+                    });
+                }
                 let seq = seqs.get(&key.doc).copied().ok_or_else(|| Error::Corrupt {
                     what: "write",
                     key: key.to_string(),
@@ -223,6 +207,7 @@ impl Replica {
         write: &Write,
         at: Hlc,
         batch: &mut StoreBatch,
+        rolled_back: &BTreeSet<String>,
     ) -> Result<RecordKey> {
         let (key, create) = match &write.target {
             Target::Create { owner, registry } => {
@@ -247,18 +232,21 @@ impl Replica {
                 node: self.config.node.to_string(),
             });
         }
+        if rolled_back.contains(&key.doc.to_string()) {
+            let cause = Box::new(Error::RecordNotFound { record: "an earlier write of this batch".into() });
+            return Err(Error::RolledBack { doc: key.doc.to_string(), cause });
+        }
         let node = self.config.node.to_string();
-        let doc = self
-            .doc_mut(store, &key.doc, create)?
-            .ok_or_else(|| Error::RecordNotFound {
-                record: key.to_string(),
-            })?;
+        let doc =
+            self.doc_mut(store, &key.doc, create)?.ok_or_else(|| Error::RecordNotFound { record: key.to_string() })?;
         let plan = doc.plan(&key.id, create, &write.ops)?;
         if let Err(e) = doc.apply(&plan, at, &node) {
             // Validation makes this unreachable in practice; if Automerge still refuses,
             // drop the document's whole open transaction rather than persist half a write.
+            // The batch's earlier writes to this document go with it: `writes` fails them.
             doc.rollback();
-            return Err(e);
+            batch.local.retain(|(record, _, _)| record.doc != key.doc);
+            return Err(Error::RolledBack { doc: key.doc.to_string(), cause: Box::new(e) });
         }
         for (field, value) in plan.local {
             batch.local.push((key.clone(), field, value.to_json()));
@@ -270,46 +258,40 @@ impl Replica {
     fn commit_doc(
         &mut self,
         doc_id: &DocId,
+        records: BTreeSet<String>,
         at: Hlc,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Option<u64> {
         let change = self.docs.get_mut(doc_id)?.doc.commit(at)?;
-        self.log_changes(doc_id, vec![change], batch, dirty)
+        self.log_changes(doc_id, vec![change], records, batch, dirty)
     }
 
     /// Appends changes just applied to a cached document to the log (and so to its
-    /// chunks), compacts it if it has too many chunks, and moves the views.
+    /// chunks), compacts it if it has too many chunks, and moves the views by the
+    /// rows of the records the changes touched.
     fn log_changes(
         &mut self,
         doc_id: &DocId,
         changes: Vec<Vec<u8>>,
+        touched: BTreeSet<String>,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Option<u64> {
         let cached = self.docs.get_mut(doc_id)?;
         let seq = self.next_seq;
         self.next_seq += 1;
-        batch.log.push(LogEntry {
-            seq,
-            doc: doc_id.clone(),
-            changes,
-        });
+        batch.log.push(LogEntry { seq, doc: doc_id.clone(), changes });
         cached.note_chunk(seq);
         if cached.chunks >= self.config.compact_chunks_max {
             batch.snapshots.push(cached.compact());
         }
-        Self::update_views(&mut self.views, &mut cached.doc, dirty);
+        let schema = cached.doc.schema().clone();
+        for (record, old, new) in cached.doc.refresh_rows(touched) {
+            self.views.update(&schema, doc_id, &record, old.as_ref(), new.as_ref(), dirty);
+        }
         self.known_docs.insert(doc_id.clone());
         Some(seq)
-    }
-
-    fn update_views(views: &mut Views, doc: &mut RegistryDoc, dirty: &mut Dirty) {
-        let schema = doc.schema().clone();
-        let id = doc.id().clone();
-        for (record, old, new) in doc.take_row_changes() {
-            views.update(&schema, &id, &record, old.as_ref(), new.as_ref(), dirty);
-        }
     }
 
     fn changes(&mut self, store: &dyn Storage, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Vec<Effect> {
@@ -318,10 +300,7 @@ impl Replica {
         let mut outcomes = Vec::with_capacity(docs.len());
         for (doc_id, changes) in docs {
             let result = self.apply_changes(store, &doc_id, &changes, &mut batch, &mut dirty);
-            outcomes.push(Effect::Applied {
-                doc: doc_id,
-                result,
-            });
+            outcomes.push(Effect::Applied { doc: doc_id, result });
         }
         batch.views = self.views.take_writes(&mut dirty);
         batch.hlc = Some(self.clock.last());
@@ -339,17 +318,14 @@ impl Replica {
         dirty: &mut Dirty,
     ) -> Result<usize> {
         self.registries.get(&doc_id.registry)?;
-        let cached =
-            self.cached_mut(store, doc_id, true)?
-                .ok_or_else(|| Error::RecordNotFound {
-                    record: doc_id.to_string(),
-                })?;
-        let (new, time_max_ms) = cached.doc.apply_remote(changes)?;
-        let count = new.len();
+        let cached = self
+            .cached_mut(store, doc_id, true)?
+            .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
+        let applied = cached.doc.apply_remote(changes)?;
+        let count = applied.changes.len();
         if count > 0 {
-            self.log_changes(doc_id, new, batch, dirty);
-            self.clock
-                .observe(Hlc::from_parts(u64::try_from(time_max_ms).unwrap_or(0), 0));
+            self.log_changes(doc_id, applied.changes, applied.touched, batch, dirty);
+            self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
         }
         Ok(count)
     }
@@ -357,17 +333,10 @@ impl Replica {
     /// Background work, bounded: compacts the cached document with the most chunks.
     fn tick(&mut self) -> Vec<Effect> {
         let min = self.config.compact_chunks_min;
-        match self
-            .docs
-            .most_chunks()
-            .filter(|cached| cached.chunks >= min)
-        {
+        match self.docs.most_chunks().filter(|cached| cached.chunks >= min) {
             Some(cached) => {
                 let snapshot: Snapshot = cached.compact();
-                vec![Effect::Persist(StoreBatch {
-                    snapshots: vec![snapshot],
-                    ..StoreBatch::default()
-                })]
+                vec![Effect::Persist(StoreBatch { snapshots: vec![snapshot], ..StoreBatch::default() })]
             }
             None => Vec::new(),
         }
@@ -384,26 +353,15 @@ impl Replica {
             let actor = self.config.node.as_str();
             let loaded = match store.load_doc(doc_id)? {
                 Some(stored) => {
-                    let chunks: Vec<&[u8]> =
-                        stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
+                    let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
                     let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
                     let doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
-                    let last_seq = stored
-                        .chunks
-                        .last()
-                        .map(|(s, _)| *s)
-                        .or(stored.snapshot.as_ref().map(|(s, _)| *s));
-                    Some(cache::CachedDoc::new(
-                        doc,
-                        stored.chunks.len(),
-                        last_seq.unwrap_or(0),
-                    ))
+                    let last_seq = stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
+                    Some(cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0)))
                 }
-                None if create => Some(cache::CachedDoc::new(
-                    RegistryDoc::create(doc_id.clone(), schema, actor)?,
-                    0,
-                    0,
-                )),
+                None if create => {
+                    Some(cache::CachedDoc::new(RegistryDoc::create(doc_id.clone(), schema, actor)?, 0, 0))
+                }
                 None => None,
             };
             match loaded {
@@ -414,15 +372,8 @@ impl Replica {
         Ok(self.docs.get_mut(doc_id))
     }
 
-    fn doc_mut(
-        &mut self,
-        store: &dyn Storage,
-        doc_id: &DocId,
-        create: bool,
-    ) -> Result<Option<&mut RegistryDoc>> {
-        Ok(self
-            .cached_mut(store, doc_id, create)?
-            .map(|cached| &mut cached.doc))
+    fn doc_mut(&mut self, store: &dyn Storage, doc_id: &DocId, create: bool) -> Result<Option<&mut RegistryDoc>> {
+        Ok(self.cached_mut(store, doc_id, create)?.map(|cached| &mut cached.doc))
     }
 
     /// A record as this node holds it, with its local fields when it has them.
@@ -435,16 +386,12 @@ impl Replica {
         };
         let schema = doc.schema().clone();
         for (field, json) in store.local_fields(key)? {
-            if let Some(spec) = schema
-                .field(&field)
-                .filter(|s| s.local && s.ty != FieldType::Claim)
-            {
-                let value =
-                    crate::value::parse(&spec.ty, &json).map_err(|problem| Error::Invalid {
-                        record: key.to_string(),
-                        field: field.clone(),
-                        problem,
-                    })?;
+            if let Some(spec) = schema.field(&field).filter(|s| s.local && s.ty != FieldType::Claim) {
+                let value = crate::value::parse(&spec.ty, &json).map_err(|problem| Error::Invalid {
+                    record: key.to_string(),
+                    field: field.clone(),
+                    problem,
+                })?;
                 record.fields.insert(field, value);
             }
         }
@@ -462,12 +409,8 @@ impl Replica {
         filter: &[(String, crate::value::Value)],
         limit: usize,
     ) -> Result<Vec<Record>> {
-        let docs: Vec<DocId> = self
-            .known_docs
-            .iter()
-            .filter(|d| d.owner == owner && d.registry == registry)
-            .cloned()
-            .collect();
+        let docs: Vec<DocId> =
+            self.known_docs.iter().filter(|d| d.owner == owner && d.registry == registry).cloned().collect();
         let mut out = Vec::new();
         for doc_id in docs {
             let Some(doc) = self.doc_mut(store, &doc_id, false)? else {
@@ -478,9 +421,7 @@ impl Replica {
                     return Ok(out);
                 }
                 if let Some(record) = doc.get(&id)
-                    && filter
-                        .iter()
-                        .all(|(field, value)| record.get(field) == Some(value))
+                    && filter.iter().all(|(field, value)| record.get(field) == Some(value))
                 {
                     out.push(record);
                 }
@@ -500,24 +441,16 @@ impl Replica {
             let stored = store.load_doc(&id)?.unwrap_or_default();
             let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
             let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
-            docs.push((
-                schema.clone(),
-                RegistryDoc::load(id, schema, self.config.node.as_str(), snapshot, &chunks)?,
-            ));
+            docs.push((schema.clone(), RegistryDoc::load(id, schema, self.config.node.as_str(), snapshot, &chunks)?));
         }
         let rows = docs.iter().flat_map(|(schema, doc)| {
-            doc.rows()
-                .iter()
-                .map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))
+            doc.rows().iter().map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))
         });
         Ok(Views::rebuild(rows))
     }
 
     /// Every document as JSON, for comparing replicas.
-    pub fn materialize(
-        &mut self,
-        store: &dyn Storage,
-    ) -> Result<BTreeMap<String, serde_json::Value>> {
+    pub fn materialize(&mut self, store: &dyn Storage) -> Result<BTreeMap<String, serde_json::Value>> {
         let ids: Vec<DocId> = self.known_docs.iter().cloned().collect();
         let mut out = BTreeMap::new();
         for id in ids {
@@ -529,14 +462,7 @@ impl Replica {
     }
 
     /// Heads of a document, for comparing replicas.
-    pub fn heads(
-        &mut self,
-        store: &dyn Storage,
-        doc: &DocId,
-    ) -> Result<Vec<automerge::ChangeHash>> {
-        Ok(self
-            .doc_mut(store, doc, false)?
-            .map(|d| d.heads())
-            .unwrap_or_default())
+    pub fn heads(&mut self, store: &dyn Storage, doc: &DocId) -> Result<Vec<automerge::ChangeHash>> {
+        Ok(self.doc_mut(store, doc, false)?.map(|d| d.heads()).unwrap_or_default())
     }
 }

@@ -20,11 +20,7 @@ pub struct StoredReplica<S: Storage> {
 impl<S: Storage> StoredReplica<S> {
     pub fn open(config: ReplicaConfig, registries: Registries, store: S) -> Result<Self> {
         let replica = Replica::open(config, registries, &store)?;
-        Ok(Self {
-            replica,
-            store,
-            poisoned: false,
-        })
+        Ok(Self { replica, store, poisoned: false })
     }
 
     /// Runs one event: commits its batch (one sync), then returns the other effects.
@@ -55,11 +51,7 @@ impl<S: Storage> StoredReplica<S> {
 
     /// Writes several records together: one batch, one sync. Results in order.
     pub fn write_many(&mut self, writes: Vec<Write>, now_ms: u64) -> Result<Vec<Result<Written>>> {
-        let writes = writes
-            .into_iter()
-            .enumerate()
-            .map(|(i, w)| (i as u64, w))
-            .collect();
+        let writes = writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect();
         let effects = self.step(Event::Writes { writes, now_ms })?;
         Ok(effects
             .into_iter()
@@ -71,22 +63,17 @@ impl<S: Storage> StoredReplica<S> {
     }
 
     pub fn write(&mut self, write: Write, now_ms: u64) -> Result<Written> {
-        self.write_many(vec![write], now_ms)?
-            .pop()
-            .unwrap_or_else(|| {
-                Err(Error::Corrupt {
-                    what: "replica",
-                    key: self.replica.node().to_string(),
-                    reason: "no answer to a write".into(),
-                })
+        self.write_many(vec![write], now_ms)?.pop().unwrap_or_else(|| {
+            Err(Error::Corrupt {
+                what: "replica",
+                key: self.replica.node().to_string(),
+                reason: "no answer to a write".into(),
             })
+        })
     }
 
     /// Applies a peer's changes; returns per document how many were new here.
-    pub fn apply(
-        &mut self,
-        docs: Vec<(DocId, Vec<Vec<u8>>)>,
-    ) -> Result<Vec<(DocId, Result<usize>)>> {
+    pub fn apply(&mut self, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Result<Vec<(DocId, Result<usize>)>> {
         let effects = self.step(Event::Changes { docs })?;
         Ok(effects
             .into_iter()

@@ -89,10 +89,7 @@ impl Ctx<'_> {
 
 /// Loads every `*.toml` in `dir`, one registry each.
 pub fn load_dir(dir: &Path) -> Result<Registries> {
-    let io = |source| Error::Io {
-        path: dir.display().to_string(),
-        source,
-    };
+    let io = |source| Error::Io { path: dir.display().to_string(), source };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
         .collect::<std::io::Result<Vec<_>>>()
@@ -104,17 +101,12 @@ pub fn load_dir(dir: &Path) -> Result<Registries> {
     files.sort();
     let mut schemas = Vec::with_capacity(files.len());
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         let schema = parse_schema(&path.display().to_string(), &text)?;
         if schemas.iter().any(|s: &Schema| s.name == schema.name) {
-            return Err(Ctx {
-                file: &path.display().to_string(),
-                registry: schema.name,
-            }
-            .err("name", "another file declares the same registry"));
+            return Err(Ctx { file: &path.display().to_string(), registry: schema.name }
+                .err("name", "another file declares the same registry"));
         }
         schemas.push(schema);
     }
@@ -129,17 +121,11 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
         field: "-".into(),
         problem: e.to_string().trim().replace('\n', " "),
     })?;
-    let ctx = Ctx {
-        file,
-        registry: raw.name.clone(),
-    };
+    let ctx = Ctx { file, registry: raw.name.clone() };
     crate::ids::DocId::new("x", &raw.name, "x").map_err(|e| ctx.err("name", e.to_string()))?;
 
     if raw.fields.len() > FIELDS_MAX {
-        return Err(ctx.err(
-            "fields",
-            format!("{} fields, more than {FIELDS_MAX}", raw.fields.len()),
-        ));
+        return Err(ctx.err("fields", format!("{} fields, more than {FIELDS_MAX}", raw.fields.len())));
     }
     let mut fields = BTreeMap::new();
     for (name, raw_field) in raw.fields {
@@ -162,39 +148,23 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
         None => None,
     };
 
-    let views = ViewSpec {
-        count_by: raw.views.count_by,
-        sums: raw.views.sums,
-        deadline: raw.views.deadline,
-    };
+    let views = ViewSpec { count_by: raw.views.count_by, sums: raw.views.sums, deadline: raw.views.deadline };
     if let Some(field) = &views.count_by {
         expect_type(&ctx, &fields, "views.count_by", field, &["enum"])?;
     }
     for field in &views.sums {
-        expect_type(
-            &ctx,
-            &fields,
-            "views.sums",
-            field,
-            &["counter", "int", "yuan"],
-        )?;
+        expect_type(&ctx, &fields, "views.sums", field, &["counter", "int", "yuan"])?;
     }
     if let Some(field) = &views.deadline {
         expect_type(&ctx, &fields, "views.deadline", field, &["timestamp"])?;
         if status.is_none() {
-            return Err(ctx.err(
-                field,
-                "a deadline index needs a status machine to know what is open",
-            ));
+            return Err(ctx.err(field, "a deadline index needs a status machine to know what is open"));
         }
     }
 
     let record_bytes_max = raw.record_bytes_max.unwrap_or(RECORD_BYTES_MAX_DEFAULT);
     if record_bytes_max == 0 || record_bytes_max > RECORD_BYTES_CEILING {
-        return Err(ctx.err(
-            "record_bytes_max",
-            format!("must be in 1..={RECORD_BYTES_CEILING}"),
-        ));
+        return Err(ctx.err("record_bytes_max", format!("must be in 1..={RECORD_BYTES_CEILING}")));
     }
 
     Ok(Schema {
@@ -218,9 +188,7 @@ fn field_spec(ctx: &Ctx, name: &str, raw: RawField) -> Result<FieldSpec> {
         Ok(())
     };
     let ty = match raw.ty.as_str() {
-        "string" => FieldType::String {
-            chars_max: raw.chars_max.unwrap_or(STRING_CHARS_MAX_DEFAULT),
-        },
+        "string" => FieldType::String { chars_max: raw.chars_max.unwrap_or(STRING_CHARS_MAX_DEFAULT) },
         "int" => {
             let (min, max) = (raw.min.unwrap_or(i64::MIN), raw.max.unwrap_or(i64::MAX));
             if min > max {
@@ -246,8 +214,7 @@ fn field_spec(ctx: &Ctx, name: &str, raw: RawField) -> Result<FieldSpec> {
             let mut seen = std::collections::BTreeSet::new();
             for value in &values {
                 // Enum values become parts of view keys on disk: names only.
-                crate::ids::DocId::new("x", value, "x")
-                    .map_err(|e| ctx.err(name, e.to_string()))?;
+                crate::ids::DocId::new("x", value, "x").map_err(|e| ctx.err(name, e.to_string()))?;
                 if !seen.insert(value) {
                     return Err(ctx.err(name, format!("enum value `{value}` is listed twice")));
                 }
@@ -255,9 +222,7 @@ fn field_spec(ctx: &Ctx, name: &str, raw: RawField) -> Result<FieldSpec> {
             FieldType::Enum { values }
         }
         "counter" => FieldType::Counter,
-        "ids" => FieldType::Ids {
-            items_max: raw.items_max.unwrap_or(IDS_ITEMS_MAX_DEFAULT),
-        },
+        "ids" => FieldType::Ids { items_max: raw.items_max.unwrap_or(IDS_ITEMS_MAX_DEFAULT) },
         "claim" => FieldType::Claim,
         other => {
             return Err(ctx.err(
@@ -274,55 +239,26 @@ fn field_spec(ctx: &Ctx, name: &str, raw: RawField) -> Result<FieldSpec> {
     unexpected("yuan_max", raw.yuan_max.is_some() && !is("yuan"))?;
     unexpected("items_max", raw.items_max.is_some() && !is("ids"))?;
     if raw.local && matches!(ty, FieldType::Counter | FieldType::Claim) {
-        return Err(ctx.err(
-            name,
-            "a counter or claim cannot be local: it exists to be merged",
-        ));
+        return Err(ctx.err(name, "a counter or claim cannot be local: it exists to be merged"));
     }
     if raw.local && raw.required {
-        return Err(ctx.err(
-            name,
-            "a local field cannot be required: upper tiers never see it",
-        ));
+        return Err(ctx.err(name, "a local field cannot be required: upper tiers never see it"));
     }
-    Ok(FieldSpec {
-        name: name.to_string(),
-        ty,
-        required: raw.required,
-        local: raw.local,
-    })
+    Ok(FieldSpec { name: name.to_string(), ty, required: raw.required, local: raw.local })
 }
 
-fn expect_type(
-    ctx: &Ctx,
-    fields: &BTreeMap<String, FieldSpec>,
-    key: &str,
-    field: &str,
-    types: &[&str],
-) -> Result<()> {
-    let spec = fields
-        .get(field)
-        .ok_or_else(|| ctx.err(field, format!("{key} names a field that is not declared")))?;
+fn expect_type(ctx: &Ctx, fields: &BTreeMap<String, FieldSpec>, key: &str, field: &str, types: &[&str]) -> Result<()> {
+    let spec = fields.get(field).ok_or_else(|| ctx.err(field, format!("{key} names a field that is not declared")))?;
     if !types.contains(&spec.ty.name()) {
-        return Err(ctx.err(
-            field,
-            format!("{key} needs a field of type {}", types.join(" or ")),
-        ));
+        return Err(ctx.err(field, format!("{key} needs a field of type {}", types.join(" or "))));
     }
     if spec.local {
-        return Err(ctx.err(
-            field,
-            format!("{key} cannot use a local field: it never leaves the community"),
-        ));
+        return Err(ctx.err(field, format!("{key} cannot use a local field: it never leaves the community")));
     }
     Ok(())
 }
 
-fn status_machine(
-    ctx: &Ctx,
-    fields: &BTreeMap<String, FieldSpec>,
-    raw: RawStatus,
-) -> Result<StatusMachine> {
+fn status_machine(ctx: &Ctx, fields: &BTreeMap<String, FieldSpec>, raw: RawStatus) -> Result<StatusMachine> {
     expect_type(ctx, fields, "status.field", &raw.field, &["enum"])?;
     let values = match &fields[&raw.field].ty {
         FieldType::Enum { values } => values.clone(),
@@ -332,10 +268,7 @@ fn status_machine(
         if values.iter().any(|v| v == status) {
             Ok(())
         } else {
-            Err(ctx.err(
-                &raw.field,
-                format!("{key} `{status}` is not one of the field's values"),
-            ))
+            Err(ctx.err(&raw.field, format!("{key} `{status}` is not one of the field's values")))
         }
     };
     known(&raw.initial, "status.initial")?;
@@ -347,23 +280,10 @@ fn status_machine(
         let (from, to) = text
             .split_once("->")
             .map(|(f, t)| (f.trim(), t.trim()))
-            .ok_or_else(|| {
-                ctx.err(
-                    &raw.field,
-                    format!("move `{text}` is not written \"from -> to\""),
-                )
-            })?;
+            .ok_or_else(|| ctx.err(&raw.field, format!("move `{text}` is not written \"from -> to\"")))?;
         known(from, "status.moves")?;
         known(to, "status.moves")?;
-        moves
-            .entry(from.to_string())
-            .or_default()
-            .push(to.to_string());
+        moves.entry(from.to_string()).or_default().push(to.to_string());
     }
-    Ok(StatusMachine {
-        field: raw.field,
-        initial: raw.initial,
-        open: raw.open,
-        moves,
-    })
+    Ok(StatusMachine { field: raw.field, initial: raw.initial, open: raw.open, moves })
 }

@@ -83,9 +83,7 @@ pub struct StatusMachine {
 
 impl StatusMachine {
     pub fn allows(&self, from: &str, to: &str) -> bool {
-        self.moves
-            .get(from)
-            .is_some_and(|tos| tos.iter().any(|t| t == to))
+        self.moves.get(from).is_some_and(|tos| tos.iter().any(|t| t == to))
     }
     pub fn allowed_from(&self, from: &str) -> Vec<String> {
         self.moves.get(from).cloned().unwrap_or_default()
@@ -149,58 +147,30 @@ pub struct Registries {
 }
 
 const DEFAULTS: [(&str, &str); 6] = [
-    (
-        "registries/requests.toml",
-        include_str!("../../../registries/requests.toml"),
-    ),
-    (
-        "registries/tasks.toml",
-        include_str!("../../../registries/tasks.toml"),
-    ),
-    (
-        "registries/projects.toml",
-        include_str!("../../../registries/projects.toml"),
-    ),
-    (
-        "registries/volunteers.toml",
-        include_str!("../../../registries/volunteers.toml"),
-    ),
-    (
-        "registries/sites.toml",
-        include_str!("../../../registries/sites.toml"),
-    ),
-    (
-        "registries/grids.toml",
-        include_str!("../../../registries/grids.toml"),
-    ),
+    ("registries/requests.toml", include_str!("../../../registries/requests.toml")),
+    ("registries/tasks.toml", include_str!("../../../registries/tasks.toml")),
+    ("registries/projects.toml", include_str!("../../../registries/projects.toml")),
+    ("registries/volunteers.toml", include_str!("../../../registries/volunteers.toml")),
+    ("registries/sites.toml", include_str!("../../../registries/sites.toml")),
+    ("registries/grids.toml", include_str!("../../../registries/grids.toml")),
 ];
 
 impl Registries {
     /// The six registries shipped with linli.
     pub fn defaults() -> Result<Self> {
-        let schemas = DEFAULTS
-            .iter()
-            .map(|(file, text)| parse_schema(file, text))
-            .collect::<Result<Vec<_>>>()?;
+        let schemas = DEFAULTS.iter().map(|(file, text)| parse_schema(file, text)).collect::<Result<Vec<_>>>()?;
         Ok(Self::from_schemas(schemas))
     }
 
     pub fn from_schemas(schemas: Vec<Schema>) -> Self {
-        Self {
-            by_name: schemas
-                .into_iter()
-                .map(|s| (s.name.clone(), Arc::new(s)))
-                .collect(),
-        }
+        Self { by_name: schemas.into_iter().map(|s| (s.name.clone(), Arc::new(s))).collect() }
     }
 
     pub fn get(&self, name: &str) -> Result<&Arc<Schema>> {
-        self.by_name
-            .get(name)
-            .ok_or_else(|| Error::UnknownRegistry {
-                registry: name.to_string(),
-                known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
-            })
+        self.by_name.get(name).ok_or_else(|| Error::UnknownRegistry {
+            registry: name.to_string(),
+            known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Schema>> {

@@ -20,15 +20,8 @@ pub fn doc_prefix(doc: &DocId) -> Vec<u8> {
 }
 
 pub fn chunk_seq(key: &[u8]) -> Result<u64> {
-    let tail = key
-        .len()
-        .checked_sub(8)
-        .ok_or_else(|| corrupt("chunk key", key, "shorter than 8 bytes"))?;
-    Ok(u64::from_be_bytes(
-        key[tail..]
-            .try_into()
-            .map_err(|_| corrupt("chunk key", key, "bad seq"))?,
-    ))
+    let tail = key.len().checked_sub(8).ok_or_else(|| corrupt("chunk key", key, "shorter than 8 bytes"))?;
+    Ok(u64::from_be_bytes(key[tail..].try_into().map_err(|_| corrupt("chunk key", key, "bad seq"))?))
 }
 
 pub fn local_key(record: &RecordKey, field: &str) -> Vec<u8> {
@@ -44,11 +37,7 @@ pub fn local_prefix(record: &RecordKey) -> Vec<u8> {
 }
 
 pub fn corrupt(what: &'static str, key: &[u8], reason: &str) -> Error {
-    Error::Corrupt {
-        what,
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: reason.into(),
-    }
+    Error::Corrupt { what, key: String::from_utf8_lossy(key).into_owned(), reason: reason.into() }
 }
 
 /// Log entry value: doc id length (u16 LE), doc id, then each change as length (u32
@@ -78,20 +67,12 @@ pub fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogEntry> {
         Ok(head.to_vec())
     };
     let mut rest = bytes;
-    let doc_len = u16::from_le_bytes(
-        take(&mut rest, 2)?
-            .try_into()
-            .map_err(|_| bad("truncated"))?,
-    ) as usize;
+    let doc_len = u16::from_le_bytes(take(&mut rest, 2)?.try_into().map_err(|_| bad("truncated"))?) as usize;
     let doc = String::from_utf8(take(&mut rest, doc_len)?).map_err(|_| bad("doc id not UTF-8"))?;
     let doc = DocId::parse(&doc)?;
     let mut changes = Vec::new();
     while !rest.is_empty() {
-        let len = u32::from_le_bytes(
-            take(&mut rest, 4)?
-                .try_into()
-                .map_err(|_| bad("truncated"))?,
-        ) as usize;
+        let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| bad("truncated"))?) as usize;
         changes.push(take(&mut rest, len)?);
     }
     Ok(LogEntry { seq, doc, changes })
@@ -107,16 +88,11 @@ mod tests {
 
     #[test]
     fn log_entries_round_trip_and_truncation_is_caught() {
-        let entry = LogEntry {
-            seq: 9,
-            doc: DocId::parse("c/requests/2026-11").unwrap(),
-            changes: vec![vec![1, 2], vec![3]],
-        };
+        let entry =
+            LogEntry { seq: 9, doc: DocId::parse("c/requests/2026-11").unwrap(), changes: vec![vec![1, 2], vec![3]] };
         let bytes = encode_log(&entry);
         assert_eq!(decode_log(9, &bytes).unwrap(), entry);
-        let err = decode_log(9, &bytes[..bytes.len() - 1])
-            .unwrap_err()
-            .to_string();
+        let err = decode_log(9, &bytes[..bytes.len() - 1]).unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
     }
 }

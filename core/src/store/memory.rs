@@ -41,26 +41,18 @@ impl MemoryStore {
 impl Storage for MemoryStore {
     fn commit(&mut self, batch: &StoreBatch) -> Result<()> {
         for entry in &batch.log {
-            self.chunks.insert(
-                chunk_key(&entry.doc, entry.seq),
-                codec::concat(&entry.changes),
-            );
+            self.chunks.insert(chunk_key(&entry.doc, entry.seq), codec::concat(&entry.changes));
             self.log.insert(entry.seq, codec::encode_log(entry));
             self.docs.insert(entry.doc.clone());
         }
         for snap in &batch.snapshots {
             let from = chunk_key(&snap.doc, 0);
             let to = chunk_key(&snap.doc, snap.through_seq);
-            let covered: Vec<_> = self
-                .chunks
-                .range(from..=to)
-                .map(|(k, _)| k.clone())
-                .collect();
+            let covered: Vec<_> = self.chunks.range(from..=to).map(|(k, _)| k.clone()).collect();
             for key in covered {
                 self.chunks.remove(&key);
             }
-            self.snapshots
-                .insert(snap.doc.clone(), (snap.through_seq, snap.bytes.clone()));
+            self.snapshots.insert(snap.doc.clone(), (snap.through_seq, snap.bytes.clone()));
             self.docs.insert(snap.doc.clone());
         }
         for write in &batch.views {
@@ -70,8 +62,7 @@ impl Storage for MemoryStore {
             };
         }
         for (record, field, value) in &batch.local {
-            self.local
-                .insert(codec::local_key(record, field), value.clone());
+            self.local.insert(codec::local_key(record, field), value.clone());
         }
         if let Some(hlc) = batch.hlc {
             self.hlc = self.hlc.max(hlc);
@@ -87,11 +78,7 @@ impl Storage for MemoryStore {
         let snapshot = self.snapshots.get(doc).cloned();
         let prefix = doc_prefix(doc);
         let mut chunks = Vec::new();
-        for (key, value) in self
-            .chunks
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-        {
+        for (key, value) in self.chunks.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
             chunks.push((codec::chunk_seq(key)?, value.clone()));
         }
         Ok(Some(StoredDoc { snapshot, chunks }))
@@ -102,19 +89,11 @@ impl Storage for MemoryStore {
     }
 
     fn view_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(self
-            .views
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(self.views.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>> {
-        self.log
-            .range(after.saturating_add(1)..)
-            .take(max)
-            .map(|(seq, bytes)| codec::decode_log(*seq, bytes))
-            .collect()
+        self.log.range(after.saturating_add(1)..).take(max).map(|(seq, bytes)| codec::decode_log(*seq, bytes)).collect()
     }
 
     fn log_last_seq(&self) -> Result<u64> {
@@ -127,12 +106,7 @@ impl Storage for MemoryStore {
             .local
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| {
-                (
-                    String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                    v.clone(),
-                )
-            })
+            .map(|(k, v)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), v.clone()))
             .collect())
     }
 

@@ -59,10 +59,7 @@ pub struct StoreBatch {
 
 impl StoreBatch {
     pub fn is_empty(&self) -> bool {
-        self.log.is_empty()
-            && self.snapshots.is_empty()
-            && self.views.is_empty()
-            && self.local.is_empty()
+        self.log.is_empty() && self.snapshots.is_empty() && self.views.is_empty() && self.local.is_empty()
     }
 
     /// Folds `other` in after `self`, as if both were one step.

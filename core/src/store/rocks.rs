@@ -10,10 +10,7 @@ use super::{LogEntry, Storage, StoreBatch, StoredDoc};
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
 use crate::ids::{DocId, RecordKey};
-use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
-};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use std::path::Path;
 
 const CHUNKS: &str = "chunks";
@@ -39,9 +36,7 @@ impl RocksStore {
         options.set_write_buffer_size(16 * 1024 * 1024);
         options.set_max_write_buffer_number(3);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let families = FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
@@ -58,10 +53,7 @@ impl RocksStore {
 
     fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward))
-        {
+        for item in self.db.iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward)) {
             let (key, value) = item?;
             if !key.starts_with(prefix) {
                 break;
@@ -76,27 +68,15 @@ impl Storage for RocksStore {
     fn commit(&mut self, batch: &StoreBatch) -> Result<()> {
         let mut wb = WriteBatch::default();
         for entry in &batch.log {
-            wb.put_cf(
-                self.cf(CHUNKS)?,
-                chunk_key(&entry.doc, entry.seq),
-                codec::concat(&entry.changes),
-            );
-            wb.put_cf(
-                self.cf(LOG)?,
-                entry.seq.to_be_bytes(),
-                codec::encode_log(entry),
-            );
+            wb.put_cf(self.cf(CHUNKS)?, chunk_key(&entry.doc, entry.seq), codec::concat(&entry.changes));
+            wb.put_cf(self.cf(LOG)?, entry.seq.to_be_bytes(), codec::encode_log(entry));
             wb.put_cf(self.cf(DOCS)?, entry.doc.to_string(), []);
         }
         for snap in &batch.snapshots {
             let mut value = snap.through_seq.to_be_bytes().to_vec();
             value.extend_from_slice(&snap.bytes);
             wb.put_cf(self.cf(SNAPSHOTS)?, snap.doc.to_string(), value);
-            wb.delete_range_cf(
-                self.cf(CHUNKS)?,
-                chunk_key(&snap.doc, 0),
-                chunk_key(&snap.doc, snap.through_seq + 1),
-            );
+            wb.delete_range_cf(self.cf(CHUNKS)?, chunk_key(&snap.doc, 0), chunk_key(&snap.doc, snap.through_seq + 1));
             wb.put_cf(self.cf(DOCS)?, snap.doc.to_string(), []);
         }
         for write in &batch.views {
@@ -106,11 +86,7 @@ impl Storage for RocksStore {
             }
         }
         for (record, field, value) in &batch.local {
-            wb.put_cf(
-                self.cf(LOCAL)?,
-                codec::local_key(record, field),
-                value.to_string(),
-            );
+            wb.put_cf(self.cf(LOCAL)?, codec::local_key(record, field), value.to_string());
         }
         if let Some(hlc) = batch.hlc {
             wb.put_cf(self.cf(META)?, HLC_KEY, hlc.0.to_be_bytes());
@@ -120,20 +96,14 @@ impl Storage for RocksStore {
     }
 
     fn load_doc(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
-        if self
-            .db
-            .get_pinned_cf(self.cf(DOCS)?, doc.to_string())?
-            .is_none()
-        {
+        if self.db.get_pinned_cf(self.cf(DOCS)?, doc.to_string())?.is_none() {
             return Ok(None);
         }
         let snapshot = match self.db.get_cf(self.cf(SNAPSHOTS)?, doc.to_string())? {
             Some(value) if value.len() >= 8 => {
                 let (seq, bytes) = value.split_at(8);
-                let seq = u64::from_be_bytes(
-                    seq.try_into()
-                        .map_err(|_| codec::corrupt("snapshot", &value, "bad seq"))?,
-                );
+                let seq =
+                    u64::from_be_bytes(seq.try_into().map_err(|_| codec::corrupt("snapshot", &value, "bad seq"))?);
                 Some((seq, bytes.to_vec()))
             }
             Some(value) => return Err(codec::corrupt("snapshot", &value, "shorter than 8 bytes")),
@@ -150,8 +120,7 @@ impl Storage for RocksStore {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(DOCS)?, IteratorMode::Start) {
             let (key, _) = item?;
-            let text = std::str::from_utf8(&key)
-                .map_err(|_| codec::corrupt("doc id", &key, "not UTF-8"))?;
+            let text = std::str::from_utf8(&key).map_err(|_| codec::corrupt("doc id", &key, "not UTF-8"))?;
             out.push(DocId::parse(text)?);
         }
         Ok(out)
@@ -169,17 +138,10 @@ impl Storage for RocksStore {
     fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>> {
         let from = after.saturating_add(1).to_be_bytes();
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(LOG)?, IteratorMode::From(&from, Direction::Forward))
-            .take(max)
-        {
+        for item in self.db.iterator_cf(self.cf(LOG)?, IteratorMode::From(&from, Direction::Forward)).take(max) {
             let (key, value) = item?;
-            let seq = u64::from_be_bytes(
-                (*key)
-                    .try_into()
-                    .map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?,
-            );
+            let seq =
+                u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?);
             out.push(codec::decode_log(seq, &value)?);
         }
         Ok(out)
@@ -189,9 +151,7 @@ impl Storage for RocksStore {
         match self.db.iterator_cf(self.cf(LOG)?, IteratorMode::End).next() {
             Some(item) => {
                 let (key, _) = item?;
-                Ok(u64::from_be_bytes((*key).try_into().map_err(|_| {
-                    codec::corrupt("log key", &key, "not 8 bytes")
-                })?))
+                Ok(u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?))
             }
             None => Ok(0),
         }
@@ -201,12 +161,8 @@ impl Storage for RocksStore {
         let prefix = codec::local_prefix(key);
         let mut out = Vec::new();
         for (k, v) in self.scan_prefix(LOCAL, &prefix)? {
-            let value = serde_json::from_slice(&v)
-                .map_err(|e| codec::corrupt("local field", &k, &e.to_string()))?;
-            out.push((
-                String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                value,
-            ));
+            let value = serde_json::from_slice(&v).map_err(|e| codec::corrupt("local field", &k, &e.to_string()))?;
+            out.push((String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), value));
         }
         Ok(out)
     }
@@ -214,10 +170,7 @@ impl Storage for RocksStore {
     fn hlc(&self) -> Result<Hlc> {
         match self.db.get_cf(self.cf(META)?, HLC_KEY)? {
             Some(bytes) => Ok(Hlc(u64::from_be_bytes(
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| codec::corrupt("hlc", HLC_KEY, "not 8 bytes"))?,
+                bytes.as_slice().try_into().map_err(|_| codec::corrupt("hlc", HLC_KEY, "not 8 bytes"))?,
             ))),
             None => Ok(Hlc::default()),
         }

@@ -47,18 +47,11 @@ pub fn deadline_write(k: &DeadlineKey, present: bool) -> ViewWrite {
     let mut key = vec![DEADLINE];
     key.extend_from_slice(&((k.0 as u64) ^ (1 << 63)).to_be_bytes());
     key.extend_from_slice(k.1.as_bytes());
-    ViewWrite {
-        key,
-        value: present.then(Vec::new),
-    }
+    ViewWrite { key, value: present.then(Vec::new) }
 }
 
 fn corrupt(key: &[u8], reason: &str) -> Error {
-    Error::Corrupt {
-        what: "view entry",
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: reason.into(),
-    }
+    Error::Corrupt { what: "view entry", key: String::from_utf8_lossy(key).into_owned(), reason: reason.into() }
 }
 
 pub fn decode_into(views: &mut Views, key: &[u8], value: &[u8]) -> Result<()> {
@@ -68,49 +61,27 @@ pub fn decode_into(views: &mut Views, key: &[u8], value: &[u8]) -> Result<()> {
         Ok(text.split('\0').map(str::to_string).collect())
     };
     let number = || -> Result<i64> {
-        let bytes: [u8; 8] = value
-            .try_into()
-            .map_err(|_| corrupt(key, "value is not 8 bytes"))?;
+        let bytes: [u8; 8] = value.try_into().map_err(|_| corrupt(key, "value is not 8 bytes"))?;
         Ok(i64::from_le_bytes(bytes))
     };
     match kind {
         COUNT => {
-            let [community, registry, status, category]: [String; 4] = parts()?
-                .try_into()
-                .map_err(|_| corrupt(key, "count key needs 4 parts"))?;
-            views.counts.insert(
-                CountKey {
-                    community,
-                    registry,
-                    status,
-                    category,
-                },
-                number()?,
-            );
+            let [community, registry, status, category]: [String; 4] =
+                parts()?.try_into().map_err(|_| corrupt(key, "count key needs 4 parts"))?;
+            views.counts.insert(CountKey { community, registry, status, category }, number()?);
         }
         SUM => {
-            let [community, registry, field, period]: [String; 4] = parts()?
-                .try_into()
-                .map_err(|_| corrupt(key, "sum key needs 4 parts"))?;
-            views.sums.insert(
-                SumKey {
-                    community,
-                    registry,
-                    field,
-                    period,
-                },
-                number()?,
-            );
+            let [community, registry, field, period]: [String; 4] =
+                parts()?.try_into().map_err(|_| corrupt(key, "sum key needs 4 parts"))?;
+            views.sums.insert(SumKey { community, registry, field, period }, number()?);
         }
         DEADLINE => {
             if rest.len() < 8 {
                 return Err(corrupt(key, "deadline key too short"));
             }
             let (ms, record) = rest.split_at(8);
-            let ms = (u64::from_be_bytes(ms.try_into().map_err(|_| corrupt(key, "bad deadline"))?)
-                ^ (1 << 63)) as i64;
-            let record =
-                std::str::from_utf8(record).map_err(|_| corrupt(key, "record not UTF-8"))?;
+            let ms = (u64::from_be_bytes(ms.try_into().map_err(|_| corrupt(key, "bad deadline"))?) ^ (1 << 63)) as i64;
+            let record = std::str::from_utf8(record).map_err(|_| corrupt(key, "record not UTF-8"))?;
             views.open_by_deadline.insert((ms, record.to_string()));
         }
         _ => return Err(corrupt(key, "unknown kind byte")),
@@ -125,21 +96,12 @@ mod tests {
     #[test]
     fn entries_round_trip_and_deadlines_sort_by_time() {
         let mut views = Views::default();
-        let count = CountKey {
-            community: "c".into(),
-            registry: "r".into(),
-            status: "open".into(),
-            category: "-".into(),
-        };
+        let count =
+            CountKey { community: "c".into(), registry: "r".into(), status: "open".into(), category: "-".into() };
         let writes = vec![
             count_write(&count, Some(3)),
             sum_write(
-                &SumKey {
-                    community: "c".into(),
-                    registry: "r".into(),
-                    field: "h".into(),
-                    period: "2026-11".into(),
-                },
+                &SumKey { community: "c".into(), registry: "r".into(), field: "h".into(), period: "2026-11".into() },
                 Some(-2),
             ),
             deadline_write(&(-5, "a/b/c/d".into()), true),
@@ -151,11 +113,6 @@ mod tests {
         }
         assert_eq!(views.counts[&count], 3);
         assert_eq!(views.open_by_deadline.iter().next().unwrap().0, -5);
-        assert!(
-            decode_into(&mut views, b"x", b"")
-                .unwrap_err()
-                .to_string()
-                .contains("unknown kind")
-        );
+        assert!(decode_into(&mut views, b"x", b"").unwrap_err().to_string().contains("unknown kind"));
     }
 }

@@ -92,15 +92,7 @@ impl Views {
         }
     }
 
-    fn add_row(
-        &mut self,
-        schema: &Schema,
-        doc: &DocId,
-        record: &str,
-        row: &Row,
-        sign: i64,
-        dirty: &mut Dirty,
-    ) {
+    fn add_row(&mut self, schema: &Schema, doc: &DocId, record: &str, row: &Row, sign: i64, dirty: &mut Dirty) {
         let count_key = CountKey {
             community: doc.owner.clone(),
             registry: doc.registry.clone(),
@@ -145,18 +137,13 @@ impl Views {
             writes.push(codec::sum_write(&key, value));
         }
         for key in std::mem::take(&mut dirty.deadlines) {
-            writes.push(codec::deadline_write(
-                &key,
-                self.open_by_deadline.contains(&key),
-            ));
+            writes.push(codec::deadline_write(&key, self.open_by_deadline.contains(&key)));
         }
         writes
     }
 
     /// Rebuilds the views from stored entries, as written by [`Views::take_writes`].
-    pub fn from_entries<'a>(
-        entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> Result<Self> {
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<Self> {
         let mut views = Views::default();
         for (key, value) in entries {
             codec::decode_into(&mut views, key, value)?;
@@ -165,9 +152,7 @@ impl Views {
     }
 
     /// Recounts from rows of documents: `(schema, doc, record, row)`.
-    pub fn rebuild<'a>(
-        rows: impl IntoIterator<Item = (&'a Schema, &'a DocId, &'a str, &'a Row)>,
-    ) -> Self {
+    pub fn rebuild<'a>(rows: impl IntoIterator<Item = (&'a Schema, &'a DocId, &'a str, &'a Row)>) -> Self {
         let mut views = Views::default();
         let mut dirty = Dirty::default();
         for (schema, doc, record, row) in rows {
@@ -179,9 +164,7 @@ impl Views {
     pub fn count(&self, community: &str, registry: &str, status: &str) -> i64 {
         self.counts
             .iter()
-            .filter(|(k, _)| {
-                k.community == community && k.registry == registry && k.status == status
-            })
+            .filter(|(k, _)| k.community == community && k.registry == registry && k.status == status)
             .map(|(_, v)| v)
             .sum()
     }

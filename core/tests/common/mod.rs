@@ -33,22 +33,11 @@ pub fn request_fields(i: usize) -> Vec<(&'static str, serde_json::Value)> {
 }
 
 pub fn new_request(replica: &mut StoredReplica<MemoryStore>, i: usize) -> Written {
-    replica
-        .write(
-            Write::create(COMMUNITY, "requests", &request_fields(i)),
-            NOW_MS,
-        )
-        .unwrap()
+    replica.write(Write::create(COMMUNITY, "requests", &request_fields(i)), NOW_MS).unwrap()
 }
 
 pub fn new_task(replica: &mut StoredReplica<MemoryStore>) -> RecordKey {
-    let fields = [
-        ("service", json!("meal_delivery")),
-        ("summary", json!("送餐")),
-        ("ordered_at", json!(NOW_MS as i64)),
-    ];
-    replica
-        .write(Write::create(COMMUNITY, "tasks", &fields), NOW_MS)
-        .unwrap()
-        .key
+    let fields =
+        [("service", json!("meal_delivery")), ("summary", json!("送餐")), ("ordered_at", json!(NOW_MS as i64))];
+    replica.write(Write::create(COMMUNITY, "tasks", &fields), NOW_MS).unwrap().key
 }

@@ -1,0 +1,32 @@
+//! Shared fixtures of linli's benches (in `benches/`).
+
+use linli_core::ids::NodeId;
+use linli_core::replica::{ReplicaConfig, Scope, StoredReplica};
+use linli_core::schema::Registries;
+use linli_core::store::MemoryStore;
+use linli_core::write::Write;
+use serde_json::json;
+
+pub const COMMUNITY: &str = "lg-pingdi-pingdi";
+/// 2026-11-22T04:00:00Z.
+pub const NOW_MS: u64 = 1_795_320_000_000;
+
+pub fn request(i: usize) -> Write {
+    Write::create(
+        COMMUNITY,
+        "requests",
+        &[
+            ("category", json!("environment")),
+            ("channel", json!("qr_code")),
+            ("grid", json!(format!("grid-{}", i % 13))),
+            ("summary", json!("路面鼓包，影响通行")),
+            ("reported_at", json!(NOW_MS as i64)),
+            ("deadline", json!(NOW_MS as i64 + 48 * 3_600_000)),
+        ],
+    )
+}
+
+pub fn memory_replica(node: &str) -> StoredReplica<MemoryStore> {
+    let config = ReplicaConfig::new(NodeId::new(node).expect("node id"), Scope::only(COMMUNITY));
+    StoredReplica::open(config, Registries::defaults().expect("registries"), MemoryStore::new()).expect("replica")
+}
