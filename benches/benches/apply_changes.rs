@@ -34,7 +34,14 @@ fn apply_changes(c: &mut Criterion) {
         for key in keys.iter().take(CHANGES) {
             let written =
                 origin.write(Write::set(key.clone(), &[("status", json!("dispatched"))]), NOW_MS).expect("dispatch");
-            changes.extend(origin.store.log_after(written.seq - 1, 1).expect("log").remove(0).changes);
+            changes.extend(
+                origin
+                    .store
+                    .log_after(written.seq.expect("a status move is logged") - 1, 1)
+                    .expect("log")
+                    .remove(0)
+                    .changes,
+            );
         }
         group.bench_function(format!("{records}_records"), |b| {
             b.iter_batched(

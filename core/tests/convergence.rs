@@ -19,14 +19,35 @@ const STATUSES: [&str; 6] = ["reported", "dispatched", "accepted", "resolved", "
 
 #[derive(Debug, Clone)]
 enum Action {
-    CreateRequest { deadline_h: i64 },
-    MoveRequest { record: usize, status: usize },
-    EditRequest { record: usize, summary: u8 },
-    AcceptTask { task: usize },
-    AddHours { sheet: usize, hours: i64 },
-    ChangeBudget { project: usize, spent_yuan: i64 },
+    CreateRequest {
+        deadline_h: i64,
+    },
+    MoveRequest {
+        record: usize,
+        status: usize,
+    },
+    EditRequest {
+        record: usize,
+        summary: u8,
+    },
+    AcceptTask {
+        task: usize,
+    },
+    AddHours {
+        sheet: usize,
+        hours: i64,
+    },
+    ChangeBudget {
+        project: usize,
+        spent_yuan: i64,
+    },
     /// Deliver up to `count` pending batches on the link from -> to, in shuffled order.
-    Deliver { from: usize, to: usize, count: usize, keep: bool },
+    Deliver {
+        from: usize,
+        to: usize,
+        count: usize,
+        keep: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = (usize, Action)> {
@@ -105,7 +126,8 @@ impl World {
             world.tasks.push(task);
         }
         for member in 0..2 {
-            let fields = [("member", json!(format!("m{member}"))), ("team", json!("t1")), ("month_of", json!(NOW_MS as i64))];
+            let fields =
+                [("member", json!(format!("m{member}"))), ("team", json!("t1")), ("month_of", json!(NOW_MS as i64))];
             let sheet = world.write(0, Write::create(COMMUNITY, "volunteers", &fields)).unwrap();
             world.sheets.push(sheet);
         }

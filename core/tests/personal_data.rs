@@ -30,7 +30,10 @@ fn replicated_text(store: &dyn Storage) -> String {
     }
     for doc in store.doc_ids().unwrap() {
         let stored = store.load_doc(&doc).unwrap().unwrap();
-        let mut am = AutoCommit::load(stored.snapshot.as_ref().map(|(_, s)| s.as_slice()).unwrap_or(linli_core::doc::genesis_bytes())).unwrap();
+        let mut am = AutoCommit::load(
+            stored.snapshot.as_ref().map(|(_, s)| s.as_slice()).unwrap_or(linli_core::doc::genesis_bytes()),
+        )
+        .unwrap();
         for (_, chunk) in &stored.chunks {
             text.push_str(&String::from_utf8_lossy(chunk));
             am.load_incremental(chunk).unwrap();
@@ -53,18 +56,31 @@ fn replicated_text(store: &dyn Storage) -> String {
 #[test]
 fn no_byte_of_a_local_field_reaches_a_document_a_change_or_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ReplicaConfig { compact_chunks_min: 2, ..ReplicaConfig::new(NodeId::new(COMMUNITY).unwrap(), Scope::only(COMMUNITY)) };
-    let mut node = StoredReplica::open(config, Registries::defaults().unwrap(), RocksStore::open(dir.path()).unwrap()).unwrap();
+    let config = ReplicaConfig {
+        compact_chunks_min: 2,
+        ..ReplicaConfig::new(NodeId::new(COMMUNITY).unwrap(), Scope::only(COMMUNITY))
+    };
+    let mut node =
+        StoredReplica::open(config, Registries::defaults().unwrap(), RocksStore::open(dir.path()).unwrap()).unwrap();
 
     let mut fields = request_fields(0);
     fields.push(("reporter_name", json!(NAME)));
     fields.push(("reporter_phone", json!(PHONE)));
     let request = node.write(Write::create(COMMUNITY, "requests", &fields), NOW_MS).unwrap().key;
-    node.write(Write::set(request.clone(), &[("reporter_phone", json!(NEW_PHONE)), ("status", json!("dispatched"))]), NOW_MS)
-        .unwrap();
-    let task = [("service", json!("repair")), ("summary", json!("修水管")), ("ordered_at", json!(NOW_MS as i64)), ("orderer_address", json!(ADDRESS))];
+    node.write(
+        Write::set(request.clone(), &[("reporter_phone", json!(NEW_PHONE)), ("status", json!("dispatched"))]),
+        NOW_MS,
+    )
+    .unwrap();
+    let task = [
+        ("service", json!("repair")),
+        ("summary", json!("修水管")),
+        ("ordered_at", json!(NOW_MS as i64)),
+        ("orderer_address", json!(ADDRESS)),
+    ];
     let task = node.write(Write::create(COMMUNITY, "tasks", &task), NOW_MS).unwrap().key;
-    node.write(Write::update(task, vec![FieldOp::Set { field: "status".into(), value: json!("dispatched") }]), NOW_MS).unwrap();
+    node.write(Write::update(task, vec![FieldOp::Set { field: "status".into(), value: json!("dispatched") }]), NOW_MS)
+        .unwrap();
     // Compaction writes snapshots: they must be clean too.
     node.tick(NOW_MS).unwrap();
     node.tick(NOW_MS).unwrap();
@@ -89,4 +105,16 @@ fn no_byte_of_a_local_field_reaches_a_document_a_change_or_the_log() {
     assert_eq!(seen.get("status").and_then(|v| v.as_str()), Some("dispatched"));
     assert_eq!(seen.get("reporter_name"), None);
     assert!(!replicated_text(&street.store).contains(PHONE));
+}
+
+#[test]
+fn a_write_of_only_local_fields_is_acknowledged_without_a_change() {
+    let mut node = community();
+    let key = new_request(&mut node, 0).key;
+    let seq_before = node.replica.next_seq();
+    let written = node.write(Write::set(key.clone(), &[("reporter_phone", json!(PHONE))]), NOW_MS).unwrap();
+    assert_eq!(written.seq, None, "nothing entered the document, so nothing was logged");
+    assert_eq!(node.replica.next_seq(), seq_before);
+    let record = node.replica.get(&node.store, &key).unwrap().unwrap();
+    assert_eq!(record.get("reporter_phone").and_then(|v| v.as_str()), Some(PHONE));
 }

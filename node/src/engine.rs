@@ -203,6 +203,13 @@ fn run(mut replica: StoredReplica<RocksStore>, rx: Receiver<Request>, batch_max:
                     }
                 }
             }
+            // After a failed commit memory may be ahead of disk: answer nothing from it.
+            Request::Get(_, reply) if stopped.is_some() => {
+                let _ = reply.send(Err(stopped_err(&stopped)));
+            }
+            Request::Views(reply) | Request::Recount(reply) if stopped.is_some() => {
+                let _ = reply.send(Err(stopped_err(&stopped)));
+            }
             Request::Get(key, reply) => {
                 let result = replica.replica.get(&replica.store, &key).map_err(NodeError::from);
                 let _ = reply.send(result);

@@ -114,7 +114,7 @@ fn parent() {
         });
         // Opening RocksDB takes tens of milliseconds: kill some rounds during start-up,
         // most while writing.
-        std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
+        std::thread::sleep(Duration::from_millis(50 + rng.below(700)));
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         let keys = reader.join().expect("reader");

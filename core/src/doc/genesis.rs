@@ -1,7 +1,7 @@
 //! The deterministic first change of every registry document.
 //!
 //! Every replica that creates a document starts it from these same bytes (fixed actor,
-//! fixed time, the `records` map), so replicas that create one document independently
+//! fixed time, the `records` list), so replicas that create one document independently
 //! agree on its root object and can merge each other's records.
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -17,7 +17,7 @@ pub fn genesis_bytes() -> &'static [u8] {
     static GENESIS: OnceLock<Vec<u8>> = OnceLock::new();
     GENESIS.get_or_init(|| {
         let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
-        doc.put_object(ROOT, RECORDS, ObjType::Map).expect("putting a map on a fresh document's root");
+        doc.put_object(ROOT, RECORDS, ObjType::List).expect("putting a list on a fresh document's root");
         doc.commit_with(CommitOptions::default().with_time(GENESIS_TIME_MS));
         doc.save()
     })

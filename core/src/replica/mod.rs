@@ -71,7 +71,9 @@ impl ReplicaConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     pub key: RecordKey,
-    pub seq: u64,
+    /// The log entry holding the change; `None` when the write set only local fields,
+    /// which never enter the document or the log.
+    pub seq: Option<u64>,
     pub at: Hlc,
 }
 
@@ -153,14 +155,14 @@ impl Replica {
         let mut batch = StoreBatch::default();
         let mut results: Vec<(u64, Result<(RecordKey, Hlc)>)> = Vec::with_capacity(writes.len());
         // Writes per document in this batch: one Automerge change per document.
-        let mut pending: BTreeMap<DocId, BTreeSet<String>> = BTreeMap::new();
+        let mut pending: BTreeSet<DocId> = BTreeSet::new();
         let mut rolled_back = BTreeSet::new();
         for (request, write) in writes {
             let at = self.clock.now(now_ms);
             let result = self.write_one(store, &write, at, &mut batch, &rolled_back);
             match &result {
                 Ok(key) => {
-                    pending.entry(key.doc.clone()).or_default().insert(key.id.clone());
+                    pending.insert(key.doc.clone());
                 }
                 Err(Error::RolledBack { doc, .. }) => {
                     rolled_back.insert(doc.clone());
@@ -171,10 +173,18 @@ impl Replica {
         }
         let mut seqs = BTreeMap::new();
         let mut dirty = Dirty::default();
-        for (doc_id, records) in pending {
+        for doc_id in pending {
             let at = self.clock.last();
-            if let Some(seq) = self.commit_doc(&doc_id, records, at, &mut batch, &mut dirty) {
-                seqs.insert(doc_id, seq);
+            match self.commit_doc(&doc_id, at, &mut batch, &mut dirty) {
+                Ok(Some(seq)) => {
+                    seqs.insert(doc_id, seq);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(doc = %doc_id, error = %e, "commit failed after validation; its writes fail");
+                    batch.local.retain(|(record, _, _)| record.doc != doc_id);
+                    rolled_back.insert(doc_id.to_string());
+                }
             }
         }
         batch.views = self.views.take_writes(&mut dirty);
@@ -188,12 +198,7 @@ impl Replica {
                         cause: Box::new(Error::RecordNotFound { record: "a later write of this batch".into() }),
                     });
                 }
-                let seq = seqs.get(&key.doc).copied().ok_or_else(|| Error::Corrupt {
-                    what: "write",
-                    key: key.to_string(),
-                    reason: "its document produced no change".into(),
-                })?;
-                Ok(Written { key, seq, at })
+                Ok(Written { seq: seqs.get(&key.doc).copied(), key, at })
             });
             effects.push(Effect::Written { request, result });
         }
@@ -255,16 +260,29 @@ impl Replica {
     }
 
     /// Commits a document's open transaction into a log entry and updates the views.
+    /// `None`: the transaction held nothing (the writes set only local fields).
     fn commit_doc(
         &mut self,
         doc_id: &DocId,
-        records: BTreeSet<String>,
         at: Hlc,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
-    ) -> Option<u64> {
-        let change = self.docs.get_mut(doc_id)?.doc.commit(at)?;
-        self.log_changes(doc_id, vec![change], records, batch, dirty)
+    ) -> Result<Option<u64>> {
+        let Some(cached) = self.docs.get_mut(doc_id) else { return Ok(None) };
+        let change = match cached.doc.commit(at) {
+            Ok(Some(change)) => change,
+            Ok(None) => {
+                // Local-only writes still move no view, but drain the row log anyway.
+                cached.doc.take_row_changes();
+                return Ok(None);
+            }
+            Err(e) => {
+                // Unreachable after validation: drop the transaction and fail its writes.
+                cached.doc.rollback();
+                return Err(e);
+            }
+        };
+        Ok(self.log_changes(doc_id, vec![change], batch, dirty))
     }
 
     /// Appends changes just applied to a cached document to the log (and so to its
@@ -274,7 +292,6 @@ impl Replica {
         &mut self,
         doc_id: &DocId,
         changes: Vec<Vec<u8>>,
-        touched: BTreeSet<String>,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Option<u64> {
@@ -287,7 +304,7 @@ impl Replica {
             batch.snapshots.push(cached.compact());
         }
         let schema = cached.doc.schema().clone();
-        for (record, old, new) in cached.doc.refresh_rows(touched) {
+        for (record, old, new) in cached.doc.take_row_changes() {
             self.views.update(&schema, doc_id, &record, old.as_ref(), new.as_ref(), dirty);
         }
         self.known_docs.insert(doc_id.clone());
@@ -324,7 +341,7 @@ impl Replica {
         let applied = cached.doc.apply_remote(changes)?;
         let count = applied.changes.len();
         if count > 0 {
-            self.log_changes(doc_id, applied.changes, applied.touched, batch, dirty);
+            self.log_changes(doc_id, applied.changes, batch, dirty);
             self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
         }
         Ok(count)

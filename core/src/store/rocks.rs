@@ -29,14 +29,16 @@ pub struct RocksStore {
 
 impl RocksStore {
     pub fn open(path: &Path) -> Result<Self> {
-        let mut options = Options::default();
+        // Bounded memory: per family at most 3 write buffers of 8 MiB; the node keeps its
+        // own document cache.
+        let mut family = Options::default();
+        family.set_write_buffer_size(8 * 1024 * 1024);
+        family.set_max_write_buffer_number(3);
+        family.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let mut options = family.clone();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        // Bounded memory: small write buffers; the node keeps its own document cache.
-        options.set_write_buffer_size(16 * 1024 * 1024);
-        options.set_max_write_buffer_number(3);
-        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, family.clone()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);

@@ -26,7 +26,7 @@ pub struct Row {
     pub category: Option<String>,
     /// One value per field of the schema's `views.sums`, in order.
     pub sums: Vec<i64>,
-    /// Set only while the record is open and has a deadline.
+    /// The deadline field's value; indexed only while the status is open.
     pub deadline_ms: Option<i64>,
 }
 
@@ -114,7 +114,8 @@ impl Views {
             add(&mut self.sums, sum_key.clone(), sign * value);
             dirty.sums.insert(sum_key);
         }
-        if let Some(deadline_ms) = row.deadline_ms {
+        let open = schema.status.as_ref().zip(row.status.as_ref()).is_some_and(|(m, s)| m.is_open(s));
+        if let Some(deadline_ms) = row.deadline_ms.filter(|_| open) {
             let key = (deadline_ms, format!("{doc}/{record}"));
             if sign > 0 {
                 self.open_by_deadline.insert(key.clone());
