@@ -43,6 +43,30 @@ fn apply_changes(c: &mut Criterion) {
                     .changes,
             );
         }
+        // Baseline in the same process: Automerge alone applying the same batch to the
+        // same document, with no views, log or store.
+        let base_doc = {
+            let mut am = automerge::AutoCommit::load(linli_core::doc::genesis_bytes()).expect("genesis");
+            let decoded: Vec<automerge::Change> =
+                base_log.iter().map(|c| automerge::Change::from_bytes(c.clone()).expect("change")).collect();
+            am.apply_changes(decoded).expect("base");
+            am.save()
+        };
+        group.bench_function(format!("{records}_records_automerge_only"), |b| {
+            b.iter_batched(
+                || {
+                    let am = automerge::AutoCommit::load(&base_doc).expect("load");
+                    let decoded: Vec<automerge::Change> =
+                        changes.iter().map(|c| automerge::Change::from_bytes(c.clone()).expect("change")).collect();
+                    (am, decoded)
+                },
+                |(mut am, decoded)| {
+                    am.apply_changes(decoded).expect("apply");
+                    am
+                },
+                BatchSize::PerIteration,
+            )
+        });
         group.bench_function(format!("{records}_records"), |b| {
             b.iter_batched(
                 || {

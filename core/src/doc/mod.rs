@@ -438,19 +438,43 @@ impl RegistryDoc {
             return Ok(RemoteApplied::default());
         }
         // A patch inside a record has `records` at path[1] and the record's map at
-        // path[2] (or is the record's map itself); new records are list insertions.
-        let mut objs = BTreeSet::new();
+        // path[2], or is the record's map itself; new records are list insertions.
+        // Patches on the record's own map carry the merged (winning) field values, so
+        // the rows follow from them without reading the document back.
+        let mut edits: BTreeMap<ObjId, Vec<PatchAction>> = BTreeMap::new();
+        let mut inserted = BTreeSet::new();
         for patch in patches {
             if patch.obj == self.records {
                 if let PatchAction::Insert { values, .. } = &patch.action {
-                    objs.extend(values.iter().map(|(_, obj, _)| obj.clone()));
+                    inserted.extend(values.iter().map(|(_, obj, _)| obj.clone()));
                 }
             } else if patch.path.get(1).is_some_and(|(obj, _)| *obj == self.records) {
-                objs.insert(patch.path.get(2).map(|(obj, _)| obj.clone()).unwrap_or_else(|| patch.obj.clone()));
+                match patch.path.get(2) {
+                    Some((record, _)) => {
+                        edits.entry(record.clone()).or_default();
+                    }
+                    None => edits.entry(patch.obj).or_default().push(patch.action),
+                }
             }
         }
-        let touched: BTreeSet<String> = objs.into_iter().filter_map(|obj| self.index_record(obj)).collect();
-        self.refresh_rows(touched.iter().cloned());
+        for obj in inserted {
+            edits.entry(obj).or_default();
+        }
+        let mut touched = BTreeSet::new();
+        for (obj, actions) in edits {
+            let Some(id) = self.index_record(obj.clone()) else { continue };
+            // A duplicate id that lost to a smaller object: the winner's row stands.
+            if self.index.get(&id) != Some(&obj) {
+                continue;
+            }
+            let row = match self.rows.get(&id) {
+                Some(old) => Some(rows::row_patched(&self.schema, old.clone(), &actions)),
+                // New here: its patches hold every field, laid over the empty row.
+                None => Some(rows::row_patched(&self.schema, rows::empty_row(&self.schema), &actions)),
+            };
+            self.set_row(id.clone(), row);
+            touched.insert(id);
+        }
         let new = self.am.get_changes(&before);
         let time_max_ms = new.iter().map(Change::timestamp).max().unwrap_or(0);
         Ok(RemoteApplied { changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(), time_max_ms, touched })
