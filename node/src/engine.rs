@@ -68,7 +68,10 @@ fn wall_ms() -> u64 {
 
 impl Engine {
     /// Opens the store and starts the writer thread.
-    pub fn start(config: EngineConfig) -> Result<Self, NodeError> {
+    pub fn start(mut config: EngineConfig) -> Result<Self, NodeError> {
+        // Used only if the store is new: a wiped disk gets a new Automerge actor.
+        config.replica.incarnation =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let store = RocksStore::open(&config.data_dir)?;
         let replica = StoredReplica::open(config.replica, config.registries, store)?;
         let (tx, rx) = sync_channel(config.queue_max.max(1));

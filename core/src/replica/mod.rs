@@ -58,11 +58,17 @@ pub struct ReplicaConfig {
     /// Past this many chunks a document is compacted inline, in the write's batch,
     /// so that loading never replays more than this many chunks.
     pub compact_chunks_max: usize,
+    /// Makes this store's Automerge actor unique when the store is new: the actor is
+    /// `<node>.<incarnation in hex>`, kept for the store's life. A node whose disk was
+    /// wiped must not reuse its old actor: peers hold its old changes, and Automerge
+    /// identifies a change by actor and sequence number. Runtimes pass the wall clock
+    /// in nanoseconds; the simulator a seeded value.
+    pub incarnation: u64,
 }
 
 impl ReplicaConfig {
     pub fn new(node: NodeId, scope: Scope) -> Self {
-        Self { node, scope, doc_cache_max: 256, compact_chunks_min: 64, compact_chunks_max: 512 }
+        Self { node, scope, doc_cache_max: 256, compact_chunks_min: 64, compact_chunks_max: 512, incarnation: 1 }
     }
 }
 
@@ -104,13 +110,23 @@ pub struct Replica {
     docs: DocCache,
     known_docs: BTreeSet<DocId>,
     views: Views,
+    /// This store's Automerge actor.
+    actor: String,
+    /// Set until the actor of a new store is in a committed batch.
+    actor_unsaved: bool,
 }
 
 impl Replica {
     /// Opens the engine over what `store` holds: clock, log position, documents, views.
     pub fn open(config: ReplicaConfig, registries: Registries, store: &dyn Storage) -> Result<Self> {
         let views = Views::from_entries(store.view_entries()?.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
+        let (actor, actor_unsaved) = match store.actor()? {
+            Some(actor) => (actor, false),
+            None => (format!("{}.{:x}", config.node, config.incarnation), true),
+        };
         Ok(Self {
+            actor,
+            actor_unsaved,
             docs: DocCache::new(config.doc_cache_max),
             clock: HlcClock::resume(store.hlc()?),
             next_seq: store.log_last_seq()? + 1,
@@ -188,7 +204,7 @@ impl Replica {
             }
         }
         batch.views = self.views.take_writes(&mut dirty);
-        batch.hlc = Some(self.clock.last());
+        self.seal(&mut batch);
         let mut effects = vec![Effect::Persist(batch)];
         for (request, result) in results {
             let result = result.and_then(|(key, at)| {
@@ -320,7 +336,7 @@ impl Replica {
             outcomes.push(Effect::Applied { doc: doc_id, result });
         }
         batch.views = self.views.take_writes(&mut dirty);
-        batch.hlc = Some(self.clock.last());
+        self.seal(&mut batch);
         let mut effects = vec![Effect::Persist(batch)];
         effects.extend(outcomes);
         effects
@@ -347,6 +363,16 @@ impl Replica {
         Ok(count)
     }
 
+    /// What every batch carries besides its changes: the clock's high-water mark, and
+    /// a new store's actor the first time.
+    fn seal(&mut self, batch: &mut StoreBatch) {
+        batch.hlc = Some(self.clock.last());
+        if self.actor_unsaved {
+            batch.actor = Some(self.actor.clone());
+            self.actor_unsaved = false;
+        }
+    }
+
     /// Background work, bounded: compacts the cached document with the most chunks.
     fn tick(&mut self) -> Vec<Effect> {
         let min = self.config.compact_chunks_min;
@@ -367,7 +393,7 @@ impl Replica {
     ) -> Result<Option<&mut cache::CachedDoc>> {
         if !self.docs.contains(doc_id) {
             let schema = self.registries.get(&doc_id.registry)?.clone();
-            let actor = self.config.node.as_str();
+            let actor = self.actor.as_str();
             let loaded = match store.load_doc(doc_id)? {
                 Some(stored) => {
                     let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
@@ -458,7 +484,7 @@ impl Replica {
             let stored = store.load_doc(&id)?.unwrap_or_default();
             let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
             let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
-            docs.push((schema.clone(), RegistryDoc::load(id, schema, self.config.node.as_str(), snapshot, &chunks)?));
+            docs.push((schema.clone(), RegistryDoc::load(id, schema, &self.actor, snapshot, &chunks)?));
         }
         let rows = docs.iter().flat_map(|(schema, doc)| {
             doc.rows().iter().map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))

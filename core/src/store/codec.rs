@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::ids::{DocId, RecordKey};
 
 pub const HLC_KEY: &[u8] = b"hlc";
+pub const ACTOR_KEY: &[u8] = b"actor";
 
 pub fn chunk_key(doc: &DocId, seq: u64) -> Vec<u8> {
     let mut key = doc_prefix(doc);

@@ -18,6 +18,7 @@ pub struct MemoryStore {
     views: BTreeMap<Vec<u8>, Vec<u8>>,
     local: BTreeMap<Vec<u8>, serde_json::Value>,
     hlc: Hlc,
+    actor: Option<String>,
     /// Batches committed so far, for tests that count syncs.
     pub commits: u64,
 }
@@ -67,6 +68,9 @@ impl Storage for MemoryStore {
         if let Some(hlc) = batch.hlc {
             self.hlc = self.hlc.max(hlc);
         }
+        if let Some(actor) = &batch.actor {
+            self.actor = Some(actor.clone());
+        }
         self.commits += 1;
         Ok(())
     }
@@ -112,5 +116,9 @@ impl Storage for MemoryStore {
 
     fn hlc(&self) -> Result<Hlc> {
         Ok(self.hlc)
+    }
+
+    fn actor(&self) -> Result<Option<String>> {
+        Ok(self.actor.clone())
     }
 }

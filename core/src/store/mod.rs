@@ -55,6 +55,8 @@ pub struct StoreBatch {
     /// Personal data by record and field, as JSON.
     pub local: Vec<(RecordKey, String, serde_json::Value)>,
     pub hlc: Option<Hlc>,
+    /// This store's Automerge actor, written once, by the first batch after creation.
+    pub actor: Option<String>,
 }
 
 impl StoreBatch {
@@ -69,6 +71,7 @@ impl StoreBatch {
         self.views.extend(other.views);
         self.local.extend(other.local);
         self.hlc = self.hlc.max(other.hlc);
+        self.actor = self.actor.take().or(other.actor);
     }
 }
 
@@ -92,4 +95,6 @@ pub trait Storage: Send {
     fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>>;
     /// The highest HLC persisted, so a restarted node never reuses a timestamp.
     fn hlc(&self) -> Result<Hlc>;
+    /// The Automerge actor this store's history was written with, if any yet.
+    fn actor(&self) -> Result<Option<String>>;
 }

@@ -5,7 +5,7 @@
 //! Group commit happens one level up: the runtime folds the writes that arrive together
 //! into one batch, so they share one sync.
 
-use super::codec::{self, HLC_KEY, chunk_key, doc_prefix};
+use super::codec::{self, ACTOR_KEY, HLC_KEY, chunk_key, doc_prefix};
 use super::{LogEntry, Storage, StoreBatch, StoredDoc};
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
@@ -93,6 +93,9 @@ impl Storage for RocksStore {
         if let Some(hlc) = batch.hlc {
             wb.put_cf(self.cf(META)?, HLC_KEY, hlc.0.to_be_bytes());
         }
+        if let Some(actor) = &batch.actor {
+            wb.put_cf(self.cf(META)?, ACTOR_KEY, actor.as_bytes());
+        }
         self.db.write_opt(wb, &self.sync)?;
         Ok(())
     }
@@ -175,6 +178,15 @@ impl Storage for RocksStore {
                 bytes.as_slice().try_into().map_err(|_| codec::corrupt("hlc", HLC_KEY, "not 8 bytes"))?,
             ))),
             None => Ok(Hlc::default()),
+        }
+    }
+
+    fn actor(&self) -> Result<Option<String>> {
+        match self.db.get_cf(self.cf(META)?, ACTOR_KEY)? {
+            Some(bytes) => {
+                Ok(Some(String::from_utf8(bytes).map_err(|_| codec::corrupt("actor", ACTOR_KEY, "not UTF-8"))?))
+            }
+            None => Ok(None),
         }
     }
 }
