@@ -11,7 +11,8 @@ use linli_core::schema::Registries;
 use linli_core::store::{MemoryStore, Storage};
 
 fn community_with(incarnation: u64, store: MemoryStore) -> StoredReplica<MemoryStore> {
-    let config = ReplicaConfig { incarnation, ..ReplicaConfig::new(NodeId::new(COMMUNITY).unwrap(), Scope::only(COMMUNITY)) };
+    let config =
+        ReplicaConfig { incarnation, ..ReplicaConfig::new(NodeId::new(COMMUNITY).unwrap(), Scope::only(COMMUNITY)) };
     StoredReplica::open(config, Registries::defaults().unwrap(), store).unwrap()
 }
 

@@ -1,25 +1,36 @@
-//! The durable engine: one writer thread owns the replica and its store.
+//! The durable engine: a writer thread that owns the replica, and a committer thread
+//! that makes its batches durable.
 //!
-//! Requests arrive on a bounded queue. The thread takes the first, then drains every
+//! Requests arrive on a bounded queue. The writer takes the first, then drains every
 //! write already waiting (up to `write_batch_max`) and runs them as one engine step:
-//! one Automerge change per touched document, one RocksDB `WriteBatch`, one WAL sync.
-//! Only then are the writers answered. Under load, batches grow and syncs are shared;
-//! alone, a writer pays one sync.
+//! one Automerge change per touched document, one RocksDB `WriteBatch`. The batch and
+//! its answers go to the committer, which writes and syncs the WAL and only then answers
+//! the writers. Meanwhile the writer prepares the next batch: fsync and acknowledgement
+//! overlap the next batch's CPU work. Under load batches grow and share syncs; alone, a
+//! writer pays one sync.
 //!
-//! Bounds: the queue holds `queue_max` requests; a full queue blocks senders
-//! (backpressure). A failed commit stops the thread: every waiting and later request
-//! gets [`NodeError::Stopped`] with the reason, and a restart recovers from disk.
+//! Bounds and order:
+//! - the request queue holds `queue_max` requests; a full queue blocks senders;
+//! - at most `batches_in_flight_max` batches wait for the committer; past that the
+//!   writer waits (backpressure from the disk);
+//! - batches commit in the order they were made, so an answer never overtakes an
+//!   earlier batch's;
+//! - reads and cache eviction wait until every batch in flight is durable, so they
+//!   never see, or drop, state the disk does not hold yet;
+//! - a failed commit stops the engine: that batch and every later request get
+//!   [`NodeError::Stopped`] with the reason; a restart recovers from disk.
 
 use crate::error::NodeError;
 use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
-use linli_core::replica::{Effect, Event, ReplicaConfig, StoredReplica, Written};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Written};
 use linli_core::schema::Registries;
-use linli_core::store::RocksStore;
+use linli_core::store::{RocksStore, Storage, StoreBatch};
 use linli_core::views::Views;
 use linli_core::write::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -30,13 +41,22 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub queue_max: usize,
     pub write_batch_max: usize,
-    /// Idle time after which the thread does background work (compaction).
+    pub batches_in_flight_max: usize,
+    /// Idle time after which the writer does background work (compaction).
     pub tick: Duration,
 }
 
 impl EngineConfig {
     pub fn new(replica: ReplicaConfig, registries: Registries, data_dir: PathBuf) -> Self {
-        Self { replica, registries, data_dir, queue_max: 4096, write_batch_max: 512, tick: Duration::from_millis(200) }
+        Self {
+            replica,
+            registries,
+            data_dir,
+            queue_max: 4096,
+            write_batch_max: 512,
+            batches_in_flight_max: 2,
+            tick: Duration::from_millis(200),
+        }
     }
 }
 
@@ -47,19 +67,33 @@ enum Request {
     Get(RecordKey, Reply<Option<Record>>),
     Views(Reply<Views>),
     Recount(Reply<Views>),
-    /// Everything queued before it is answered; then the thread ends.
+    /// Everything queued before it is answered; then the threads end.
     Shutdown,
+}
+
+/// A batch for the committer, with the answers to release once it is durable.
+struct Commit {
+    batch: StoreBatch,
+    answers: Vec<(Reply<Written>, Result<Written, NodeError>)>,
+}
+
+/// Why the engine stopped, shared by its two threads.
+type StopReason = Arc<Mutex<Option<String>>>;
+
+fn stop_reason(stopped: &StopReason) -> Option<String> {
+    stopped.lock().map(|guard| guard.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
 }
 
 /// A cloneable way to talk to the engine from any thread.
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: SyncSender<Request>,
+    stopped: StopReason,
 }
 
 pub struct Engine {
     handle: EngineHandle,
-    thread: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 fn wall_ms() -> u64 {
@@ -67,38 +101,58 @@ fn wall_ms() -> u64 {
 }
 
 impl Engine {
-    /// Opens the store and starts the writer thread.
+    /// Opens the store and starts the writer and committer threads.
     pub fn start(mut config: EngineConfig) -> Result<Self, NodeError> {
         // Used only if the store is new: a wiped disk gets a new Automerge actor.
         config.replica.incarnation =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let store = RocksStore::open(&config.data_dir)?;
-        let replica = StoredReplica::open(config.replica, config.registries, store)?;
+        let replica = Replica::open(config.replica, config.registries, &store)?;
+        let stopped: StopReason = Arc::new(Mutex::new(None));
+        let (commit_tx, commit_rx) = sync_channel::<Commit>(config.batches_in_flight_max.max(1));
+        let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
+        let committer = {
+            let store = store.clone();
+            let stopped = stopped.clone();
+            std::thread::Builder::new()
+                .name("linli-commit".into())
+                .spawn(move || commit_loop(store, commit_rx, done_tx, stopped))
+                .map_err(NodeError::Spawn)?
+        };
         let (tx, rx) = sync_channel(config.queue_max.max(1));
-        let batch_max = config.write_batch_max.max(1);
-        let tick = config.tick;
-        let thread = std::thread::Builder::new()
+        let writer = Writer {
+            replica,
+            store,
+            requests: rx,
+            commits: Some(commit_tx),
+            done: done_rx,
+            in_flight: 0,
+            batch_max: config.write_batch_max.max(1),
+            tick: config.tick,
+            stopped: stopped.clone(),
+            committer: Some(committer),
+        };
+        let writer = std::thread::Builder::new()
             .name("linli-engine".into())
-            .spawn(move || run(replica, rx, batch_max, tick))
+            .spawn(move || writer.run())
             .map_err(NodeError::Spawn)?;
-        Ok(Self { handle: EngineHandle { tx }, thread: Some(thread) })
+        Ok(Self { handle: EngineHandle { tx, stopped }, writer: Some(writer) })
     }
 
     pub fn handle(&self) -> EngineHandle {
         self.handle.clone()
     }
 
-    /// Stops taking requests, finishes those queued, and waits for the thread.
+    /// Stops taking requests, answers those queued, syncs, and waits for the threads.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            // Queued requests are answered first: the queue is FIFO. Handles used
-            // after this get `Stopped`.
+        if let Some(writer) = self.writer.take() {
+            // The queue is FIFO: everything sent before this is answered first.
             let _ = self.handle.tx.send(Request::Shutdown);
-            let _ = thread.join();
+            let _ = writer.join();
         }
     }
 }
@@ -111,9 +165,10 @@ impl Drop for Engine {
 
 impl EngineHandle {
     fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NodeError> {
+        let gone = || NodeError::Stopped { reason: stop_reason(&self.stopped) };
         let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| NodeError::Stopped { reason: None })?;
-        answer.blocking_recv().map_err(|_| NodeError::Stopped { reason: None })?
+        self.tx.send(make(reply)).map_err(|_| gone())?;
+        answer.blocking_recv().map_err(|_| gone())?
     }
 
     /// Writes one record and returns once it is durable.
@@ -136,95 +191,200 @@ impl EngineHandle {
     }
 }
 
-fn run(mut replica: StoredReplica<RocksStore>, rx: Receiver<Request>, batch_max: usize, tick: Duration) {
-    let mut stopped: Option<String> = None;
-    let mut carry: Option<Request> = None;
-    loop {
-        let first = match carry.take() {
-            Some(request) => request,
-            None => match rx.recv_timeout(tick) {
-                Ok(request) => request,
-                Err(RecvTimeoutError::Timeout) => {
-                    if stopped.is_none()
-                        && let Err(e) = replica.tick(wall_ms())
-                    {
-                        tracing::error!(error = %e, "compaction commit failed; engine stops");
-                        stopped = Some(e.to_string());
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
+fn commit_loop(mut store: RocksStore, commits: Receiver<Commit>, done: SyncSender<()>, stopped: StopReason) {
+    while let Ok(Commit { batch, answers }) = commits.recv() {
+        let failed = stop_reason(&stopped);
+        let result = match failed {
+            Some(reason) => Err(reason),
+            None => store.commit(&batch).map_err(|e| e.to_string()),
         };
-        let stopped_err = |stopped: &Option<String>| NodeError::Stopped { reason: stopped.clone() };
-        match first {
-            Request::Write(write, reply) => {
-                let mut writes = vec![write];
-                let mut replies = vec![reply];
-                while writes.len() < batch_max {
-                    match rx.try_recv() {
-                        Ok(Request::Write(write, reply)) => {
-                            writes.push(write);
-                            replies.push(reply);
-                        }
-                        Ok(other) => {
-                            carry = Some(other);
-                            break;
-                        }
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                    }
+        match result {
+            Ok(()) => {
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
                 }
-                if stopped.is_some() {
-                    for reply in replies {
-                        let _ = reply.send(Err(stopped_err(&stopped)));
-                    }
-                    continue;
+            }
+            Err(reason) => {
+                tracing::error!(error = %reason, "commit failed; the engine stops");
+                if let Ok(mut guard) = stopped.lock() {
+                    guard.get_or_insert(reason.clone());
                 }
-                let batch_size = writes.len();
-                let event = Event::Writes {
-                    writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
-                    now_ms: wall_ms(),
-                };
-                match replica.step(event) {
-                    Ok(effects) => {
-                        tracing::trace!(batch_size, "write batch committed");
-                        let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
-                        for effect in effects {
-                            if let Effect::Written { request, result } = effect
-                                && let Some(reply) = replies.get_mut(request as usize).and_then(Option::take)
-                            {
-                                let _ = reply.send(result.map_err(NodeError::from));
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(NodeError::Stopped { reason: Some(reason.clone()) }));
+                }
+            }
+        }
+        if done.send(()).is_err() {
+            return;
+        }
+    }
+}
+
+struct Writer {
+    replica: Replica,
+    /// For reads only; the committer writes.
+    store: RocksStore,
+    requests: Receiver<Request>,
+    commits: Option<SyncSender<Commit>>,
+    done: Receiver<()>,
+    in_flight: usize,
+    batch_max: usize,
+    tick: Duration,
+    stopped: StopReason,
+    committer: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut carry: Option<Request> = None;
+        loop {
+            self.reap();
+            let first = match carry.take() {
+                Some(request) => request,
+                None => match self.requests.recv_timeout(self.tick) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.background();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            match first {
+                Request::Write(write, reply) => {
+                    let mut writes = vec![(write, reply)];
+                    while writes.len() < self.batch_max {
+                        match self.requests.try_recv() {
+                            Ok(Request::Write(write, reply)) => writes.push((write, reply)),
+                            Ok(other) => {
+                                carry = Some(other);
+                                break;
                             }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                         }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "write batch commit failed; engine stops");
-                        stopped = Some(e.to_string());
-                        for reply in replies {
-                            let _ = reply.send(Err(stopped_err(&stopped)));
-                        }
-                    }
+                    self.write_batch(writes);
+                }
+                Request::Shutdown => break,
+                read => {
+                    // Reads see only what is durable.
+                    self.drain();
+                    self.read(read);
                 }
             }
-            // After a failed commit memory may be ahead of disk: answer nothing from it.
-            Request::Get(_, reply) if stopped.is_some() => {
-                let _ = reply.send(Err(stopped_err(&stopped)));
+        }
+        self.drain();
+        // Closing the channel ends the committer once it has committed everything.
+        self.commits = None;
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
+        }
+    }
+
+    fn stopped_error(&self) -> NodeError {
+        NodeError::Stopped { reason: stop_reason(&self.stopped) }
+    }
+
+    /// Counts the batches the committer has finished, without waiting.
+    fn reap(&mut self) {
+        while self.in_flight > 0 && self.done.try_recv().is_ok() {
+            self.in_flight -= 1;
+        }
+    }
+
+    /// Waits until every batch sent to the committer is durable (or failed).
+    fn drain(&mut self) {
+        while self.in_flight > 0 {
+            if self.done.recv().is_err() {
+                self.in_flight = 0;
+                return;
             }
-            Request::Views(reply) | Request::Recount(reply) if stopped.is_some() => {
-                let _ = reply.send(Err(stopped_err(&stopped)));
+            self.in_flight -= 1;
+        }
+    }
+
+    fn send(&mut self, commit: Commit) {
+        let Some(commits) = &self.commits else { return };
+        if let Err(rejected) = commits.send(commit) {
+            // The committer is gone: nothing can become durable any more.
+            for (reply, _) in rejected.0.answers {
+                let _ = reply.send(Err(NodeError::Stopped { reason: Some("the committer thread ended".into()) }));
+            }
+            return;
+        }
+        self.in_flight += 1;
+    }
+
+    fn write_batch(&mut self, writes: Vec<(Write, Reply<Written>)>) {
+        if stop_reason(&self.stopped).is_some() {
+            for (_, reply) in writes {
+                let _ = reply.send(Err(self.stopped_error()));
+            }
+            return;
+        }
+        if self.replica.cache_over_bound() {
+            self.drain();
+            self.replica.evict();
+        }
+        let batch_size = writes.len();
+        let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = writes.into_iter().unzip();
+        let event = Event::Writes {
+            writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
+            now_ms: wall_ms(),
+        };
+        let mut batch = StoreBatch::default();
+        let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
+        let mut answers = Vec::with_capacity(batch_size);
+        for effect in self.replica.step(&self.store, event) {
+            match effect {
+                Effect::Persist(persist) => batch.extend(persist),
+                Effect::Written { request, result } => {
+                    if let Some(reply) = replies.get_mut(request as usize).and_then(Option::take) {
+                        answers.push((reply, result.map_err(NodeError::from)));
+                    }
+                }
+                Effect::Applied { .. } => {}
+            }
+        }
+        tracing::trace!(batch_size, "write batch prepared");
+        self.send(Commit { batch, answers });
+    }
+
+    fn background(&mut self) {
+        if stop_reason(&self.stopped).is_some() {
+            return;
+        }
+        let mut batch = StoreBatch::default();
+        for effect in self.replica.step(&self.store, Event::Tick { now_ms: wall_ms() }) {
+            if let Effect::Persist(persist) = effect {
+                batch.extend(persist);
+            }
+        }
+        if !batch.is_empty() {
+            self.send(Commit { batch, answers: Vec::new() });
+        }
+    }
+
+    fn read(&mut self, request: Request) {
+        // After a failed commit memory may be ahead of disk: answer nothing from it.
+        let stopped = stop_reason(&self.stopped).is_some();
+        match request {
+            Request::Get(_, reply) if stopped => {
+                let _ = reply.send(Err(self.stopped_error()));
+            }
+            Request::Views(reply) | Request::Recount(reply) if stopped => {
+                let _ = reply.send(Err(self.stopped_error()));
             }
             Request::Get(key, reply) => {
-                let result = replica.replica.get(&replica.store, &key).map_err(NodeError::from);
-                let _ = reply.send(result);
+                let _ = reply.send(self.replica.get(&self.store, &key).map_err(NodeError::from));
             }
             Request::Views(reply) => {
-                let _ = reply.send(Ok(replica.replica.views().clone()));
+                let _ = reply.send(Ok(self.replica.views().clone()));
             }
             Request::Recount(reply) => {
-                let result = replica.replica.recount(&replica.store).map_err(NodeError::from);
-                let _ = reply.send(result);
+                let _ = reply.send(self.replica.recount(&self.store).map_err(NodeError::from));
             }
-            Request::Shutdown => return,
+            Request::Write(..) | Request::Shutdown => {}
         }
     }
 }

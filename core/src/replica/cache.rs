@@ -62,6 +62,10 @@ impl DocCache {
         self.docs.values_mut().max_by_key(|c| c.chunks)
     }
 
+    pub fn over_bound(&self) -> bool {
+        self.docs.len() > self.capacity
+    }
+
     /// Drops least recently used documents past the bound. Called between steps only,
     /// when everything in memory has been persisted: a dropped document reloads from
     /// the store. Within one step the cache may exceed the bound by the documents

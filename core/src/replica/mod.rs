@@ -153,13 +153,24 @@ impl Replica {
         self.known_docs.iter()
     }
 
+    /// Whether the document cache holds more than its bound.
+    pub fn cache_over_bound(&self) -> bool {
+        self.docs.over_bound()
+    }
+
+    /// Drops least recently used documents past the cache's bound. Call it only when
+    /// every batch the engine returned is durable: a dropped document reloads from the
+    /// store, which must then hold all its changes.
+    pub fn evict(&mut self) {
+        self.docs.evict_to_bound();
+    }
+
     /// The sequence number the next log entry will take.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
-        self.docs.evict_to_bound();
         match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
             Event::Changes { docs } => self.changes(store, docs),
@@ -172,7 +183,7 @@ impl Replica {
         let mut results: Vec<(u64, Result<(RecordKey, Hlc)>)> = Vec::with_capacity(writes.len());
         // Writes per document in this batch: one Automerge change per document.
         let mut pending: BTreeSet<DocId> = BTreeSet::new();
-        let mut rolled_back = BTreeSet::new();
+        let mut rolled_back: BTreeSet<DocId> = BTreeSet::new();
         for (request, write) in writes {
             let at = self.clock.now(now_ms);
             let result = self.write_one(store, &write, at, &mut batch, &rolled_back);
@@ -181,7 +192,7 @@ impl Replica {
                     pending.insert(key.doc.clone());
                 }
                 Err(Error::RolledBack { doc, .. }) => {
-                    rolled_back.insert(doc.clone());
+                    rolled_back.extend(DocId::parse(doc).ok());
                 }
                 Err(_) => {}
             }
@@ -199,7 +210,7 @@ impl Replica {
                 Err(e) => {
                     tracing::error!(doc = %doc_id, error = %e, "commit failed after validation; its writes fail");
                     batch.local.retain(|(record, _, _)| record.doc != doc_id);
-                    rolled_back.insert(doc_id.to_string());
+                    rolled_back.insert(doc_id.clone());
                 }
             }
         }
@@ -208,7 +219,7 @@ impl Replica {
         let mut effects = vec![Effect::Persist(batch)];
         for (request, result) in results {
             let result = result.and_then(|(key, at)| {
-                if rolled_back.contains(&key.doc.to_string()) {
+                if rolled_back.contains(&key.doc) {
                     return Err(Error::RolledBack {
                         doc: key.doc.to_string(),
                         cause: Box::new(Error::RecordNotFound { record: "a later write of this batch".into() }),
@@ -228,7 +239,7 @@ impl Replica {
         write: &Write,
         at: Hlc,
         batch: &mut StoreBatch,
-        rolled_back: &BTreeSet<String>,
+        rolled_back: &BTreeSet<DocId>,
     ) -> Result<RecordKey> {
         let (key, create) = match &write.target {
             Target::Create { owner, registry } => {
@@ -253,7 +264,7 @@ impl Replica {
                 node: self.config.node.to_string(),
             });
         }
-        if rolled_back.contains(&key.doc.to_string()) {
+        if rolled_back.contains(&key.doc) {
             let cause = Box::new(Error::RecordNotFound { record: "an earlier write of this batch".into() });
             return Err(Error::RolledBack { doc: key.doc.to_string(), cause });
         }

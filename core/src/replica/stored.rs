@@ -32,6 +32,9 @@ impl<S: Storage> StoredReplica<S> {
                 reason: "an earlier commit failed; reopen from the store".into(),
             });
         }
+        // Everything earlier is committed (this runtime commits before it returns), so
+        // the cache may drop documents now.
+        self.replica.evict();
         let effects = self.replica.step(&self.store, event);
         let mut rest = Vec::with_capacity(effects.len());
         for effect in effects {

@@ -12,6 +12,7 @@ use crate::hlc::Hlc;
 use crate::ids::{DocId, RecordKey};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use std::path::Path;
+use std::sync::Arc;
 
 const CHUNKS: &str = "chunks";
 const SNAPSHOTS: &str = "snapshots";
@@ -22,9 +23,12 @@ const LOCAL: &str = "local";
 const META: &str = "meta";
 const FAMILIES: [&str; 7] = [CHUNKS, SNAPSHOTS, DOCS, LOG, VIEWS, LOCAL, META];
 
+/// Cloning gives another handle on the same database (RocksDB is thread-safe): the
+/// node's engine reads through one while its committer thread writes through another.
+#[derive(Clone)]
 pub struct RocksStore {
-    db: DB,
-    sync: WriteOptions,
+    db: Arc<DB>,
+    sync: Arc<WriteOptions>,
 }
 
 impl RocksStore {
@@ -42,7 +46,7 @@ impl RocksStore {
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        Ok(Self { db, sync })
+        Ok(Self { db: Arc::new(db), sync: Arc::new(sync) })
     }
 
     fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
