@@ -123,7 +123,7 @@ pub enum Error {
 
     /// Changes from a peer that Automerge could not decode or apply.
     #[error("document {doc}: changes refused by Automerge: {source}")]
-    Changes { doc: String, source: automerge::AutomergeError },
+    Changes { doc: String, source: Box<automerge::AutomergeError> },
 
     /// Automerge refused a validated write; the document's whole open transaction was
     /// dropped, so every write to it in the same batch fails with this.
@@ -131,7 +131,7 @@ pub enum Error {
     RolledBack { doc: String, cause: Box<Error> },
 
     #[error("document {doc}: Automerge: {source}")]
-    Automerge { doc: String, source: automerge::AutomergeError },
+    Automerge { doc: String, source: Box<automerge::AutomergeError> },
 
     /// Bytes on disk that do not decode: a torn or foreign file.
     #[error("corrupt {what} at key {key}: {reason}")]

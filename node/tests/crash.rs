@@ -15,7 +15,6 @@ use linli_core::write::Write;
 use linli_node::{Engine, EngineConfig};
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write as _};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,14 +25,12 @@ const WRITER_THREADS: usize = 8;
 /// A writer left alone stops by itself after this long.
 const WRITER_LIFETIME: Duration = Duration::from_secs(60);
 
-fn config(dir: &Path) -> ReplicaConfig {
-    let _ = dir;
+fn config() -> ReplicaConfig {
     ReplicaConfig::new(NodeId::new(COMMUNITY).expect("valid node id"), Scope::only(COMMUNITY))
 }
 
 fn writer(dir: &str) {
-    let engine_config =
-        EngineConfig::new(config(Path::new(dir)), Registries::defaults().expect("defaults"), dir.into());
+    let engine_config = EngineConfig::new(config(), Registries::defaults().expect("defaults"), dir.into());
     let engine = Engine::start(engine_config).expect("engine starts");
     let started = Instant::now();
     let threads: Vec<_> = (0..WRITER_THREADS)
@@ -122,7 +119,7 @@ fn parent() {
         acked.extend(keys);
 
         let store = RocksStore::open(dir.path()).expect("store reopens after kill -9");
-        let mut node = StoredReplica::open(config(dir.path()), Registries::defaults().expect("defaults"), store)
+        let mut node = StoredReplica::open(config(), Registries::defaults().expect("defaults"), store)
             .expect("replica reopens after kill -9");
         let mut missing = Vec::new();
         for key in &acked {

@@ -148,7 +148,7 @@ impl RegistryDoc {
         snapshot: Option<&[u8]>,
         chunks: &[&[u8]],
     ) -> Result<Self> {
-        let am_err = |source| Error::Automerge { doc: id.to_string(), source };
+        let am_err = |source| Error::Automerge { doc: id.to_string(), source: Box::new(source) };
         let mut am = AutoCommit::load(snapshot.unwrap_or(genesis_bytes())).map_err(am_err)?;
         for chunk in chunks {
             am.load_incremental(chunk).map_err(am_err)?;
@@ -288,7 +288,7 @@ impl RegistryDoc {
     /// Applies a validated plan to the open transaction. Commit with [`Self::commit`].
     pub fn apply(&mut self, plan: &Plan, at: Hlc, node: &str) -> Result<()> {
         let doc_name = self.id.to_string();
-        let am_err = |source| Error::Automerge { doc: doc_name.clone(), source };
+        let am_err = |source| Error::Automerge { doc: doc_name.clone(), source: Box::new(source) };
         // The row follows from the plan: a local write applies exactly its values, so
         // there is no need to read them back from Automerge.
         let old = if plan.create { None } else { self.rows.get(&plan.record).cloned() };
@@ -369,7 +369,7 @@ impl RegistryDoc {
     pub fn commit(&mut self, at: Hlc) -> Result<Option<Vec<u8>>> {
         if !self.pending.is_empty() {
             let doc_name = self.id.to_string();
-            let am_err = |source| Error::Automerge { doc: doc_name.clone(), source };
+            let am_err = |source| Error::Automerge { doc: doc_name.clone(), source: Box::new(source) };
             // At the head: finding the end would walk the whole list, and the order of
             // records means nothing (they are found by id).
             let (ids, values): (Vec<String>, Vec<hydrate::Value>) =
@@ -433,7 +433,7 @@ impl RegistryDoc {
         let applied = self.am.apply_changes(decoded);
         let patches = self.am.diff_incremental();
         self.am.reset_diff_cursor();
-        applied.map_err(|source| Error::Changes { doc: doc.clone(), source })?;
+        applied.map_err(|source| Error::Changes { doc: doc.clone(), source: Box::new(source) })?;
         if self.am.get_heads() == before {
             return Ok(RemoteApplied::default());
         }

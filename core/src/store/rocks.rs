@@ -21,6 +21,9 @@ const LOG: &str = "log";
 const VIEWS: &str = "views";
 const LOCAL: &str = "local";
 const META: &str = "meta";
+/// A key and its value, as RocksDB returns them.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
 const FAMILIES: [&str; 7] = [CHUNKS, SNAPSHOTS, DOCS, LOG, VIEWS, LOCAL, META];
 
 /// Cloning gives another handle on the same database (RocksDB is thread-safe): the
@@ -57,7 +60,7 @@ impl RocksStore {
         })
     }
 
-    fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward)) {
             let (key, value) = item?;
