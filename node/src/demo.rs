@@ -16,7 +16,7 @@ use serde_json::json;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct DemoReport {
-    pub records_written: usize,
+    pub records_created: usize,
     pub elapsed: Duration,
     pub views: Views,
     pub views_equal_recount: bool,
@@ -142,7 +142,7 @@ pub fn run(engine: &EngineHandle, owner: &str, requests: usize) -> Result<DemoRe
     let recount = engine.recount()?;
     let overdue = views.open_by_deadline.iter().take_while(|(deadline, _)| *deadline < now_ms).cloned().collect();
     Ok(DemoReport {
-        records_written: written,
+        records_created: written,
         elapsed: started.elapsed(),
         views_equal_recount: views == recount,
         views,
