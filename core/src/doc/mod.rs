@@ -198,14 +198,6 @@ impl RegistryDoc {
         &self.schema
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
         self.am.get_heads()
     }
@@ -235,10 +227,6 @@ impl RegistryDoc {
             }
         }
         Some(id)
-    }
-
-    pub fn contains(&self, record: &str) -> bool {
-        self.record_obj(record).is_some()
     }
 
     pub fn get(&self, record: &str) -> Option<Record> {

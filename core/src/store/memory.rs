@@ -19,23 +19,11 @@ pub struct MemoryStore {
     local: BTreeMap<Vec<u8>, serde_json::Value>,
     hlc: Hlc,
     actor: Option<String>,
-    /// Batches committed so far, for tests that count syncs.
-    pub commits: u64,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Every byte the store holds, for tests that search it (e.g. for personal data).
-    pub fn all_bytes(&self) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        out.extend(self.chunks.values().cloned());
-        out.extend(self.snapshots.values().map(|(_, b)| b.clone()));
-        out.extend(self.log.values().cloned());
-        out.extend(self.views.iter().flat_map(|(k, v)| [k.clone(), v.clone()]));
-        out
     }
 }
 
@@ -71,7 +59,6 @@ impl Storage for MemoryStore {
         if let Some(actor) = &batch.actor {
             self.actor = Some(actor.clone());
         }
-        self.commits += 1;
         Ok(())
     }
 

@@ -61,7 +61,13 @@ pub struct StoreBatch {
 
 impl StoreBatch {
     pub fn is_empty(&self) -> bool {
-        self.log.is_empty() && self.snapshots.is_empty() && self.views.is_empty() && self.local.is_empty()
+        // A batch with only a clock mark may be skipped (nothing was stamped with it);
+        // one that carries a new store's actor may not.
+        self.log.is_empty()
+            && self.snapshots.is_empty()
+            && self.views.is_empty()
+            && self.local.is_empty()
+            && self.actor.is_none()
     }
 
     /// Folds `other` in after `self`, as if both were one step.

@@ -67,12 +67,6 @@ pub struct Dirty {
     deadlines: BTreeSet<DeadlineKey>,
 }
 
-impl Dirty {
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.sums.is_empty() && self.deadlines.is_empty()
-    }
-}
-
 impl Views {
     /// Moves `record` of `doc` from its `old` row to its `new` one.
     pub fn update(
@@ -160,14 +154,6 @@ impl Views {
             views.add_row(schema, doc, record, row, 1, &mut dirty);
         }
         views
-    }
-
-    pub fn count(&self, community: &str, registry: &str, status: &str) -> i64 {
-        self.counts
-            .iter()
-            .filter(|(k, _)| k.community == community && k.registry == registry && k.status == status)
-            .map(|(_, v)| v)
-            .sum()
     }
 }
 
