@@ -128,7 +128,7 @@ pub enum Error {
     /// Automerge refused a validated write; the document's whole open transaction was
     /// dropped, so every write to it in the same batch fails with this.
     #[error("document {doc}: the batch's writes to it were rolled back: {cause}")]
-    RolledBack { doc: String, cause: Box<Error> },
+    RolledBack { doc: String, cause: String },
 
     #[error("document {doc}: Automerge: {source}")]
     Automerge { doc: String, source: Box<automerge::AutomergeError> },

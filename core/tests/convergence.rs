@@ -306,3 +306,17 @@ fn concurrent_accepts_resolve_to_one_assignee_and_the_loser_sees_it_lost() {
     let community_claim = claims.entries.iter().find(|c| c.node == COMMUNITY).unwrap();
     assert_ne!(claims.winner(), Some(community_claim));
 }
+
+#[test]
+fn garbage_from_a_peer_is_refused_and_the_document_stays_whole() {
+    let mut world = World::new(7);
+    let key = world.requests[0].clone();
+    let street = &mut world.nodes[1];
+    let before = street.replica.materialize(&street.store).unwrap();
+    let results = street.apply(vec![(key.doc.clone(), vec![b"not an automerge change".to_vec()])]).unwrap();
+    let err = results[0].1.as_ref().unwrap_err().to_string();
+    assert!(err.contains("corrupt change") && err.contains(&key.doc.to_string()), "{err}");
+    assert_eq!(street.replica.materialize(&street.store).unwrap(), before);
+    let recount = street.replica.recount(&street.store).unwrap();
+    assert_eq!(street.replica.views(), &recount);
+}

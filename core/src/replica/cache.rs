@@ -50,6 +50,10 @@ impl DocCache {
         self.docs.insert(id, doc);
     }
 
+    pub fn remove(&mut self, id: &DocId) {
+        self.docs.remove(id);
+    }
+
     pub fn get_mut(&mut self, id: &DocId) -> Option<&mut CachedDoc> {
         self.clock += 1;
         let clock = self.clock;

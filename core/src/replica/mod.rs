@@ -220,10 +220,8 @@ impl Replica {
         for (request, result) in results {
             let result = result.and_then(|(key, at)| {
                 if rolled_back.contains(&key.doc) {
-                    return Err(Error::RolledBack {
-                        doc: key.doc.to_string(),
-                        cause: Box::new(Error::RecordNotFound { record: "a later write of this batch".into() }),
-                    });
+                    let cause = "another write to this document in the batch failed in Automerge".into();
+                    return Err(Error::RolledBack { doc: key.doc.to_string(), cause });
                 }
                 Ok(Written { seq: seqs.get(&key.doc).copied(), key, at })
             });
@@ -265,7 +263,7 @@ impl Replica {
             });
         }
         if rolled_back.contains(&key.doc) {
-            let cause = Box::new(Error::RecordNotFound { record: "an earlier write of this batch".into() });
+            let cause = "an earlier write to this document in the batch failed in Automerge".into();
             return Err(Error::RolledBack { doc: key.doc.to_string(), cause });
         }
         let node = self.config.node.to_string();
@@ -278,7 +276,7 @@ impl Replica {
             // The batch's earlier writes to this document go with it: `writes` fails them.
             doc.rollback();
             batch.local.retain(|(record, _, _)| record.doc != key.doc);
-            return Err(Error::RolledBack { doc: key.doc.to_string(), cause: Box::new(e) });
+            return Err(Error::RolledBack { doc: key.doc.to_string(), cause: e.to_string() });
         }
         for (field, value) in plan.local {
             batch.local.push((key.clone(), field, value.to_json()));
@@ -365,7 +363,15 @@ impl Replica {
         let cached = self
             .cached_mut(store, doc_id, true)?
             .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
-        let applied = cached.doc.apply_remote(changes)?;
+        let applied = match cached.doc.apply_remote(changes) {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Automerge may have applied part of the batch: drop the document so the
+                // next use reloads it from the store, which holds only whole batches.
+                self.docs.remove(doc_id);
+                return Err(e);
+            }
+        };
         let count = applied.changes.len();
         if count > 0 {
             self.log_changes(doc_id, applied.changes, batch, dirty);
