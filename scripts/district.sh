@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-data="${LINLI_DEMO_DATA:-$(mktemp -d)}"
+if [ -n "${LINLI_DEMO_DATA:-}" ]; then
+  data="$LINLI_DEMO_DATA"
+else
+  data=$(mktemp -d)
+  trap 'rm -rf "$data"' EXIT
+fi
 echo "data directory: $data (set LINLI_DEMO_DATA to reuse one across runs)"
 cargo run --release -q -p linli-node -- demo --data "$data" "$@"
