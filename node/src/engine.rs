@@ -54,7 +54,7 @@ impl EngineConfig {
             data_dir,
             queue_max: 4096,
             write_batch_max: 512,
-            batches_in_flight_max: 2,
+            batches_in_flight_max: 1,
             tick: Duration::from_millis(200),
         }
     }
@@ -109,7 +109,8 @@ impl Engine {
         let store = RocksStore::open(&config.data_dir)?;
         let replica = Replica::open(config.replica, config.registries, &store)?;
         let stopped: StopReason = Arc::new(Mutex::new(None));
-        let (commit_tx, commit_rx) = sync_channel::<Commit>(config.batches_in_flight_max.max(1));
+        // One batch is with the committer; the channel holds the others in flight.
+        let (commit_tx, commit_rx) = sync_channel::<Commit>(config.batches_in_flight_max.max(1) - 1);
         let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
         let committer = {
             let store = store.clone();

@@ -332,8 +332,9 @@ impl RegistryDoc {
                 _ => {}
             }
         }
-        let claim_keys: Vec<String> = plan.ops.iter().map(|_| claim_key(at, node)).collect();
-        for (op, key) in plan.ops.iter().zip(&claim_keys) {
+        // Borrowed by the claim maps below; one key serves every claim of this write.
+        let key = plan.ops.iter().any(|op| matches!(op, DocOp::Claim(..))).then(|| claim_key(at, node));
+        for op in &plan.ops {
             match op {
                 DocOp::Put(field, value) => {
                     fields.insert(field, hydrate_value(value));
@@ -342,10 +343,9 @@ impl RegistryDoc {
                     fields.insert(field, hydrate::Value::Scalar(ScalarValue::counter(*delta)));
                 }
                 DocOp::Claim(field, by) => {
-                    fields.insert(
-                        field,
-                        hydrate::Value::from(HashMap::from([(key.as_str(), hydrate::Value::from(by.as_str()))])),
-                    );
+                    let key = key.as_deref().unwrap_or_default();
+                    fields
+                        .insert(field, hydrate::Value::from(HashMap::from([(key, hydrate::Value::from(by.as_str()))])));
                 }
             }
         }

@@ -266,11 +266,11 @@ impl Replica {
             let cause = "an earlier write to this document in the batch failed in Automerge".into();
             return Err(Error::RolledBack { doc: key.doc.to_string(), cause });
         }
-        let node = self.config.node.to_string();
+        let node = self.config.node.clone();
         let doc =
             self.doc_mut(store, &key.doc, create)?.ok_or_else(|| Error::RecordNotFound { record: key.to_string() })?;
         let plan = doc.plan(&key.id, create, &write.ops)?;
-        if let Err(e) = doc.apply(&plan, at, &node) {
+        if let Err(e) = doc.apply(&plan, at, node.as_str()) {
             // Validation makes this unreachable in practice; if Automerge still refuses,
             // drop the document's whole open transaction rather than persist half a write.
             // The batch's earlier writes to this document go with it: `writes` fails them.
