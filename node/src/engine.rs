@@ -11,8 +11,9 @@
 //!
 //! Bounds and order:
 //! - the request queue holds `queue_max` requests; a full queue blocks senders;
-//! - at most `batches_in_flight_max` batches wait for the committer; past that the
-//!   writer waits (backpressure from the disk);
+//! - at most `batches_in_flight_max` batches (default 1) are with the committer; past
+//!   that the writer waits (backpressure from the disk), and writes gather meanwhile
+//!   into a larger next batch;
 //! - batches commit in the order they were made, so an answer never overtakes an
 //!   earlier batch's;
 //! - reads and cache eviction wait until every batch in flight is durable, so they
