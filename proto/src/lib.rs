@@ -1,5 +1,17 @@
-//! linli's wire protocol, `linli.v1`.
+//! linli's wire protocol, `linli.v1`, and its conversions to core types.
 //!
-//! Empty on purpose: the services and messages arrive with the tiers issue
-//! (community nodes, street and district coordinators over gRPC). Until then no
-//! crate depends on this one, so nothing can mistake it for a working protocol.
+//! The generated prost and tonic code lives in [`v1`]. Conversions between it and
+//! `linli-core` types are in `convert/`, one file per type, so prost types never reach
+//! the core. Every conversion from the wire checks what it reads and says what is
+//! wrong and where ([`ProtoError`]).
+
+pub mod convert;
+mod error;
+
+pub use error::ProtoError;
+
+/// The generated messages, clients and servers of `linli/v1/linli.proto`.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("linli.v1");
+}

@@ -1,0 +1,5 @@
+//! Conversions between `linli.v1` messages and core types, one file per type.
+
+mod log_entry;
+mod write;
+mod written;

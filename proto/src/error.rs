@@ -1,0 +1,12 @@
+/// A message from the wire that does not make a valid core value.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("{message}: `{field}` is missing")]
+    Missing { message: &'static str, field: &'static str },
+
+    #[error("{message}: `{field}` is not valid JSON: {reason}")]
+    BadJson { message: &'static str, field: String, reason: String },
+
+    #[error("{message}: {source}")]
+    Core { message: &'static str, source: linli_core::Error },
+}
