@@ -3,6 +3,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use linli_benches::{NOW_MS, memory_replica, request};
+use linli_core::ids::NodeId;
 use linli_core::replica::Event;
 use linli_core::store::Storage;
 use linli_core::write::Write;
@@ -69,12 +70,18 @@ fn apply_changes(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let mut peer = memory_replica("lg-longgang-pingdi");
-                    peer.apply(vec![(doc.clone(), base_log.clone())]).expect("base");
+                    peer.apply(&NodeId::new("lg-longgang").expect("id"), vec![(doc.clone(), base_log.clone())])
+                        .expect("base");
                     peer
                 },
                 |mut peer| {
-                    let effects =
-                        peer.step(Event::Changes { docs: vec![(doc.clone(), changes.clone())] }).expect("apply");
+                    let effects = peer
+                        .step(Event::Changes {
+                            origin: NodeId::new("lg-longgang").expect("id"),
+                            docs: vec![(doc.clone(), changes.clone())],
+                            meta: Vec::new(),
+                        })
+                        .expect("apply");
                     assert!(!effects.is_empty());
                     peer
                 },

@@ -1,5 +1,9 @@
-//! linli's street and district coordinators and `linlictl`.
+//! linli's street and district coordinators.
 //!
-//! Empty on purpose: the coordinators arrive with the tiers issue and the query API
-//! with the operators' issue. They will run the same replica engine as a community
-//! node (`linli-core`), with a different role.
+//! A coordinator runs the same server as a community node (`linli_node::server`):
+//! the same replica engine over RocksDB, with a different role. A street accepts links
+//! from its communities and keeps one to the district; the district accepts the
+//! streets. Their scope is their subtree, so a street may dispatch a community's
+//! request and the district may publish to every community. The binary is
+//! `linli-coordinator --tier street|district`; the operators' query API and
+//! `linlictl` come with the operators' issue.

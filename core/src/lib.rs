@@ -17,6 +17,7 @@ pub mod doc;
 pub mod error;
 pub mod hlc;
 pub mod ids;
+pub mod link;
 pub mod replica;
 pub mod schema;
 pub mod store;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use linli_core::ids::{DocId, RecordKey};
+use linli_core::ids::{DocId, NodeId, RecordKey};
 use linli_core::replica::{Scope, StoredReplica};
 use linli_core::store::{MemoryStore, Storage};
 use linli_core::write::{FieldOp, Write};
@@ -180,7 +180,7 @@ impl World {
         let batches: Vec<Batch> = if keep { queue[..take].to_vec() } else { queue.drain(..take).collect() };
         // `keep` leaves them queued too: they will arrive again, as duplicates.
         for (doc, changes) in batches {
-            for (_, result) in self.nodes[to].apply(vec![(doc, changes)]).unwrap() {
+            for (_, result) in self.nodes[to].apply(&peer(from), vec![(doc, changes)]).unwrap() {
                 result.unwrap();
             }
         }
@@ -313,10 +313,15 @@ fn garbage_from_a_peer_is_refused_and_the_document_stays_whole() {
     let key = world.requests[0].clone();
     let street = &mut world.nodes[1];
     let before = street.replica.materialize(&street.store).unwrap();
-    let results = street.apply(vec![(key.doc.clone(), vec![b"not an automerge change".to_vec()])]).unwrap();
+    let results = street.apply(&peer(0), vec![(key.doc.clone(), vec![b"not an automerge change".to_vec()])]).unwrap();
     let err = results[0].1.as_ref().unwrap_err().to_string();
     assert!(err.contains("corrupt change") && err.contains(&key.doc.to_string()), "{err}");
     assert_eq!(street.replica.materialize(&street.store).unwrap(), before);
     let recount = street.replica.recount(&street.store).unwrap();
     assert_eq!(street.replica.views(), &recount);
+}
+
+/// The origin recorded for changes from node `index` of a test.
+fn peer(index: usize) -> NodeId {
+    NodeId::new(&format!("peer-{index}")).unwrap()
 }

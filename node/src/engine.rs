@@ -20,21 +20,27 @@
 //!   never see, or drop, state the disk does not hold yet;
 //! - a failed commit stops the engine: that batch and every later request get
 //!   [`NodeError::Stopped`] with the reason; a restart recovers from disk.
+//!
+//! Changes from links (`apply`), sync protocol steps and forgetting documents are
+//! steps of their own, answered like writes: after their batch is durable. Every
+//! durable batch that adds to the log moves [`EngineHandle::log_end`], which wakes the
+//! links' senders. Async callers (gRPC handlers, links) use the `*_async` methods.
 
 use crate::error::NodeError;
 use linli_core::doc::Record;
-use linli_core::ids::RecordKey;
+use linli_core::ids::{DocId, NodeId, RecordKey};
 use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{RocksStore, Storage, StoreBatch};
 use linli_core::views::Views;
 use linli_core::write::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 pub struct EngineConfig {
     pub replica: ReplicaConfig,
@@ -63,19 +69,76 @@ impl EngineConfig {
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
+/// Per document, how many of a peer's changes were new here, or why they were refused.
+pub type Applied = Vec<(DocId, linli_core::Result<usize>)>;
+
+/// One step of the sync protocol: the message to send next, and what the received
+/// one brought.
+#[derive(Debug)]
+pub struct SyncStep {
+    pub reply: Option<Vec<u8>>,
+    pub result: linli_core::Result<usize>,
+}
+
 enum Request {
     Write(Write, Reply<Written>),
+    Apply {
+        origin: NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        meta: Vec<(String, Vec<u8>)>,
+        reply: Reply<Applied>,
+    },
+    Sync {
+        peer: NodeId,
+        doc: DocId,
+        message: Option<Vec<u8>>,
+        reply: Reply<SyncStep>,
+    },
+    Forget {
+        owners: BTreeSet<String>,
+        reply: Reply<()>,
+    },
     Get(RecordKey, Reply<Option<Record>>),
     Views(Reply<Views>),
     Recount(Reply<Views>),
+    Materialize(Reply<BTreeMap<String, serde_json::Value>>),
     /// Everything queued before it is answered; then the threads end.
     Shutdown,
+}
+
+/// An answer held until its batch is durable.
+enum Answer {
+    Written(Reply<Written>, Result<Written, NodeError>),
+    Applied(Reply<Applied>, Applied),
+    Synced(Reply<SyncStep>, SyncStep),
+    Done(Reply<()>),
+}
+
+impl Answer {
+    fn release(self) {
+        let _ = match self {
+            Answer::Written(reply, answer) => reply.send(answer).map_err(drop),
+            Answer::Applied(reply, applied) => reply.send(Ok(applied)).map_err(drop),
+            Answer::Synced(reply, step) => reply.send(Ok(step)).map_err(drop),
+            Answer::Done(reply) => reply.send(Ok(())).map_err(drop),
+        };
+    }
+
+    fn fail(self, reason: Option<String>) {
+        let error = || NodeError::Stopped { reason: reason.clone() };
+        let _ = match self {
+            Answer::Written(reply, _) => reply.send(Err(error())).map_err(drop),
+            Answer::Applied(reply, _) => reply.send(Err(error())).map_err(drop),
+            Answer::Synced(reply, _) => reply.send(Err(error())).map_err(drop),
+            Answer::Done(reply) => reply.send(Err(error())).map_err(drop),
+        };
+    }
 }
 
 /// A batch for the committer, with the answers to release once it is durable.
 struct Commit {
     batch: StoreBatch,
-    answers: Vec<(Reply<Written>, Result<Written, NodeError>)>,
+    answers: Vec<Answer>,
 }
 
 /// Why the engine stopped, shared by its two threads.
@@ -90,6 +153,12 @@ fn stop_reason(stopped: &StopReason) -> Option<String> {
 pub struct EngineHandle {
     tx: SyncSender<Request>,
     stopped: StopReason,
+    log_end: watch::Receiver<u64>,
+    /// For reads beside the engine; emptied when it stops, so that the database
+    /// closes (and its lock is released) even while handles live on.
+    store: Arc<Mutex<Option<RocksStore>>>,
+    node: NodeId,
+    log_id: String,
 }
 
 pub struct Engine {
@@ -107,9 +176,15 @@ impl Engine {
         // Used only if the store is new: a wiped disk gets a new Automerge actor.
         config.replica.incarnation =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-        let store = RocksStore::open(&config.data_dir)?;
-        let replica = Replica::open(config.replica, config.registries, &store)?;
+        let mut store = RocksStore::open(&config.data_dir)?;
+        let node = config.replica.node.clone();
+        let mut replica = Replica::open(config.replica, config.registries, &store)?;
+        if let Some(birth) = replica.birth() {
+            store.commit(&birth)?;
+        }
+        let log_id = replica.actor().to_string();
         let stopped: StopReason = Arc::new(Mutex::new(None));
+        let (log_end_tx, log_end) = watch::channel(store.log_last_seq()?);
         // One batch is with the committer; the channel holds the others in flight.
         let (commit_tx, commit_rx) = sync_channel::<Commit>(config.batches_in_flight_max.max(1) - 1);
         let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
@@ -118,10 +193,12 @@ impl Engine {
             let stopped = stopped.clone();
             std::thread::Builder::new()
                 .name("linli-commit".into())
-                .spawn(move || commit_loop(store, commit_rx, done_tx, stopped))
+                .spawn(move || commit_loop(store, commit_rx, done_tx, log_end_tx, stopped))
                 .map_err(NodeError::Spawn)?
         };
         let (tx, rx) = sync_channel(config.queue_max.max(1));
+        let reader = Arc::new(Mutex::new(Some(store.clone())));
+        let handle = EngineHandle { tx, stopped: stopped.clone(), log_end, store: reader, node, log_id };
         let writer = Writer {
             replica,
             store,
@@ -138,7 +215,7 @@ impl Engine {
             .name("linli-engine".into())
             .spawn(move || writer.run())
             .map_err(NodeError::Spawn)?;
-        Ok(Self { handle: EngineHandle { tx, stopped }, writer: Some(writer) })
+        Ok(Self { handle, writer: Some(writer) })
     }
 
     pub fn handle(&self) -> EngineHandle {
@@ -155,6 +232,7 @@ impl Engine {
             // The queue is FIFO: everything sent before this is answered first.
             let _ = self.handle.tx.send(Request::Shutdown);
             let _ = writer.join();
+            self.handle.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         }
     }
 }
@@ -171,6 +249,83 @@ impl EngineHandle {
         let (reply, answer) = oneshot::channel();
         self.tx.send(make(reply)).map_err(|_| gone())?;
         answer.blocking_recv().map_err(|_| gone())?
+    }
+
+    /// As `call`, for async callers: never blocks a runtime thread.
+    async fn call_async<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NodeError> {
+        let gone = || NodeError::Stopped { reason: stop_reason(&self.stopped) };
+        let (reply, answer) = oneshot::channel();
+        match self.tx.try_send(make(reply)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(request)) => {
+                // The queue is full: wait for room on a blocking thread (backpressure).
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || tx.send(request)).await.map_err(|_| gone())?.map_err(|_| gone())?;
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(gone()),
+        }
+        answer.await.map_err(|_| gone())?
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// The identity of this store's log (its Automerge actor).
+    pub fn log_id(&self) -> &str {
+        &self.log_id
+    }
+
+    /// The store, for reading what is durable (the log, checkpoints); only the engine
+    /// writes it. Fails once the engine has stopped.
+    pub fn store(&self) -> Result<RocksStore, NodeError> {
+        let guard = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.clone().ok_or_else(|| NodeError::Stopped { reason: stop_reason(&self.stopped) })
+    }
+
+    /// The last durable log sequence number; changes when a batch adds to the log.
+    pub fn log_end(&self) -> watch::Receiver<u64> {
+        self.log_end.clone()
+    }
+
+    pub async fn write_async(&self, write: Write) -> Result<Written, NodeError> {
+        self.call_async(|reply| Request::Write(write, reply)).await
+    }
+
+    pub async fn get_async(&self, key: RecordKey) -> Result<Option<Record>, NodeError> {
+        self.call_async(|reply| Request::Get(key, reply)).await
+    }
+
+    /// Applies changes from peer `origin` and commits `meta` (its checkpoint) with them.
+    pub async fn apply_async(
+        &self,
+        origin: NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        meta: Vec<(String, Vec<u8>)>,
+    ) -> Result<Applied, NodeError> {
+        self.call_async(|reply| Request::Apply { origin, docs, meta, reply }).await
+    }
+
+    pub async fn sync_async(&self, peer: NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<SyncStep, NodeError> {
+        self.call_async(|reply| Request::Sync { peer, doc, message, reply }).await
+    }
+
+    /// Drops the documents of these owners (see `Event::Forget`).
+    pub async fn forget_async(&self, owners: BTreeSet<String>) -> Result<(), NodeError> {
+        self.call_async(|reply| Request::Forget { owners, reply }).await
+    }
+
+    pub async fn views_async(&self) -> Result<Views, NodeError> {
+        self.call_async(Request::Views).await
+    }
+
+    pub async fn recount_async(&self) -> Result<Views, NodeError> {
+        self.call_async(Request::Recount).await
+    }
+
+    /// Every document as JSON, for comparing replicas.
+    pub async fn materialize_async(&self) -> Result<BTreeMap<String, serde_json::Value>, NodeError> {
+        self.call_async(Request::Materialize).await
     }
 
     /// Writes one record and returns once it is durable.
@@ -193,7 +348,13 @@ impl EngineHandle {
     }
 }
 
-fn commit_loop(mut store: RocksStore, commits: Receiver<Commit>, done: SyncSender<()>, stopped: StopReason) {
+fn commit_loop(
+    mut store: RocksStore,
+    commits: Receiver<Commit>,
+    done: SyncSender<()>,
+    log_end: watch::Sender<u64>,
+    stopped: StopReason,
+) {
     while let Ok(Commit { batch, answers }) = commits.recv() {
         let failed = stop_reason(&stopped);
         let result = match failed {
@@ -204,8 +365,11 @@ fn commit_loop(mut store: RocksStore, commits: Receiver<Commit>, done: SyncSende
         };
         match result {
             Ok(()) => {
-                for (reply, answer) in answers {
-                    let _ = reply.send(answer);
+                if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
+                    log_end.send_replace(last);
+                }
+                for answer in answers {
+                    answer.release();
                 }
             }
             Err(reason) => {
@@ -213,13 +377,30 @@ fn commit_loop(mut store: RocksStore, commits: Receiver<Commit>, done: SyncSende
                 if let Ok(mut guard) = stopped.lock() {
                     guard.get_or_insert(reason.clone());
                 }
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(NodeError::Stopped { reason: Some(reason.clone()) }));
+                for answer in answers {
+                    answer.fail(Some(reason.clone()));
                 }
             }
         }
         if done.send(()).is_err() {
             return;
+        }
+    }
+}
+
+/// Where the answer of a step goes.
+enum Pending {
+    Applied(Reply<Applied>),
+    Synced(Reply<SyncStep>),
+    Done(Reply<()>),
+}
+
+impl Answer {
+    fn from_pending(pending: Pending) -> Self {
+        match pending {
+            Pending::Applied(reply) => Answer::Applied(reply, Vec::new()),
+            Pending::Synced(reply) => Answer::Synced(reply, SyncStep { reply: None, result: Ok(0) }),
+            Pending::Done(reply) => Answer::Done(reply),
         }
     }
 }
@@ -270,6 +451,13 @@ impl Writer {
                     self.write_batch(writes);
                 }
                 Request::Shutdown => break,
+                Request::Apply { origin, docs, meta, reply } => {
+                    self.step(Event::Changes { origin, docs, meta }, Pending::Applied(reply))
+                }
+                Request::Sync { peer, doc, message, reply } => {
+                    self.step(Event::Sync { peer, doc, message }, Pending::Synced(reply))
+                }
+                Request::Forget { owners, reply } => self.step(Event::Forget { owners }, Pending::Done(reply)),
                 read => {
                     // Reads see only what is durable.
                     self.drain();
@@ -311,8 +499,8 @@ impl Writer {
         let Some(commits) = &self.commits else { return };
         if let Err(rejected) = commits.send(commit) {
             // The committer is gone: nothing can become durable any more.
-            for (reply, _) in rejected.0.answers {
-                let _ = reply.send(Err(NodeError::Stopped { reason: Some("the committer thread ended".into()) }));
+            for answer in rejected.0.answers {
+                answer.fail(Some("the committer thread ended".into()));
             }
             return;
         }
@@ -344,14 +532,43 @@ impl Writer {
                 Effect::Persist(persist) => batch.extend(persist),
                 Effect::Written { request, result } => {
                     if let Some(reply) = replies.get_mut(request as usize).and_then(Option::take) {
-                        answers.push((reply, result.map_err(NodeError::from)));
+                        answers.push(Answer::Written(reply, result.map_err(NodeError::from)));
                     }
                 }
-                Effect::Applied { .. } => {}
+                Effect::Applied { .. } | Effect::Sync { .. } => {}
             }
         }
         tracing::trace!(batch_size, "write batch prepared");
         self.send(Commit { batch, answers });
+    }
+
+    /// Runs one event that is not a local write and answers it once durable.
+    fn step(&mut self, event: Event, pending: Pending) {
+        if stop_reason(&self.stopped).is_some() {
+            Answer::from_pending(pending).fail(stop_reason(&self.stopped));
+            return;
+        }
+        if self.replica.cache_over_bound() {
+            self.drain();
+            self.replica.evict();
+        }
+        let mut batch = StoreBatch::default();
+        let mut applied = Vec::new();
+        let mut synced = None;
+        for effect in self.replica.step(&self.store, event) {
+            match effect {
+                Effect::Persist(persist) => batch.extend(persist),
+                Effect::Applied { doc, result } => applied.push((doc, result)),
+                Effect::Sync { reply, result, .. } => synced = Some(SyncStep { reply, result }),
+                Effect::Written { .. } => {}
+            }
+        }
+        let answer = match pending {
+            Pending::Applied(reply) => Answer::Applied(reply, applied),
+            Pending::Synced(reply) => Answer::Synced(reply, synced.unwrap_or(SyncStep { reply: None, result: Ok(0) })),
+            Pending::Done(reply) => Answer::Done(reply),
+        };
+        self.send(Commit { batch, answers: vec![answer] });
     }
 
     fn background(&mut self) {
@@ -388,7 +605,17 @@ impl Writer {
             Request::Recount(reply) => {
                 let _ = reply.send(self.replica.recount(&self.store).map_err(NodeError::from));
             }
-            Request::Write(..) | Request::Shutdown => {}
+            Request::Materialize(reply) if stopped => {
+                let _ = reply.send(Err(self.stopped_error()));
+            }
+            Request::Materialize(reply) => {
+                let _ = reply.send(self.replica.materialize(&self.store).map_err(NodeError::from));
+            }
+            Request::Write(..)
+            | Request::Apply { .. }
+            | Request::Sync { .. }
+            | Request::Forget { .. }
+            | Request::Shutdown => {}
         }
     }
 }

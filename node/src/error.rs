@@ -11,4 +11,20 @@ pub enum NodeError {
 
     #[error("could not start the engine's writer thread: {0}")]
     Spawn(std::io::Error),
+
+    /// A link to a peer failed; it is dialled again (child) or awaited (parent).
+    #[error("link with {peer}: {reason}")]
+    Link { peer: String, reason: String },
+
+    #[error("link with {peer}: {source}")]
+    Wire { peer: String, source: linli_proto::ProtoError },
+
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+
+    #[error("gRPC: {0}")]
+    Status(#[from] tonic::Status),
+
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
 }

@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve a community: the Registry service and the link to its street.
+    Serve(linli_node::cli::ServeArgs),
     /// Run a community's day against a durable store and print its aggregates.
     Demo {
         /// Data directory (RocksDB); reused across runs.
@@ -38,6 +40,11 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("LINLI_LOG")).init();
     match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = args.load(Some(linli_node::config::Tier::Community))?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(linli_node::cli::serve(config))?;
+        }
         Command::Demo { data, community, requests, registries } => {
             let registries = match registries {
                 Some(dir) => linli_core::schema::load_dir(&dir)?,

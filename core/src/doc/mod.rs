@@ -21,6 +21,7 @@ use crate::ids::{DocId, RecordKey};
 use crate::schema::{FieldType, Schema};
 use crate::value::Value;
 use crate::views::Row;
+use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ObjId, ObjType, PatchAction, ROOT, ReadDoc, ScalarValue, hydrate};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -416,12 +417,40 @@ impl RegistryDoc {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        self.merge(|am| am.apply_changes(decoded).map_err(|source| Error::Changes { doc, source: Box::new(source) }))
+    }
+
+    /// The next message of Automerge's sync protocol to a peer, if any is due. Used to
+    /// repair a link whose checkpoints disagree with what the peer holds.
+    pub fn generate_sync(&mut self, state: &mut sync::State) -> Option<Vec<u8>> {
+        self.am.sync().generate_sync_message(state).map(sync::Message::encode)
+    }
+
+    /// Receives a peer's sync message: the changes it carries merge as in
+    /// [`Self::apply_remote`], and `state` learns what the peer holds.
+    pub fn receive_sync(&mut self, state: &mut sync::State, message: &[u8]) -> Result<RemoteApplied> {
+        let doc = self.id.to_string();
+        let message = sync::Message::decode(message).map_err(|e| Error::Corrupt {
+            what: "sync message",
+            key: doc.clone(),
+            reason: e.to_string(),
+        })?;
+        self.merge(|am| {
+            am.sync()
+                .receive_sync_message(state, message)
+                .map_err(|source| Error::Changes { doc, source: Box::new(source) })
+        })
+    }
+
+    /// Runs `merge` on the Automerge document with patches logged, then moves the rows
+    /// of the records it touched. See [`Self::apply_remote`].
+    fn merge(&mut self, merge: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<RemoteApplied> {
         let before = self.am.get_heads();
         self.am.update_diff_cursor();
-        let applied = self.am.apply_changes(decoded);
+        let merged = merge(&mut self.am);
         let patches = self.am.diff_incremental();
         self.am.reset_diff_cursor();
-        applied.map_err(|source| Error::Changes { doc: doc.clone(), source: Box::new(source) })?;
+        merged?;
         if self.am.get_heads() == before {
             return Ok(RemoteApplied::default());
         }
@@ -466,6 +495,11 @@ impl RegistryDoc {
         let new = self.am.get_changes(&before);
         let time_max_ms = new.iter().map(Change::timestamp).max().unwrap_or(0);
         Ok(RemoteApplied { changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(), time_max_ms, touched })
+    }
+
+    /// Whether changes received wait in memory for dependencies not yet here.
+    pub fn has_waiting_changes(&mut self) -> bool {
+        !self.am.get_missing_deps(&[]).is_empty()
     }
 
     /// The whole document, compacted: a snapshot that replaces its chunks.

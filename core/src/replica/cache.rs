@@ -11,12 +11,15 @@ pub struct CachedDoc {
     pub chunks: usize,
     /// The seq of the newest chunk: what a snapshot taken now covers.
     pub last_seq: u64,
+    /// Automerge holds changes of this document whose dependencies have not arrived,
+    /// in memory only. It is never evicted meanwhile, and no link checkpoint advances.
+    pub waiting: bool,
     last_used: u64,
 }
 
 impl CachedDoc {
     pub fn new(doc: RegistryDoc, chunks: usize, last_seq: u64) -> Self {
-        Self { doc, chunks, last_seq, last_used: 0 }
+        Self { doc, chunks, last_seq, waiting: false, last_used: 0 }
     }
 
     pub fn note_chunk(&mut self, seq: u64) {
@@ -66,6 +69,10 @@ impl DocCache {
         self.docs.values_mut().max_by_key(|c| c.chunks)
     }
 
+    pub fn any_waiting(&self) -> bool {
+        self.docs.values().any(|c| c.waiting)
+    }
+
     pub fn over_bound(&self) -> bool {
         self.docs.len() > self.capacity
     }
@@ -76,7 +83,8 @@ impl DocCache {
     /// that step touches.
     pub fn evict_to_bound(&mut self) {
         while self.docs.len() > self.capacity {
-            let Some(oldest) = self.docs.iter().min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
+            let evictable = self.docs.iter().filter(|(_, c)| !c.waiting);
+            let Some(oldest) = evictable.min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
                 return;
             };
             self.docs.remove(&oldest);

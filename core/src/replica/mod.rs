@@ -24,7 +24,7 @@ use crate::store::{LogEntry, Snapshot, Storage, StoreBatch};
 use crate::views::{Dirty, Views};
 use crate::write::{FieldOp, Target, Write};
 use cache::DocCache;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Documents whose owner this node may originate changes for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +86,15 @@ pub struct Written {
 pub enum Event {
     /// Local writes that arrived together, each with the caller's request id.
     Writes { writes: Vec<(u64, Write)>, now_ms: u64 },
-    /// Changes received from a peer, grouped by document.
-    Changes { docs: Vec<(DocId, Vec<Vec<u8>>)> },
+    /// Changes received from `origin` (a peer), grouped by document. `meta` is
+    /// committed in the same batch: the link's checkpoint for what this applies.
+    Changes { origin: NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>, meta: Vec<(String, Vec<u8>)> },
+    /// A step of Automerge's sync protocol with `peer` on one document: receive its
+    /// message, or (`None`) start over. Answered by [`Effect::Sync`].
+    Sync { peer: NodeId, doc: DocId, message: Option<Vec<u8>> },
+    /// Drops the documents of owners this node no longer serves (a community moved
+    /// to another street): they leave the views, the cache and the store.
+    Forget { owners: BTreeSet<String> },
     /// Time passes: background work (compaction), bounded per tick.
     Tick { now_ms: u64 },
 }
@@ -100,7 +107,14 @@ pub enum Effect {
     Written { request: u64, result: Result<Written> },
     /// The outcome of a peer's changes to one document: how many were new here.
     Applied { doc: DocId, result: Result<usize> },
+    /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
+    /// how many changes its message brought.
+    Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },
 }
+
+/// Sync protocol states kept at most; past it they are all dropped and the
+/// documents in repair start over (correct, only a few more messages).
+pub const SYNC_STATES_MAX: usize = 4096;
 
 pub struct Replica {
     config: ReplicaConfig,
@@ -114,6 +128,8 @@ pub struct Replica {
     actor: String,
     /// Set until the actor of a new store is in a committed batch.
     actor_unsaved: bool,
+    /// Automerge sync protocol states, per peer and document in repair.
+    sync_states: HashMap<(NodeId, DocId), automerge::sync::State>,
 }
 
 impl Replica {
@@ -127,6 +143,7 @@ impl Replica {
         Ok(Self {
             actor,
             actor_unsaved,
+            sync_states: HashMap::new(),
             docs: DocCache::new(config.doc_cache_max),
             clock: HlcClock::resume(store.hlc()?),
             next_seq: store.log_last_seq()? + 1,
@@ -165,6 +182,23 @@ impl Replica {
         self.docs.evict_to_bound();
     }
 
+    /// This store's Automerge actor: also the identity of its log, which links name
+    /// in their checkpoints.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// For a new store, the batch that records its actor, so the log has its identity
+    /// before any link names it. `None` once recorded.
+    pub fn birth(&mut self) -> Option<StoreBatch> {
+        if !self.actor_unsaved {
+            return None;
+        }
+        let mut batch = StoreBatch::default();
+        self.seal(&mut batch);
+        Some(batch)
+    }
+
     /// The sequence number the next log entry will take.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -173,7 +207,9 @@ impl Replica {
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
         match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
-            Event::Changes { docs } => self.changes(store, docs),
+            Event::Changes { origin, docs, meta } => self.changes(store, origin, docs, meta),
+            Event::Sync { peer, doc, message } => self.sync(store, peer, doc, message),
+            Event::Forget { owners } => self.forget(store, &owners),
             Event::Tick { now_ms: _ } => self.tick(),
         }
     }
@@ -307,7 +343,7 @@ impl Replica {
                 return Err(e);
             }
         };
-        Ok(self.log_changes(doc_id, vec![change], batch, dirty))
+        Ok(self.log_changes(doc_id, None, vec![change], batch, dirty))
     }
 
     /// Appends changes just applied to a cached document to the log (and so to its
@@ -316,6 +352,7 @@ impl Replica {
     fn log_changes(
         &mut self,
         doc_id: &DocId,
+        origin: Option<NodeId>,
         changes: Vec<Vec<u8>>,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
@@ -323,7 +360,7 @@ impl Replica {
         let cached = self.docs.get_mut(doc_id)?;
         let seq = self.next_seq;
         self.next_seq += 1;
-        batch.log.push(LogEntry { seq, doc: doc_id.clone(), changes });
+        batch.log.push(LogEntry { seq, doc: doc_id.clone(), origin, changes });
         cached.note_chunk(seq);
         if cached.chunks >= self.config.compact_chunks_max {
             batch.snapshots.push(cached.compact());
@@ -336,13 +373,24 @@ impl Replica {
         Some(seq)
     }
 
-    fn changes(&mut self, store: &dyn Storage, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Vec<Effect> {
-        let mut batch = StoreBatch::default();
+    fn changes(
+        &mut self,
+        store: &dyn Storage,
+        origin: NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        meta: Vec<(String, Vec<u8>)>,
+    ) -> Vec<Effect> {
+        let mut batch = StoreBatch { meta, ..StoreBatch::default() };
         let mut dirty = Dirty::default();
         let mut outcomes = Vec::with_capacity(docs.len());
         for (doc_id, changes) in docs {
-            let result = self.apply_changes(store, &doc_id, &changes, &mut batch, &mut dirty);
+            let result = self.apply_changes(store, &doc_id, &origin, &changes, &mut batch, &mut dirty);
             outcomes.push(Effect::Applied { doc: doc_id, result });
+        }
+        if self.docs.any_waiting() {
+            // Changes wait in memory for their dependencies: a checkpoint past them
+            // would lose them in a crash. The peer resends from the old one instead.
+            batch.meta.clear();
         }
         batch.views = self.views.take_writes(&mut dirty);
         self.seal(&mut batch);
@@ -355,16 +403,34 @@ impl Replica {
         &mut self,
         store: &dyn Storage,
         doc_id: &DocId,
+        origin: &NodeId,
         changes: &[Vec<u8>],
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
+    ) -> Result<usize> {
+        self.merge(store, doc_id, origin, batch, dirty, |doc| doc.apply_remote(changes))
+    }
+
+    /// Merges a peer's changes into a document (loading or creating it), logs the new
+    /// ones with their origin and moves the views.
+    fn merge(
+        &mut self,
+        store: &dyn Storage,
+        doc_id: &DocId,
+        origin: &NodeId,
+        batch: &mut StoreBatch,
+        dirty: &mut Dirty,
+        merge: impl FnOnce(&mut RegistryDoc) -> Result<crate::doc::RemoteApplied>,
     ) -> Result<usize> {
         self.registries.get(&doc_id.registry)?;
         let cached = self
             .cached_mut(store, doc_id, true)?
             .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
-        let applied = match cached.doc.apply_remote(changes) {
-            Ok(applied) => applied,
+        let applied = match merge(&mut cached.doc) {
+            Ok(applied) => {
+                cached.waiting = cached.doc.has_waiting_changes();
+                applied
+            }
             Err(e) => {
                 // Automerge may have applied part of the batch: drop the document so the
                 // next use reloads it from the store, which holds only whole batches.
@@ -374,10 +440,68 @@ impl Replica {
         };
         let count = applied.changes.len();
         if count > 0 {
-            self.log_changes(doc_id, applied.changes, batch, dirty);
+            self.log_changes(doc_id, Some(origin.clone()), applied.changes, batch, dirty);
             self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
         }
         Ok(count)
+    }
+
+    fn sync(&mut self, store: &dyn Storage, peer: NodeId, doc_id: DocId, message: Option<Vec<u8>>) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        if self.sync_states.len() >= SYNC_STATES_MAX {
+            self.sync_states.clear();
+        }
+        let key = (peer.clone(), doc_id.clone());
+        let mut state = match message {
+            Some(_) => self.sync_states.remove(&key).unwrap_or_default(),
+            None => automerge::sync::State::new(),
+        };
+        let result = match &message {
+            Some(bytes) => {
+                let state = &mut state;
+                self.merge(store, &doc_id, &peer, &mut batch, &mut dirty, |doc| doc.receive_sync(state, bytes))
+            }
+            None => self.cached_mut(store, &doc_id, true).map(|_| 0),
+        };
+        let reply = match (&result, self.docs.get_mut(&doc_id)) {
+            (Ok(_), Some(cached)) => cached.doc.generate_sync(&mut state),
+            _ => None,
+        };
+        self.sync_states.insert(key, state);
+        batch.views = self.views.take_writes(&mut dirty);
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch), Effect::Sync { peer, doc: doc_id, reply, result }]
+    }
+
+    fn forget(&mut self, store: &dyn Storage, owners: &BTreeSet<String>) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        let gone: Vec<DocId> = self.known_docs.iter().filter(|d| owners.contains(&d.owner)).cloned().collect();
+        for doc_id in gone {
+            match self.cached_mut(store, &doc_id, false) {
+                Ok(Some(cached)) => {
+                    let schema = cached.doc.schema().clone();
+                    let rows: Vec<(String, crate::views::Row)> =
+                        cached.doc.rows().iter().map(|(id, row)| (id.clone(), row.clone())).collect();
+                    for (record, row) in rows {
+                        self.views.update(&schema, &doc_id, &record, Some(&row), None, &mut dirty);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // Keep it: forgetting without moving the views would leave them wrong.
+                    tracing::error!(doc = %doc_id, error = %e, "cannot load a document to forget; kept");
+                    continue;
+                }
+            }
+            self.docs.remove(&doc_id);
+            self.known_docs.remove(&doc_id);
+            batch.forget.push(doc_id);
+        }
+        batch.views = self.views.take_writes(&mut dirty);
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch)]
     }
 
     /// What every batch carries besides its changes: the clock's high-water mark, and

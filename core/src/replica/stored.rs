@@ -6,7 +6,7 @@
 
 use super::{Effect, Event, Replica, ReplicaConfig, Written};
 use crate::error::{Error, Result};
-use crate::ids::DocId;
+use crate::ids::{DocId, NodeId};
 use crate::schema::Registries;
 use crate::store::Storage;
 use crate::write::Write;
@@ -75,9 +75,9 @@ impl<S: Storage> StoredReplica<S> {
         })
     }
 
-    /// Applies a peer's changes; returns per document how many were new here.
-    pub fn apply(&mut self, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Result<Vec<(DocId, Result<usize>)>> {
-        let effects = self.step(Event::Changes { docs })?;
+    /// Applies changes from peer `origin`; returns per document how many were new here.
+    pub fn apply(&mut self, origin: &NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Result<Vec<(DocId, Result<usize>)>> {
+        let effects = self.step(Event::Changes { origin: origin.clone(), docs, meta: Vec::new() })?;
         Ok(effects
             .into_iter()
             .filter_map(|effect| match effect {

@@ -2,10 +2,18 @@
 
 use super::LogEntry;
 use crate::error::{Error, Result};
-use crate::ids::{DocId, RecordKey};
+use crate::ids::{DocId, NodeId, RecordKey};
 
 pub const HLC_KEY: &[u8] = b"hlc";
 pub const ACTOR_KEY: &[u8] = b"actor";
+
+/// Runtime values ([`super::StoreBatch::meta`]) live under their own prefix, apart
+/// from the engine's.
+pub fn meta_key(name: &str) -> Vec<u8> {
+    let mut key = b"m/".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
 
 pub fn chunk_key(doc: &DocId, seq: u64) -> Vec<u8> {
     let mut key = doc_prefix(doc);
@@ -41,14 +49,17 @@ pub fn corrupt(what: &'static str, key: &[u8], reason: &str) -> Error {
     Error::Corrupt { what, key: String::from_utf8_lossy(key).into_owned(), reason: reason.into() }
 }
 
-/// Log entry value: doc id length (u16 LE), doc id, then each change as length (u32
-/// LE) and bytes.
+/// Log entry value: doc id length (u16 LE), doc id, origin length (u16 LE, 0 for a
+/// local entry), origin, then each change as length (u32 LE) and bytes.
 pub fn encode_log(entry: &LogEntry) -> Vec<u8> {
     let doc = entry.doc.to_string();
-    let size = 2 + doc.len() + entry.changes.iter().map(|c| 4 + c.len()).sum::<usize>();
+    let origin = entry.origin.as_ref().map(|o| o.as_str()).unwrap_or("");
+    let size = 4 + doc.len() + origin.len() + entry.changes.iter().map(|c| 4 + c.len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&(doc.len() as u16).to_le_bytes());
     out.extend_from_slice(doc.as_bytes());
+    out.extend_from_slice(&(origin.len() as u16).to_le_bytes());
+    out.extend_from_slice(origin.as_bytes());
     for change in &entry.changes {
         out.extend_from_slice(&(change.len() as u32).to_le_bytes());
         out.extend_from_slice(change);
@@ -71,12 +82,15 @@ pub fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogEntry> {
     let doc_len = u16::from_le_bytes(take(&mut rest, 2)?.try_into().map_err(|_| bad("truncated"))?) as usize;
     let doc = String::from_utf8(take(&mut rest, doc_len)?).map_err(|_| bad("doc id not UTF-8"))?;
     let doc = DocId::parse(&doc)?;
+    let origin_len = u16::from_le_bytes(take(&mut rest, 2)?.try_into().map_err(|_| bad("truncated"))?) as usize;
+    let origin = String::from_utf8(take(&mut rest, origin_len)?).map_err(|_| bad("origin not UTF-8"))?;
+    let origin = if origin.is_empty() { None } else { Some(NodeId::new(&origin)?) };
     let mut changes = Vec::new();
     while !rest.is_empty() {
         let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| bad("truncated"))?) as usize;
         changes.push(take(&mut rest, len)?);
     }
-    Ok(LogEntry { seq, doc, changes })
+    Ok(LogEntry { seq, doc, origin, changes })
 }
 
 pub fn concat(changes: &[Vec<u8>]) -> Vec<u8> {
@@ -89,8 +103,12 @@ mod tests {
 
     #[test]
     fn log_entries_round_trip_and_truncation_is_caught() {
-        let entry =
-            LogEntry { seq: 9, doc: DocId::parse("c/requests/2026-11").unwrap(), changes: vec![vec![1, 2], vec![3]] };
+        let entry = LogEntry {
+            seq: 9,
+            doc: DocId::parse("c/requests/2026-11").unwrap(),
+            origin: Some(NodeId::new("street").unwrap()),
+            changes: vec![vec![1, 2], vec![3]],
+        };
         let bytes = encode_log(&entry);
         assert_eq!(decode_log(9, &bytes).unwrap(), entry);
         let err = decode_log(9, &bytes[..bytes.len() - 1]).unwrap_err().to_string();

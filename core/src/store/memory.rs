@@ -19,6 +19,7 @@ pub struct MemoryStore {
     local: BTreeMap<Vec<u8>, serde_json::Value>,
     hlc: Hlc,
     actor: Option<String>,
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -58,6 +59,15 @@ impl Storage for MemoryStore {
         }
         if let Some(actor) = &batch.actor {
             self.actor = Some(actor.clone());
+        }
+        for (name, value) in &batch.meta {
+            self.meta.insert(name.clone(), value.clone());
+        }
+        for doc in &batch.forget {
+            let prefix = doc_prefix(doc);
+            self.chunks.retain(|key, _| !key.starts_with(&prefix));
+            self.snapshots.remove(doc);
+            self.docs.remove(doc);
         }
         Ok(())
     }
@@ -107,5 +117,9 @@ impl Storage for MemoryStore {
 
     fn actor(&self) -> Result<Option<String>> {
         Ok(self.actor.clone())
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(name).cloned())
     }
 }

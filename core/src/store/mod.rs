@@ -14,7 +14,7 @@
 //! | `log` | seq (u64 BE) | [`LogEntry`] |
 //! | `views` | see `views::codec` | count, sum or empty |
 //! | `local` | record key, NUL, field | JSON value: personal data, never replicated |
-//! | `meta` | name | e.g. the HLC high-water mark |
+//! | `meta` | name | the HLC high-water mark, the actor, links' checkpoints |
 
 mod codec;
 mod memory;
@@ -25,7 +25,7 @@ pub use rocks::RocksStore;
 
 use crate::error::Result;
 use crate::hlc::Hlc;
-use crate::ids::{DocId, RecordKey};
+use crate::ids::{DocId, NodeId, RecordKey};
 use crate::views::ViewWrite;
 
 /// One entry of the node's change log: changes applied to one document together,
@@ -34,6 +34,9 @@ use crate::views::ViewWrite;
 pub struct LogEntry {
     pub seq: u64,
     pub doc: DocId,
+    /// The peer these changes came from; `None` for this node's own writes. A link
+    /// never ships an entry back to the peer it came from.
+    pub origin: Option<NodeId>,
     pub changes: Vec<Vec<u8>>,
 }
 
@@ -57,6 +60,12 @@ pub struct StoreBatch {
     pub hlc: Option<Hlc>,
     /// This store's Automerge actor, written once, by the first batch after creation.
     pub actor: Option<String>,
+    /// Small named values of the runtime, e.g. a link's checkpoint, committed with
+    /// the changes they describe.
+    pub meta: Vec<(String, Vec<u8>)>,
+    /// Documents this node no longer holds (a community moved to another street):
+    /// their chunks, snapshot and entry in `docs` go. Their log entries stay.
+    pub forget: Vec<DocId>,
 }
 
 impl StoreBatch {
@@ -68,6 +77,8 @@ impl StoreBatch {
             && self.views.is_empty()
             && self.local.is_empty()
             && self.actor.is_none()
+            && self.meta.is_empty()
+            && self.forget.is_empty()
     }
 
     /// Folds `other` in after `self`, as if both were one step.
@@ -78,6 +89,8 @@ impl StoreBatch {
         self.local.extend(other.local);
         self.hlc = self.hlc.max(other.hlc);
         self.actor = self.actor.take().or(other.actor);
+        self.meta.extend(other.meta);
+        self.forget.extend(other.forget);
     }
 }
 
@@ -103,4 +116,6 @@ pub trait Storage: Send {
     fn hlc(&self) -> Result<Hlc>;
     /// The Automerge actor this store's history was written with, if any yet.
     fn actor(&self) -> Result<Option<String>>;
+    /// A value committed through [`StoreBatch::meta`].
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
 }

@@ -103,6 +103,15 @@ impl Storage for RocksStore {
         if let Some(actor) = &batch.actor {
             wb.put_cf(self.cf(META)?, ACTOR_KEY, actor.as_bytes());
         }
+        for (name, value) in &batch.meta {
+            wb.put_cf(self.cf(META)?, codec::meta_key(name), value);
+        }
+        for doc in &batch.forget {
+            wb.delete_range_cf(self.cf(CHUNKS)?, chunk_key(doc, 0), chunk_key(doc, u64::MAX));
+            wb.delete_cf(self.cf(CHUNKS)?, chunk_key(doc, u64::MAX));
+            wb.delete_cf(self.cf(SNAPSHOTS)?, doc.to_string());
+            wb.delete_cf(self.cf(DOCS)?, doc.to_string());
+        }
         self.db.write_opt(wb, &self.sync)?;
         Ok(())
     }
@@ -195,5 +204,9 @@ impl Storage for RocksStore {
             }
             None => Ok(None),
         }
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(META)?, codec::meta_key(name))?)
     }
 }

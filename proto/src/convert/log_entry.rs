@@ -16,7 +16,8 @@ impl TryFrom<v1::LogEntry> for LogEntry {
 
     fn try_from(entry: v1::LogEntry) -> Result<Self, ProtoError> {
         let doc = DocId::parse(&entry.doc).map_err(|source| ProtoError::Core { message: "LogEntry", source })?;
-        Ok(LogEntry { seq: entry.seq, doc, changes: entry.changes })
+        // The receiver knows where it came from: the link's peer.
+        Ok(LogEntry { seq: entry.seq, doc, origin: None, changes: entry.changes })
     }
 }
 
@@ -29,6 +30,7 @@ mod tests {
         let entry = LogEntry {
             seq: 7,
             doc: DocId::parse("lg-pingdi-pingdi/requests/2026-11").unwrap(),
+            origin: None,
             changes: vec![vec![1, 2, 3]],
         };
         assert_eq!(LogEntry::try_from(v1::LogEntry::from(&entry)).unwrap(), entry);

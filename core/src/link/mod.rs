@@ -1,0 +1,190 @@
+//! The link between a child and its parent: what its frames mean, decided without I/O.
+//!
+//! One long-lived stream per child-parent link carries frames for every document, both
+//! ways. Each side ships its own change log ([`crate::store::LogEntry`]) from the
+//! checkpoint the peer holds for it, filtered by [`Routes`]; the peer applies a batch
+//! and persists it together with its new checkpoint (one synced write), then acks.
+//! An idle reconnect therefore costs one exchange of [`Hello`]s, whatever the number
+//! of documents.
+//!
+//! Checkpoints name the log they refer to (`log_id`, the store's Automerge actor, new
+//! for every store). When a checkpoint names another log, or points past the end of
+//! the peer's log, one side lost state it had acknowledged (a wiped disk, a restored
+//! backup): [`resume`] asks for repair, Automerge's sync protocol per document, on
+//! top of the fast path. The runtime (`linli-node`) does the I/O.
+
+mod routes;
+
+pub use routes::Routes;
+
+use crate::ids::{DocId, NodeId};
+use crate::store::LogEntry;
+use std::collections::BTreeSet;
+
+/// Where a node sits in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Community,
+    Street,
+    District,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Community => "community",
+            Tier::Street => "street",
+            Tier::District => "district",
+        }
+    }
+}
+
+/// How far one node has durably applied another's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The peer's log identity (its store's actor).
+    pub log_id: String,
+    /// The peer's last log sequence number applied (or skipped as not for us).
+    pub through: u64,
+}
+
+impl Checkpoint {
+    /// The name it is stored under ([`crate::store::StoreBatch::meta`]).
+    pub fn meta_name(peer: &NodeId) -> String {
+        format!("checkpoint/{peer}")
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.through.to_be_bytes().to_vec();
+        out.extend_from_slice(self.log_id.as_bytes());
+        out
+    }
+
+    /// `None` for bytes that are not a checkpoint: the link then starts from zero,
+    /// which costs a full resend but loses nothing.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let (through, log_id) = bytes.split_at_checked(8)?;
+        let through = u64::from_be_bytes(through.try_into().ok()?);
+        Some(Self { log_id: String::from_utf8(log_id.to_vec()).ok()?, through })
+    }
+}
+
+/// The first frame each side sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub node: NodeId,
+    pub tier: Tier,
+    /// The sender's log identity and its last sequence number.
+    pub log_id: String,
+    pub log_end: u64,
+    /// What the sender holds of the peer's log, if anything.
+    pub checkpoint: Option<Checkpoint>,
+    /// Owners of the documents in the sender's subtree (itself included). A parent
+    /// scopes what it accepts from this child by it.
+    pub subtree: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Hello(Hello),
+    /// Entries of the sender's log; the batch covers the log through `through`,
+    /// entries not meant for the receiver included (they are skipped, not sent).
+    Batch {
+        entries: Vec<LogEntry>,
+        through: u64,
+    },
+    /// The receiver has durably applied the sender's log through `through`.
+    Ack {
+        through: u64,
+    },
+    /// A log entry the receiver would not apply, and why. The link goes on.
+    Refusal {
+        seq: u64,
+        doc: String,
+        reason: String,
+    },
+    /// A message of Automerge's sync protocol for one document (repair path).
+    Sync {
+        doc: DocId,
+        message: Vec<u8>,
+    },
+}
+
+/// What a link does after the Hellos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// Ship this node's log after this sequence number.
+    pub send_after: u64,
+    /// Checkpoints disagree with what a side holds: run the sync protocol on every
+    /// shared document.
+    pub repair: bool,
+}
+
+/// Decides from both Hellos where shipping resumes and whether to repair. Both sides
+/// reach the same `repair`: each checks the other's claims about itself and its own
+/// claims about the other.
+pub fn resume(mine: &Hello, theirs: &Hello) -> Resume {
+    // The peer's checkpoint of my log is good if it names this log and not beyond it.
+    let their_view_of_me_holds = |cp: &Checkpoint| cp.log_id == mine.log_id && cp.through <= mine.log_end;
+    let my_view_of_them_holds = |cp: &Checkpoint| cp.log_id == theirs.log_id && cp.through <= theirs.log_end;
+    let send_after = theirs.checkpoint.as_ref().filter(|cp| their_view_of_me_holds(cp)).map_or(0, |cp| cp.through);
+    let i_lost = theirs.checkpoint.as_ref().is_some_and(|cp| !their_view_of_me_holds(cp));
+    let they_lost = mine.checkpoint.as_ref().is_some_and(|cp| !my_view_of_them_holds(cp));
+    Resume { send_after, repair: i_lost || they_lost }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(node: &str, log_id: &str, log_end: u64, checkpoint: Option<(&str, u64)>) -> Hello {
+        Hello {
+            node: NodeId::new(node).unwrap(),
+            tier: Tier::Community,
+            log_id: log_id.into(),
+            log_end,
+            checkpoint: checkpoint.map(|(log_id, through)| Checkpoint { log_id: log_id.into(), through }),
+            subtree: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_known_peer_resumes_from_its_checkpoint_without_repair() {
+        let child = hello("c", "c.1", 50, Some(("s.1", 30)));
+        let street = hello("s", "s.1", 40, Some(("c.1", 45)));
+        assert_eq!(resume(&child, &street), Resume { send_after: 45, repair: false });
+        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: false });
+    }
+
+    #[test]
+    fn first_contact_ships_everything_without_repair() {
+        let child = hello("c", "c.1", 50, None);
+        let street = hello("s", "s.1", 40, None);
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: false });
+    }
+
+    #[test]
+    fn a_wiped_side_is_repaired_from_both_ends() {
+        // The street lost its disk: a new log, no checkpoint; the child knew the old log.
+        let child = hello("c", "c.1", 50, Some(("s.1", 30)));
+        let street = hello("s", "s.2", 0, None);
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
+        assert_eq!(resume(&street, &child), Resume { send_after: 0, repair: true });
+    }
+
+    #[test]
+    fn a_restored_backup_is_repaired_and_resent() {
+        // The child went back to an older backup: its log ends before the street's checkpoint.
+        let child = hello("c", "c.1", 20, Some(("s.1", 10)));
+        let street = hello("s", "s.1", 40, Some(("c.1", 45)));
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
+        assert_eq!(resume(&street, &child), Resume { send_after: 10, repair: true });
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_garbage_is_none() {
+        let cp = Checkpoint { log_id: "lg-pingdi.17f".into(), through: 9 };
+        assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
+        assert_eq!(Checkpoint::decode(&[1, 2]), None);
+    }
+}

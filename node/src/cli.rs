@@ -1,0 +1,85 @@
+//! The `serve` command line shared by `linli-node` and `linli-coordinator`: flags
+//! override `LINLI_*` variables, which override the config file.
+
+use crate::config::{Overrides, ServerConfig, Tier};
+use crate::error::NodeError;
+use crate::server;
+use linli_core::schema::Registries;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML); also `LINLI_CONFIG`.
+    #[arg(long, env = "LINLI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// gRPC listen address, e.g. 127.0.0.1:7420.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory (RocksDB).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The parent's address, e.g. http://127.0.0.1:7410.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Ids of the children accepted, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub children: Option<Vec<String>>,
+    /// Registry schemas directory instead of the shipped defaults.
+    #[arg(long)]
+    pub registries_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The validated config: file, then environment, then these flags.
+    pub fn load(&self, tier: Option<Tier>) -> Result<ServerConfig, crate::config::ConfigError> {
+        let flags = Overrides {
+            id: self.id.clone(),
+            tier,
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            parent: self.parent.clone(),
+            children: self.children.clone(),
+            registries_dir: self.registries_dir.clone(),
+            metrics_listen: None,
+        };
+        ServerConfig::load(self.config.as_deref(), std::env::vars(), &flags)
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn serve(config: ServerConfig) -> Result<(), NodeError> {
+    let registries = match &config.registries_dir {
+        Some(dir) => linli_core::schema::load_dir(dir)?,
+        None => Registries::defaults()?,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Io { what: format!("listening on {}", config.listen), source })?;
+    tracing::info!(id = %config.id, tier = %config.tier, listen = %config.listen, "starting");
+    server::run(config, registries, listener, shutdown_signal(), None).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

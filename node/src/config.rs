@@ -1,0 +1,596 @@
+//! Server configuration, the same for every tier (community, street, district).
+//!
+//! Each setting is taken from, in increasing precedence:
+//! 1. the TOML file (`--config`), keys flat at the top and link settings under `[link]`;
+//!    relative `data_dir` and `registries_dir` there are resolved against the file's directory;
+//! 2. `LINLI_*` environment variables: the key in upper case, `LINLI_LINK_*` for `[link]`
+//!    (`LINLI_PARENT`, `LINLI_CHILDREN`, `LINLI_REGISTRIES_DIR`, `LINLI_METRICS_LISTEN`: empty = none);
+//! 3. command-line flags ([`Overrides`]).
+//!
+//! The result is validated once, at start, and every error names the key and where its value
+//! came from (`file <path>`, `env LINLI_X`, `flag --x`, or `default`).
+//!
+//! Unknown keys are refused, in the file and among `LINLI_*` variables alike: a misspelt
+//! `keepalive_msec` or `LINLI_PARNET` silently ignored would leave a node running on a default
+//! nobody chose, in a tree of nodes where that shows up as a link that never forms. The
+//! `LINLI_*` variables other parts of linli read (`LINLI_LOG`, `LINLI_CONFIG`, `LINLI_CRASH_*`,
+//! `LINLI_TEST_*`, `LINLI_SIM_*`) are ignored here.
+
+use linli_core::ids::NodeId;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Which tier of the tree this server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Community,
+    Street,
+    District,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Community => "community",
+            Tier::Street => "street",
+            Tier::District => "district",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier '{0}': expected community, street or district")]
+pub struct UnknownTier(pub String);
+
+impl FromStr for Tier {
+    type Err = UnknownTier;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "community" => Ok(Tier::Community),
+            "street" => Ok(Tier::Street),
+            "district" => Ok(Tier::District),
+            _ => Err(UnknownTier(s.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// This node's id (community, street or district), e.g. "lg-pingdi-pingdi".
+    pub id: String,
+    pub tier: Tier,
+    /// gRPC listen address, e.g. 127.0.0.1:7401 (port 0 allowed: pick any).
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The parent's gRPC address as a URL "http://host:port"; None only for the district.
+    pub parent: Option<String>,
+    /// Ids of the children this node accepts links from (communities for a street,
+    /// streets for the district; empty for a community).
+    pub children: Vec<String>,
+    /// Registry schemas directory; None = the shipped defaults.
+    pub registries_dir: Option<PathBuf>,
+    /// Prometheus metrics HTTP listen address; None = no metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    pub link: LinkConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    /// Bound on one log batch on the wire, before compression. Default 262_144.
+    pub batch_bytes_max: usize,
+    /// Bound on log entries in one batch. Default 512.
+    pub batch_entries_max: usize,
+    /// Batches sent and not yet acknowledged; the sender waits past it. Default 4.
+    pub window_batches_max: usize,
+    /// Reconnect backoff: first delay and cap, in ms; full jitter. Defaults 100 and 10_000.
+    pub backoff_ms_min: u64,
+    pub backoff_ms_max: u64,
+    /// Idle link keepalive interval in ms. Default 15_000.
+    pub keepalive_ms: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            batch_bytes_max: 262_144,
+            batch_entries_max: 512,
+            window_batches_max: 4,
+            backoff_ms_min: 100,
+            backoff_ms_max: 10_000,
+            keepalive_ms: 15_000,
+        }
+    }
+}
+
+/// Values given as flags; None = not given.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub id: Option<String>,
+    pub tier: Option<Tier>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub parent: Option<String>,
+    /// From a comma-separated flag.
+    pub children: Option<Vec<String>>,
+    pub registries_dir: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A TOML syntax or type error; toml's message carries the line and column.
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    /// `source_name` is e.g. "file linli.toml" or "env LINLI_FOO".
+    #[error("unknown setting `{key}` ({source_name}): refused so that a typo is not silently ignored")]
+    UnknownKey { source_name: String, key: String },
+    #[error("invalid `{key}` ({source_name}): {problem}")]
+    Invalid { key: String, source_name: String, problem: String },
+    #[error("missing `{key}`: {reason}; set it in the config file, as {} or with {}", env_name(.key), flag_name(.key))]
+    Missing { key: String, reason: String },
+}
+
+/// Top-level keys of the file; `link` is the `[link]` table.
+const KEYS: [&str; 9] =
+    ["id", "tier", "listen", "data_dir", "parent", "children", "registries_dir", "metrics_listen", "link"];
+/// `[link]` keys, in the order of [`LinkConfig`]'s fields.
+const LINK_KEYS: [&str; 6] =
+    ["batch_bytes_max", "batch_entries_max", "window_batches_max", "backoff_ms_min", "backoff_ms_max", "keepalive_ms"];
+/// Inclusive bounds of the `[link]` values, same order.
+const LINK_BOUNDS: [(u64, u64); 6] =
+    [(1024, 16 << 20), (1, 65_536), (1, 64), (1, u64::MAX), (1, u64::MAX), (100, u64::MAX)];
+const ENV_IGNORED: [&str; 2] = ["LINLI_LOG", "LINLI_CONFIG"];
+const ENV_IGNORED_PREFIXES: [&str; 3] = ["LINLI_CRASH_", "LINLI_TEST_", "LINLI_SIM_"];
+
+/// "link.keepalive_ms" -> "LINLI_LINK_KEEPALIVE_MS".
+fn env_name(key: &str) -> String {
+    format!("LINLI_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn flag_name(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+fn invalid(key: &str, source: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), source_name: source.to_string(), problem: problem.into() }
+}
+
+fn missing(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Missing { key: key.to_string(), reason: reason.into() }
+}
+
+/// The file as written; keys are checked against [`KEYS`] and [`LINK_KEYS`] before this.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    id: Option<String>,
+    tier: Option<Tier>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    parent: Option<String>,
+    children: Option<Vec<String>>,
+    registries_dir: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    #[serde(default)]
+    link: BTreeMap<String, u64>,
+}
+
+/// A value and where it came from.
+struct Sourced<T> {
+    value: T,
+    source: String,
+}
+
+/// The settings gathered so far, each from the last source that gave it.
+#[derive(Default)]
+struct Layers {
+    id: Option<Sourced<String>>,
+    tier: Option<Sourced<Tier>>,
+    listen: Option<Sourced<String>>,
+    data_dir: Option<Sourced<PathBuf>>,
+    /// Empty = explicitly none (same for `registries_dir` and `metrics_listen`).
+    parent: Option<Sourced<String>>,
+    children: Option<Sourced<Vec<String>>>,
+    registries_dir: Option<Sourced<PathBuf>>,
+    metrics_listen: Option<Sourced<String>>,
+    link: [Option<Sourced<u64>>; 6],
+}
+
+fn put<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, source: &str) {
+    if let Some(value) = value {
+        *slot = Some(Sourced { value, source: source.to_string() });
+    }
+}
+
+impl ServerConfig {
+    /// Reads `file` (if given), then the environment (`env`: pairs such as the ones from
+    /// std::env::vars(); only keys starting with LINLI_ are looked at), then `flags`;
+    /// validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers::default();
+        if let Some(path) = file {
+            layers.read_file(path)?;
+        }
+        // Sorted, so that of several bad variables it is always the same one reported.
+        let env: BTreeMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("LINLI_")).collect();
+        for (name, value) in &env {
+            layers.read_env(name, value)?;
+        }
+        layers.read_flags(flags);
+        layers.build()
+    }
+}
+
+impl Layers {
+    fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let parse_error = |e: toml::de::Error| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() };
+        let src = format!("file {}", path.display());
+        let unknown = |key: String| ConfigError::UnknownKey { source_name: src.clone(), key };
+        let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        for (key, value) in &table {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(unknown(key.clone()));
+            }
+            if let Some(link) = value.as_table().filter(|_| key == "link")
+                && let Some(k) = link.keys().find(|k| !LINK_KEYS.contains(&k.as_str()))
+            {
+                return Err(unknown(format!("link.{k}")));
+            }
+        }
+        let f: FileConfig = toml::from_str(&text).map_err(parse_error)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        put(&mut self.id, f.id, &src);
+        put(&mut self.tier, f.tier, &src);
+        put(&mut self.listen, f.listen, &src);
+        put(&mut self.data_dir, f.data_dir.map(|d| base.join(d)), &src);
+        put(&mut self.parent, f.parent, &src);
+        put(&mut self.children, f.children, &src);
+        let registries_dir = f.registries_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
+        put(&mut self.registries_dir, registries_dir, &src);
+        put(&mut self.metrics_listen, f.metrics_listen, &src);
+        for (slot, key) in self.link.iter_mut().zip(LINK_KEYS) {
+            put(slot, f.link.get(key).copied(), &src);
+        }
+        Ok(())
+    }
+
+    fn read_env(&mut self, name: &str, text: &str) -> Result<(), ConfigError> {
+        if ENV_IGNORED.contains(&name) || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return Ok(());
+        }
+        let src = format!("env {name}");
+        let some = |v: &str| Some(v.to_string());
+        match name {
+            "LINLI_ID" => put(&mut self.id, some(text), &src),
+            "LINLI_TIER" => {
+                let tier = text.parse().map_err(|e: UnknownTier| invalid("tier", &src, e.to_string()))?;
+                put(&mut self.tier, Some(tier), &src);
+            }
+            "LINLI_LISTEN" => put(&mut self.listen, some(text), &src),
+            "LINLI_DATA_DIR" => put(&mut self.data_dir, Some(PathBuf::from(text)), &src),
+            "LINLI_PARENT" => put(&mut self.parent, some(text), &src),
+            "LINLI_CHILDREN" => {
+                let children = text.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect();
+                put(&mut self.children, Some(children), &src);
+            }
+            "LINLI_REGISTRIES_DIR" => put(&mut self.registries_dir, Some(PathBuf::from(text)), &src),
+            "LINLI_METRICS_LISTEN" => put(&mut self.metrics_listen, some(text), &src),
+            _ => {
+                let Some(i) = LINK_KEYS.iter().position(|k| env_name(&format!("link.{k}")) == name) else {
+                    return Err(ConfigError::UnknownKey { source_name: src, key: name.to_string() });
+                };
+                let value = text
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid(&format!("link.{}", LINK_KEYS[i]), &src, format!("not a number: '{text}'")))?;
+                put(&mut self.link[i], Some(value), &src);
+            }
+        }
+        Ok(())
+    }
+
+    fn read_flags(&mut self, o: &Overrides) {
+        put(&mut self.id, o.id.clone(), "flag --id");
+        put(&mut self.tier, o.tier, "flag --tier");
+        put(&mut self.listen, o.listen.clone(), "flag --listen");
+        put(&mut self.data_dir, o.data_dir.clone(), "flag --data-dir");
+        put(&mut self.parent, o.parent.clone(), "flag --parent");
+        put(&mut self.children, o.children.clone(), "flag --children");
+        put(&mut self.registries_dir, o.registries_dir.clone(), "flag --registries-dir");
+        put(&mut self.metrics_listen, o.metrics_listen.clone(), "flag --metrics-listen");
+    }
+
+    fn build(self) -> Result<ServerConfig, ConfigError> {
+        let id = self.id.ok_or_else(|| missing("id", "every node needs an id"))?;
+        NodeId::new(&id.value).map_err(|e| invalid("id", &id.source, e.to_string()))?;
+        let id = id.value;
+        let tier = self.tier.ok_or_else(|| missing("tier", "community, street or district"))?.value;
+        let listen = self.listen.ok_or_else(|| missing("listen", "the gRPC listen address"))?;
+        let listen = socket_addr("listen", &listen)?;
+        let data_dir = self.data_dir.ok_or_else(|| missing("data_dir", "every node stores its replica"))?;
+        if data_dir.value.as_os_str().is_empty() {
+            return Err(invalid("data_dir", &data_dir.source, "empty path"));
+        }
+        let data_dir = data_dir.value;
+
+        let parent = match (tier, self.parent) {
+            (Tier::District, Some(p)) if !p.value.is_empty() => {
+                return Err(invalid("parent", &p.source, format!("a district has no parent, got '{}'", p.value)));
+            }
+            (Tier::District, _) => None,
+            (_, None) => return Err(missing("parent", format!("a {tier} links up to its parent"))),
+            (_, Some(p)) if p.value.is_empty() => {
+                return Err(invalid("parent", &p.source, format!("empty, but a {tier} links up to its parent")));
+            }
+            (_, Some(p)) => Some(parent_url(&p).map_err(|problem| invalid("parent", &p.source, problem))?),
+        };
+
+        let children = match (tier, self.children) {
+            (Tier::Community, Some(c)) if !c.value.is_empty() => {
+                return Err(invalid("children", &c.source, format!("a community has no children, got {:?}", c.value)));
+            }
+            (Tier::Community, _) => Vec::new(),
+            (_, None) => return Err(missing("children", format!("a {tier} needs at least one child"))),
+            (_, Some(c)) => {
+                let bad = |problem: String| invalid("children", &c.source, problem);
+                if c.value.is_empty() {
+                    return Err(bad(format!("empty, but a {tier} needs at least one child")));
+                }
+                let mut seen = HashSet::new();
+                for child in &c.value {
+                    NodeId::new(child).map_err(|e| bad(e.to_string()))?;
+                    if !seen.insert(child) {
+                        return Err(bad(format!("duplicate child '{child}'")));
+                    }
+                    if *child == id {
+                        return Err(bad(format!("contains this node's own id '{child}'")));
+                    }
+                }
+                c.value
+            }
+        };
+
+        let registries_dir = self.registries_dir.map(|d| d.value).filter(|d| !d.as_os_str().is_empty());
+        let metrics_listen = match self.metrics_listen.filter(|m| !m.value.is_empty()) {
+            Some(m) => Some(socket_addr("metrics_listen", &m)?),
+            None => None,
+        };
+
+        let d = LinkConfig::default();
+        let defaults = [d.batch_bytes_max as u64, d.batch_entries_max as u64, d.window_batches_max as u64];
+        let defaults = [defaults[0], defaults[1], defaults[2], d.backoff_ms_min, d.backoff_ms_max, d.keepalive_ms];
+        let source = |i: usize| self.link[i].as_ref().map_or("default", |s| s.source.as_str());
+        let mut v = defaults;
+        for (i, value) in v.iter_mut().enumerate() {
+            *value = self.link[i].as_ref().map_or(*value, |s| s.value);
+            let (lo, hi) = LINK_BOUNDS[i];
+            if *value < lo || *value > hi {
+                let range = if hi == u64::MAX { format!("at least {lo}") } else { format!("in {lo}..={hi}") };
+                return Err(invalid(&format!("link.{}", LINK_KEYS[i]), source(i), format!("{value} is not {range}")));
+            }
+        }
+        if v[4] < v[3] {
+            let problem = format!("{} is less than link.backoff_ms_min = {} ({})", v[4], v[3], source(3));
+            return Err(invalid("link.backoff_ms_max", source(4), problem));
+        }
+        // The bounds above keep the usize ones within 16 MiB.
+        let link = LinkConfig {
+            batch_bytes_max: v[0] as usize,
+            batch_entries_max: v[1] as usize,
+            window_batches_max: v[2] as usize,
+            backoff_ms_min: v[3],
+            backoff_ms_max: v[4],
+            keepalive_ms: v[5],
+        };
+        Ok(ServerConfig { id, tier, listen, data_dir, parent, children, registries_dir, metrics_listen, link })
+    }
+}
+
+fn socket_addr(key: &str, s: &Sourced<String>) -> Result<SocketAddr, ConfigError> {
+    s.value.trim().parse().map_err(|_| invalid(key, &s.source, format!("not a socket address: '{}'", s.value)))
+}
+
+/// Checks "http(s)://host:port" (an optional trailing '/'), returns it without the slash.
+fn parent_url(p: &Sourced<String>) -> Result<String, String> {
+    let url = p.value.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("not an http:// or https:// URL: '{}'", p.value))?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("no port in '{}'", p.value))?;
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err(format!("no valid host in '{}' (expected http://host:port)", p.value));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(url.to_string()),
+        _ => Err(format!("no valid port in '{}' (expected http://host:port)", p.value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREET: &str = r#"
+id = "lg-pingdi"
+tier = "street"
+listen = "127.0.0.1:7410"
+data_dir = "data/lg-pingdi"
+parent = "http://127.0.0.1:7400"
+children = ["lg-pingdi-pingdi"]
+[link]
+keepalive_ms = 5000
+"#;
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linli.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)], flags: &Overrides) -> Result<ServerConfig, ConfigError> {
+        let (_dir, path) = file(text);
+        ServerConfig::load(Some(&path), env(vars), flags)
+    }
+
+    /// Loads `text` and `vars` expecting an error whose text contains each of `parts`.
+    fn refused(text: &str, vars: &[(&str, &str)], parts: &[&str]) {
+        let error = load(text, vars, &Overrides::default()).unwrap_err().to_string();
+        for part in parts {
+            assert!(error.contains(part), "{error:?} should mention {part:?}");
+        }
+    }
+
+    #[test]
+    fn file_values_load() {
+        let (dir, path) = file(STREET);
+        let c = ServerConfig::load(Some(&path), env(&[("PATH", "/bin")]), &Overrides::default()).unwrap();
+        assert_eq!((c.id.as_str(), c.tier), ("lg-pingdi", Tier::Street));
+        assert_eq!(c.listen, "127.0.0.1:7410".parse().unwrap());
+        assert_eq!(c.parent.as_deref(), Some("http://127.0.0.1:7400"));
+        assert_eq!(c.children, ["lg-pingdi-pingdi"]);
+        assert_eq!((c.registries_dir, c.metrics_listen), (None, None));
+        assert_eq!(c.link, LinkConfig { keepalive_ms: 5000, ..LinkConfig::default() });
+        assert_eq!(c.data_dir, dir.path().join("data/lg-pingdi"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file_directory() {
+        let (dir, path) = file(&format!("registries_dir = 'reg'\n{STREET}"));
+        let c = ServerConfig::load(Some(&path), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!((c.data_dir, c.registries_dir), (dir.path().join("data/lg-pingdi"), Some(dir.path().join("reg"))));
+        // Absolute ones stay; env and flag values are the caller's, relative to the working directory.
+        let absolute = dir.path().join("abs").display().to_string();
+        let c = load(&STREET.replace("data/lg-pingdi", &absolute), &[], &Overrides::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from(absolute));
+        let flags = Overrides { registries_dir: Some("r".into()), ..Overrides::default() };
+        assert_eq!(load(STREET, &[], &flags).unwrap().registries_dir, Some(PathBuf::from("r")));
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let vars = [
+            ("LINLI_LISTEN", "0.0.0.0:7500"),
+            ("LINLI_CHILDREN", "a, b"),
+            ("LINLI_DATA_DIR", "rel"),
+            ("LINLI_METRICS_LISTEN", "127.0.0.1:9410"),
+            ("LINLI_LINK_WINDOW_BATCHES_MAX", "8"),
+        ];
+        let c = load(STREET, &vars, &Overrides::default()).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7500".parse().unwrap());
+        assert_eq!(c.children, ["a", "b"]);
+        assert_eq!(c.data_dir, PathBuf::from("rel"));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9410".parse().unwrap()));
+        assert_eq!((c.link.window_batches_max, c.link.keepalive_ms), (8, 5000));
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            children: Some(vec!["c".into()]),
+            metrics_listen: Some(String::new()),
+            ..Overrides::default()
+        };
+        let c = load(STREET, &vars, &flags).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!((c.children, c.metrics_listen), (vec!["c".to_string()], None));
+        // A district from env and flags alone, no file.
+        let flags = Overrides { tier: Some(Tier::District), ..Overrides::default() };
+        let vars =
+            [("LINLI_ID", "lg"), ("LINLI_LISTEN", "[::1]:7400"), ("LINLI_DATA_DIR", "d"), ("LINLI_CHILDREN", "s")];
+        let c = ServerConfig::load(None, env(&vars), &flags).unwrap();
+        assert_eq!((c.tier, c.parent), (Tier::District, None));
+    }
+
+    #[test]
+    fn unknown_keys_refused() {
+        let (_dir, path) = file(&format!("{STREET}\nbatch_bytes = 1"));
+        let error = ServerConfig::load(Some(&path), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(matches!(&error, ConfigError::UnknownKey { key, .. } if key == "link.batch_bytes"), "{error:?}");
+        assert!(error.to_string().contains(&format!("file {}", path.display())), "{error}");
+        refused(&format!("paren = 'x'\n{STREET}"), &[], &["`paren`", "file "]);
+        // Other parts' LINLI_ variables and non-LINLI ones are not ours to refuse; a typo is.
+        let ignored = [("LINLI_LOG", "debug"), ("LINLI_CONFIG", "x"), ("LINLI_CRASH_AT", "1"), ("HOME", "/")];
+        load(STREET, &ignored, &Overrides::default()).unwrap();
+        refused(STREET, &[("LINLI_LOG", "info"), ("LINLI_PARNET", "x")], &["`LINLI_PARNET`", "env LINLI_PARNET"]);
+        refused(STREET, &[("LINLI_LINK_KEEPALIVE", "1")], &["`LINLI_LINK_KEEPALIVE`"]);
+    }
+
+    #[test]
+    fn bad_values_name_key_and_source() {
+        refused(STREET, &[("LINLI_LISTEN", "localhost")], &["`listen`", "env LINLI_LISTEN", "'localhost'"]);
+        refused(STREET, &[("LINLI_TIER", "city")], &["`tier`", "env LINLI_TIER"]);
+        refused(STREET, &[("LINLI_ID", "a b")], &["`id`", "env LINLI_ID"]);
+        refused(STREET, &[("LINLI_PARENT", "127.0.0.1:7400")], &["`parent`", "env LINLI_PARENT", "http://"]);
+        refused(STREET, &[("LINLI_PARENT", "http://h")], &["`parent`", "no port"]);
+        refused(&STREET.replace("tier", "# tier"), &[], &["missing `tier`", "LINLI_TIER", "--tier"]);
+        let flags = Overrides { listen: Some("x".into()), ..Overrides::default() };
+        let error = load(STREET, &[], &flags).unwrap_err().to_string();
+        assert!(error.contains("`listen` (flag --listen)"), "{error}");
+    }
+
+    #[test]
+    fn tree_shape_enforced() {
+        let community = STREET.replace("\"street\"", "\"community\"");
+        refused(&community, &[], &["`children`", "a community has no children"]);
+        load(&community, &[("LINLI_CHILDREN", "")], &Overrides::default()).unwrap();
+        refused(&STREET.replace("parent", "# parent"), &[], &["missing `parent`", "a street", "LINLI_PARENT"]);
+        refused(STREET, &[("LINLI_PARENT", "")], &["`parent`", "env LINLI_PARENT", "empty"]);
+        let district = STREET.replace("\"street\"", "\"district\"");
+        refused(&district, &[], &["`parent`", "file ", "a district has no parent"]);
+        load(&district, &[("LINLI_PARENT", "")], &Overrides::default()).unwrap();
+        refused(STREET, &[("LINLI_CHILDREN", "")], &["`children`", "env LINLI_CHILDREN", "at least one child"]);
+        refused(STREET, &[("LINLI_CHILDREN", "a,b,a")], &["`children`", "env LINLI_CHILDREN", "duplicate child 'a'"]);
+        refused(STREET, &[("LINLI_CHILDREN", "a,lg-pingdi")], &["`children`", "own id"]);
+    }
+
+    #[test]
+    fn link_bounds_enforced() {
+        let bytes = "LINLI_LINK_BATCH_BYTES_MAX";
+        refused(STREET, &[(bytes, "1000")], &["`link.batch_bytes_max`", "env LINLI_LINK_BATCH_BYTES_MAX", "1024..="]);
+        refused(STREET, &[("LINLI_LINK_BATCH_ENTRIES_MAX", "0")], &["`link.batch_entries_max`"]);
+        refused(STREET, &[("LINLI_LINK_WINDOW_BATCHES_MAX", "65")], &["`link.window_batches_max`", "1..=64"]);
+        refused(&STREET.replace("5000", "99"), &[], &["`link.keepalive_ms`", "file ", "at least 100"]);
+        let min = "LINLI_LINK_BACKOFF_MS_MIN";
+        refused(STREET, &[(min, "20000")], &["`link.backoff_ms_max`", "default", "env LINLI_LINK_BACKOFF_MS_MIN"]);
+        refused(STREET, &[(min, "-1")], &["`link.backoff_ms_min`", "env LINLI_LINK_BACKOFF_MS_MIN", "not a number"]);
+        refused(&STREET.replace("5000", "-5"), &[], &["config file", "keepalive_ms"]);
+    }
+
+    #[test]
+    fn sample_configs_load_and_form_a_tree() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let [community, street, district] = ["community", "street", "district"].map(|tier| {
+            let c = ServerConfig::load(Some(&dir.join(format!("{tier}.toml"))), env(&[]), &Overrides::default());
+            let c = c.unwrap_or_else(|e| panic!("config/{tier}.toml: {e}"));
+            assert_eq!(c.tier.as_str(), tier);
+            assert_eq!(c.tier, tier.parse().unwrap());
+            c
+        });
+        assert_eq!(community.parent, Some(format!("http://{}", street.listen)));
+        assert_eq!(street.parent, Some(format!("http://{}", district.listen)));
+        assert_eq!((street.children, district.children), (vec![community.id], vec![street.id]));
+    }
+}

@@ -1,0 +1,102 @@
+//! The child's end: dial the parent, keep the stream up, reconnect with backoff.
+
+use super::session::{self, PeerIs, Shared};
+use super::{FRAME_BYTES_MAX, NODE_HEADER};
+use crate::error::NodeError;
+use linli_core::link::Frame;
+use linli_proto::v1;
+use linli_proto::v1::replication_client::ReplicationClient;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Endpoint;
+
+/// A session that lasted this long resets the backoff: the link was healthy.
+const HEALTHY_SESSION: Duration = Duration::from_secs(10);
+
+/// Outbound frames queued per link; with the window this bounds a link's memory.
+pub const OUTBOUND_FRAMES_MAX: usize = 64;
+
+/// Keeps the link to `parent` (a URL) up until shutdown.
+pub async fn keep_up(shared: Arc<Shared>, parent: String) {
+    let mut failures: u32 = 0;
+    let mut jitter = Jitter::new();
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let started = Instant::now();
+        match connect_and_run(&shared, &parent).await {
+            Ok(()) => tracing::info!(%parent, "link to parent closed"),
+            Err(e) => tracing::warn!(%parent, error = %e, "link to parent failed"),
+        }
+        failures = if started.elapsed() >= HEALTHY_SESSION { 0 } else { failures.saturating_add(1) };
+        // Full jitter: a street's communities do not all come back in the same instant.
+        let cap = shared.link.backoff_ms_max.min(shared.link.backoff_ms_min.saturating_mul(1 << failures.min(20)));
+        let delay = Duration::from_millis(jitter.below(cap.max(1)));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+async fn connect_and_run(shared: &Arc<Shared>, parent: &str) -> Result<(), NodeError> {
+    let keepalive = Duration::from_millis(shared.link.keepalive_ms);
+    let channel = Endpoint::from_shared(parent.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(keepalive)
+        .keep_alive_timeout(keepalive * 2)
+        .keep_alive_while_idle(true)
+        .connect()
+        .await?;
+    let mut client = ReplicationClient::new(channel)
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(FRAME_BYTES_MAX)
+        .max_encoding_message_size(FRAME_BYTES_MAX);
+    let (out, frames) = mpsc::channel::<v1::Frame>(OUTBOUND_FRAMES_MAX);
+    let mut request = tonic::Request::new(ReceiverStream::new(frames));
+    let me = shared.engine.node().to_string();
+    let header =
+        me.parse().map_err(|_| NodeError::Link { peer: parent.into(), reason: "bad node id header".into() })?;
+    request.metadata_mut().insert(NODE_HEADER, header);
+    let mut inbound = client.link(request).await?.into_inner();
+    let theirs = match inbound.message().await?.map(Frame::try_from) {
+        Some(Ok(Frame::Hello(hello))) => hello,
+        Some(Ok(other)) => {
+            return Err(NodeError::Link { peer: parent.into(), reason: format!("expected Hello, got {other:?}") });
+        }
+        Some(Err(source)) => return Err(NodeError::Wire { peer: parent.into(), source }),
+        None => return Err(NodeError::Link { peer: parent.into(), reason: "closed before its Hello".into() }),
+    };
+    let mine = shared.hello(&theirs.node)?;
+    out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
+        .await
+        .map_err(|_| NodeError::Link { peer: parent.into(), reason: "closed during Hello".into() })?;
+    session::run(shared.clone(), PeerIs::Parent, mine, theirs, inbound, out).await
+}
+
+/// xorshift64*, seeded from the clock: jitter needs spread, not secrecy.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15);
+        Self(seed | 1)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+    }
+}

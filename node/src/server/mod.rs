@@ -1,0 +1,161 @@
+//! A linli server, the same at every tier: the engine over RocksDB, the `Registry`
+//! and `Replication` services, gRPC health, and the link to the parent.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests start servers on
+//! port 0 in-process. Shutdown is graceful: links end their sessions (batches already
+//! applied are durable with their checkpoints), the server stops accepting and
+//! finishes in-flight calls, then the engine answers what it has queued, syncs and
+//! stops.
+
+mod registry;
+
+pub use registry::{RegistryService, status};
+
+use crate::config::{ServerConfig, Tier as ConfigTier};
+use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::error::NodeError;
+use crate::link::service::{ReplicationService, subtree_meta_name};
+use crate::link::{FRAME_BYTES_MAX, Links, Shared, uplink};
+use linli_core::ids::NodeId;
+use linli_core::link::{Routes, Tier};
+use linli_core::replica::{ReplicaConfig, Scope};
+use linli_core::schema::Registries;
+use linli_core::store::Storage;
+use linli_proto::v1::registry_server::RegistryServer;
+use linli_proto::v1::replication_server::ReplicationServer;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
+
+/// The children this node had at its last start: a child no longer listed has moved
+/// to another parent, and its documents are forgotten here.
+const CHILDREN_META: &str = "children";
+
+pub fn tier(tier: ConfigTier) -> Tier {
+    match tier {
+        ConfigTier::Community => Tier::Community,
+        ConfigTier::Street => Tier::Street,
+        ConfigTier::District => Tier::District,
+    }
+}
+
+/// What a running server exposes to the code that started it (tests, the simulator).
+#[derive(Clone)]
+pub struct Running {
+    pub engine: EngineHandle,
+    pub links: Links,
+}
+
+/// Runs a server on `listener` until `shutdown` completes. `started` receives the
+/// handles once the engine is open.
+pub async fn run(
+    config: ServerConfig,
+    registries: Registries,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> Result<(), NodeError> {
+    let node = NodeId::new(&config.id)?;
+    let tier = tier(config.tier);
+    let scope = match tier {
+        Tier::District => Scope::All,
+        _ => Scope::Owners(config.children.iter().cloned().chain([config.id.clone()]).collect()),
+    };
+    let engine_config = EngineConfig::new(ReplicaConfig::new(node.clone(), scope), registries, config.data_dir.clone());
+    let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
+        .await
+        .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })??;
+    let handle = engine.handle();
+    let routes = restore_routes(&handle, &node, &config).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let links = Links::default();
+    let shared = Arc::new(Shared {
+        engine: handle.clone(),
+        tier,
+        routes: Arc::new(RwLock::new(routes)),
+        link: config.link.clone(),
+        links: links.clone(),
+        shutdown: stop_rx.clone(),
+    });
+    if let Some(started) = started {
+        let _ = started.send(Running { engine: handle.clone(), links: links.clone() });
+    }
+    let uplink = config.parent.clone().map(|parent| tokio::spawn(uplink::keep_up(shared.clone(), parent)));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RegistryServer<RegistryService>>().await;
+    let replication =
+        ReplicationServer::new(ReplicationService::new(shared.clone(), config.children.iter().cloned().collect()))
+            .send_compressed(CompressionEncoding::Zstd)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(FRAME_BYTES_MAX)
+            .max_encoding_message_size(FRAME_BYTES_MAX);
+    let mut stop_on_shutdown = stop_rx.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing links, finishing calls");
+        let _ = stop_tx.send(true);
+    };
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(RegistryServer::new(RegistryService::new(handle.clone())))
+        .add_service(replication)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = stop_on_shutdown.wait_for(|stop| *stop).await;
+        });
+    tracing::info!(node = %node, tier = tier.as_str(), "serving");
+    let signal = tokio::spawn(signal);
+    let served = server.await;
+    signal.abort();
+    if let Some(uplink) = uplink {
+        let _ = uplink.await;
+    }
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })?;
+    served?;
+    Ok(())
+}
+
+/// Routes from config and the subtrees children announced before; forgets the
+/// documents of children that moved away since the last start.
+async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerConfig) -> Result<Routes, NodeError> {
+    let store = engine.store()?;
+    let mut routes = Routes::new(node);
+    for child in &config.children {
+        let announced = store.meta(&subtree_meta_name(child))?.and_then(|bytes| String::from_utf8(bytes).ok());
+        let mut owners: BTreeSet<String> =
+            announced.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(String::from).collect();
+        owners.insert(child.clone());
+        routes.children.insert(child.clone(), owners);
+    }
+    let before: BTreeSet<String> = store
+        .meta(CHILDREN_META)?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(|s| s.split(',').filter(|c| !c.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    let now: BTreeSet<String> = config.children.iter().cloned().collect();
+    let mut gone = BTreeSet::new();
+    for child in before.difference(&now) {
+        let announced = store.meta(&subtree_meta_name(child))?.and_then(|bytes| String::from_utf8(bytes).ok());
+        gone.extend(announced.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(String::from));
+        gone.insert(child.clone());
+    }
+    // Owners still below another child stay.
+    let kept = routes.subtree();
+    gone.retain(|owner| !kept.contains(owner));
+    if !gone.is_empty() {
+        tracing::info!(owners = ?gone, "children moved away: forgetting their documents");
+        engine.forget_async(gone).await?;
+    }
+    if before != now {
+        let value = now.iter().cloned().collect::<Vec<_>>().join(",").into_bytes();
+        engine.apply_async(node.clone(), Vec::new(), vec![(CHILDREN_META.to_string(), value)]).await?;
+    }
+    Ok(routes)
+}

@@ -1,0 +1,130 @@
+//! `v1::Frame` <-> `linli_core::link::Frame`: everything a replication link carries.
+
+use crate::ProtoError;
+use crate::v1;
+use crate::v1::frame::Body;
+use linli_core::ids::{DocId, NodeId};
+use linli_core::link::{Checkpoint, Frame, Hello, Tier};
+use linli_core::store::LogEntry;
+
+impl From<Tier> for v1::Tier {
+    fn from(tier: Tier) -> Self {
+        match tier {
+            Tier::Community => v1::Tier::Community,
+            Tier::Street => v1::Tier::Street,
+            Tier::District => v1::Tier::District,
+        }
+    }
+}
+
+fn tier_from_wire(tier: i32) -> Result<Tier, ProtoError> {
+    match v1::Tier::try_from(tier) {
+        Ok(v1::Tier::Community) => Ok(Tier::Community),
+        Ok(v1::Tier::Street) => Ok(Tier::Street),
+        Ok(v1::Tier::District) => Ok(Tier::District),
+        _ => Err(ProtoError::Missing { message: "Hello", field: "tier" }),
+    }
+}
+
+impl From<&Frame> for v1::Frame {
+    fn from(frame: &Frame) -> Self {
+        let body = match frame {
+            Frame::Hello(hello) => Body::Hello(v1::Hello {
+                node: hello.node.to_string(),
+                tier: v1::Tier::from(hello.tier) as i32,
+                log_id: hello.log_id.clone(),
+                log_end: hello.log_end,
+                checkpoint: hello
+                    .checkpoint
+                    .as_ref()
+                    .map(|cp| v1::Checkpoint { log_id: cp.log_id.clone(), through: cp.through }),
+                subtree: hello.subtree.iter().cloned().collect(),
+            }),
+            Frame::Batch { entries, through } => Body::Batch(v1::LogBatch {
+                entries: entries.iter().map(v1::LogEntry::from).collect(),
+                through: *through,
+            }),
+            Frame::Ack { through } => Body::Ack(v1::Ack { through: *through }),
+            Frame::Refusal { seq, doc, reason } => {
+                Body::Refusal(v1::Refusal { seq: *seq, doc: doc.clone(), reason: reason.clone() })
+            }
+            Frame::Sync { doc, message } => {
+                Body::Sync(v1::SyncMessage { doc: doc.to_string(), message: message.clone() })
+            }
+        };
+        v1::Frame { body: Some(body) }
+    }
+}
+
+impl TryFrom<v1::Frame> for Frame {
+    type Error = ProtoError;
+
+    fn try_from(frame: v1::Frame) -> Result<Self, ProtoError> {
+        let core = |message| move |source| ProtoError::Core { message, source };
+        Ok(match frame.body.ok_or(ProtoError::Missing { message: "Frame", field: "body" })? {
+            Body::Hello(hello) => Frame::Hello(Hello {
+                node: NodeId::new(&hello.node).map_err(core("Hello"))?,
+                tier: tier_from_wire(hello.tier)?,
+                log_id: hello.log_id,
+                log_end: hello.log_end,
+                checkpoint: hello.checkpoint.map(|cp| Checkpoint { log_id: cp.log_id, through: cp.through }),
+                subtree: hello.subtree.into_iter().collect(),
+            }),
+            Body::Batch(batch) => Frame::Batch {
+                entries: batch.entries.into_iter().map(LogEntry::try_from).collect::<Result<_, _>>()?,
+                through: batch.through,
+            },
+            Body::Ack(ack) => Frame::Ack { through: ack.through },
+            Body::Refusal(refusal) => Frame::Refusal { seq: refusal.seq, doc: refusal.doc, reason: refusal.reason },
+            Body::Sync(sync) => {
+                Frame::Sync { doc: DocId::parse(&sync.doc).map_err(core("SyncMessage"))?, message: sync.message }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(frame: Frame) {
+        assert_eq!(Frame::try_from(v1::Frame::from(&frame)).unwrap(), frame);
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        round_trip(Frame::Hello(Hello {
+            node: NodeId::new("lg-pingdi").unwrap(),
+            tier: Tier::Street,
+            log_id: "lg-pingdi.1f".into(),
+            log_end: 12,
+            checkpoint: Some(Checkpoint { log_id: "lg.2".into(), through: 7 }),
+            subtree: ["lg-pingdi".to_string(), "lg-pingdi-pingdi".to_string()].into(),
+        }));
+        let doc = DocId::parse("lg-pingdi-pingdi/requests/2026-11").unwrap();
+        let entry = LogEntry { seq: 3, doc: doc.clone(), origin: None, changes: vec![vec![1]] };
+        round_trip(Frame::Batch { entries: vec![entry], through: 5 });
+        round_trip(Frame::Ack { through: 5 });
+        round_trip(Frame::Refusal { seq: 3, doc: doc.to_string(), reason: "not yours".into() });
+        round_trip(Frame::Sync { doc, message: vec![0x42, 1] });
+    }
+
+    #[test]
+    fn a_hello_without_a_tier_or_a_frame_without_a_body_is_refused() {
+        let mut hello = v1::Frame::from(&Frame::Hello(Hello {
+            node: NodeId::new("c").unwrap(),
+            tier: Tier::Community,
+            log_id: "c.1".into(),
+            log_end: 0,
+            checkpoint: None,
+            subtree: Default::default(),
+        }));
+        if let Some(Body::Hello(h)) = hello.body.as_mut() {
+            h.tier = 0;
+        }
+        assert_eq!(Frame::try_from(hello).unwrap_err().to_string(), "Hello: `tier` is missing");
+        assert_eq!(Frame::try_from(v1::Frame { body: None }).unwrap_err().to_string(), "Frame: `body` is missing");
+        let bad = v1::Frame { body: Some(Body::Sync(v1::SyncMessage { doc: "x".into(), message: vec![] })) };
+        assert!(Frame::try_from(bad).unwrap_err().to_string().starts_with("SyncMessage: bad document id"));
+    }
+}
