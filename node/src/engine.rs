@@ -260,7 +260,10 @@ impl EngineHandle {
             Err(TrySendError::Full(request)) => {
                 // The queue is full: wait for room on a blocking thread (backpressure).
                 let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || tx.send(request)).await.map_err(|_| gone())?.map_err(|_| gone())?;
+                let sent = tokio::task::spawn_blocking(move || tx.send(request).is_ok()).await.map_err(|_| gone())?;
+                if !sent {
+                    return Err(gone());
+                }
             }
             Err(TrySendError::Disconnected(_)) => return Err(gone()),
         }

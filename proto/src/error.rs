@@ -8,5 +8,5 @@ pub enum ProtoError {
     BadJson { message: &'static str, field: String, reason: String },
 
     #[error("{message}: {source}")]
-    Core { message: &'static str, source: linli_core::Error },
+    Core { message: &'static str, source: Box<linli_core::Error> },
 }

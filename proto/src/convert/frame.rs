@@ -60,7 +60,7 @@ impl TryFrom<v1::Frame> for Frame {
     type Error = ProtoError;
 
     fn try_from(frame: v1::Frame) -> Result<Self, ProtoError> {
-        let core = |message| move |source| ProtoError::Core { message, source };
+        let core = |message| move |source| ProtoError::Core { message, source: Box::new(source) };
         Ok(match frame.body.ok_or(ProtoError::Missing { message: "Frame", field: "body" })? {
             Body::Hello(hello) => Frame::Hello(Hello {
                 node: NodeId::new(&hello.node).map_err(core("Hello"))?,

@@ -15,7 +15,8 @@ impl TryFrom<v1::LogEntry> for LogEntry {
     type Error = ProtoError;
 
     fn try_from(entry: v1::LogEntry) -> Result<Self, ProtoError> {
-        let doc = DocId::parse(&entry.doc).map_err(|source| ProtoError::Core { message: "LogEntry", source })?;
+        let doc = DocId::parse(&entry.doc)
+            .map_err(|source| ProtoError::Core { message: "LogEntry", source: Box::new(source) })?;
         // The receiver knows where it came from: the link's peer.
         Ok(LogEntry { seq: entry.seq, doc, origin: None, changes: entry.changes })
     }

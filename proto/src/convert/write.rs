@@ -39,9 +39,10 @@ impl TryFrom<v1::WriteRequest> for Write {
             v1::write_request::Target::Create(create) => {
                 Target::Create { owner: create.owner, registry: create.registry }
             }
-            v1::write_request::Target::UpdateKey(key) => {
-                Target::Update(RecordKey::parse(&key).map_err(|source| ProtoError::Core { message: MESSAGE, source })?)
-            }
+            v1::write_request::Target::UpdateKey(key) => Target::Update(
+                RecordKey::parse(&key)
+                    .map_err(|source| ProtoError::Core { message: MESSAGE, source: Box::new(source) })?,
+            ),
         };
         let mut ops = Vec::with_capacity(request.ops.len());
         for op in request.ops {

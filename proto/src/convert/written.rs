@@ -16,8 +16,8 @@ impl TryFrom<v1::WriteReply> for Written {
     type Error = ProtoError;
 
     fn try_from(reply: v1::WriteReply) -> Result<Self, ProtoError> {
-        let key =
-            RecordKey::parse(&reply.record_key).map_err(|source| ProtoError::Core { message: "WriteReply", source })?;
+        let key = RecordKey::parse(&reply.record_key)
+            .map_err(|source| ProtoError::Core { message: "WriteReply", source: Box::new(source) })?;
         Ok(Written { key, seq: reply.seq, at: Hlc(reply.hlc) })
     }
 }
