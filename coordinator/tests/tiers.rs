@@ -79,6 +79,15 @@ async fn writes_flow_up_dispatches_and_broadcasts_flow_down() {
     for node in tree.nodes.values() {
         assert!(views_match_recount(node).await, "{}: views differ from a recount", node.config.id);
     }
+
+    // The street's metrics show both its children's links and the district's, up.
+    let street = tree.node(S1);
+    let metrics = linli_node::server::metrics::render(street.engine(), &street.running.links);
+    for peer in [C1, C2, DISTRICT] {
+        let line = format!("linli_link_connected{{node=\"{S1}\",peer=\"{peer}\"}} 1");
+        assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+    assert!(metrics.contains("linli_link_backlog_changes{"), "{metrics}");
     tree.stop_all().await;
 }
 

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Registry schemas directory instead of the shipped defaults.
     #[arg(long)]
     pub registries_dir: Option<PathBuf>,
+    /// Prometheus metrics address, e.g. 127.0.0.1:9420.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -43,7 +46,7 @@ impl ServeArgs {
             parent: self.parent.clone(),
             children: self.children.clone(),
             registries_dir: self.registries_dir.clone(),
-            metrics_listen: None,
+            metrics_listen: self.metrics_listen.clone(),
         };
         ServerConfig::load(self.config.as_deref(), std::env::vars(), &flags)
     }

@@ -7,6 +7,7 @@
 //! finishes in-flight calls, then the engine answers what it has queued, syncs and
 //! stops.
 
+pub mod metrics;
 mod registry;
 
 pub use registry::{RegistryService, status};
@@ -85,6 +86,13 @@ pub async fn run(
         let _ = started.send(Running { engine: handle.clone(), links: links.clone() });
     }
     let uplink = config.parent.clone().map(|parent| tokio::spawn(uplink::keep_up(shared.clone(), parent)));
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Io { what: format!("metrics listening on {addr}"), source })?;
+        tracing::info!(%addr, "metrics");
+        tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), stop_rx.clone()));
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServer<RegistryService>>().await;
