@@ -1,9 +1,11 @@
-//! linli-node: a community node.
+//! linli-node: the server of every tier, and the community binary.
 //!
-//! For now: the durable engine ([`engine::Engine`]), one writer thread that owns the
-//! replica and its RocksDB store and commits the writes that arrive together in one
-//! synced batch (group commit). The gRPC server and the upstream link arrive with the
-//! tiers issue and drive this same engine.
+//! - [`engine`]: the durable engine, one writer thread that owns the replica and its
+//!   RocksDB store and commits what arrives together in one synced batch.
+//! - [`server`]: a node of any tier: `Registry`, `Replication`, health, metrics, the
+//!   link to the parent; `run(config, listener, shutdown)` for tests and binaries.
+//! - [`link`]: replication links, the runtime around `linli_core::link`.
+//! - [`config`]: TOML file < `LINLI_*` environment < flags, validated at start.
 
 pub mod cli;
 pub mod config;
