@@ -12,8 +12,13 @@ pub const COMMUNITY: &str = "lg-pingdi-pingdi";
 pub const NOW_MS: u64 = 1_795_320_000_000;
 
 pub fn request(i: usize) -> Write {
+    request_at(COMMUNITY, i)
+}
+
+/// A new request raised at `community`.
+pub fn request_at(community: &str, i: usize) -> Write {
     Write::create(
-        COMMUNITY,
+        community,
         "requests",
         &[
             ("category", json!("environment")),

@@ -56,6 +56,13 @@ pub enum Problem {
         initial: String,
         got: String,
     },
+    /// `moved_to` and `split_from` are set by a split only.
+    SystemField,
+    /// The record was moved to another community by a split: it is history here, and
+    /// its copy `to` takes the writes.
+    Moved {
+        to: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -93,6 +100,10 @@ impl fmt::Display for Problem {
             Problem::StatusOnCreate { initial, got } => {
                 write!(f, "a new record starts at `{initial}`, not `{got}`")
             }
+            Problem::SystemField => write!(f, "set by a split only; a write cannot name it"),
+            Problem::Moved { to } => {
+                write!(f, "a split moved this record to {to}; it is kept here as history, write to {to}")
+            }
         }
     }
 }
@@ -116,6 +127,10 @@ pub enum Error {
 
     #[error("registry `{registry}` is not declared (known: [{known}])")]
     UnknownRegistry { registry: String, known: String },
+
+    /// A split that cannot run as asked; `field` names the input at fault.
+    #[error("split, `{field}`: {reason}")]
+    Split { field: &'static str, reason: String },
 
     /// A document id, record key or node id that does not parse.
     #[error("bad {what} `{input}`: {reason}")]

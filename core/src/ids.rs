@@ -24,6 +24,11 @@ fn check_name(what: &'static str, input: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a document owner (a community, a street or the district) by itself.
+pub fn check_owner(owner: &str) -> Result<()> {
+    check_name("document owner", owner)
+}
+
 /// A node's id: a community, a street or the district. Also its Automerge actor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(String);

@@ -21,15 +21,15 @@
 //! - a failed commit stops the engine: that batch and every later request get
 //!   [`NodeError::Stopped`] with the reason; a restart recovers from disk.
 //!
-//! Changes from links (`apply`), sync protocol steps and forgetting documents are
-//! steps of their own, answered like writes: after their batch is durable. Every
-//! durable batch that adds to the log moves [`EngineHandle::log_end`], which wakes the
-//! links' senders. Async callers (gRPC handlers, links) use the `*_async` methods.
+//! Changes from links (`apply`), sync protocol steps, forgetting documents and splits
+//! of a community are steps of their own, answered like writes: after their batch is
+//! durable. Every durable batch that adds to the log moves [`EngineHandle::log_end`],
+//! which wakes the links' senders. Async callers (gRPC handlers, links) use the `*_async` methods.
 
 use crate::error::NodeError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
-use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Written};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{RocksStore, Storage, StoreBatch};
 use linli_core::views::Views;
@@ -98,6 +98,13 @@ enum Request {
         owners: BTreeSet<String>,
         reply: Reply<()>,
     },
+    Split {
+        from: String,
+        by_field: String,
+        to: BTreeMap<String, String>,
+        default_to: Option<String>,
+        reply: Reply<SplitReport>,
+    },
     Get(RecordKey, Reply<Option<Record>>),
     Views(Reply<Views>),
     Recount(Reply<Views>),
@@ -112,6 +119,7 @@ enum Answer {
     Applied(Reply<Applied>, Applied),
     Synced(Reply<SyncStep>, SyncStep),
     Done(Reply<()>),
+    Split(Reply<SplitReport>, Result<SplitReport, NodeError>),
 }
 
 impl Answer {
@@ -121,6 +129,7 @@ impl Answer {
             Answer::Applied(reply, applied) => reply.send(Ok(applied)).map_err(drop),
             Answer::Synced(reply, step) => reply.send(Ok(step)).map_err(drop),
             Answer::Done(reply) => reply.send(Ok(())).map_err(drop),
+            Answer::Split(reply, answer) => reply.send(answer).map_err(drop),
         };
     }
 
@@ -131,6 +140,7 @@ impl Answer {
             Answer::Applied(reply, _) => reply.send(Err(error())).map_err(drop),
             Answer::Synced(reply, _) => reply.send(Err(error())).map_err(drop),
             Answer::Done(reply) => reply.send(Err(error())).map_err(drop),
+            Answer::Split(reply, _) => reply.send(Err(error())).map_err(drop),
         };
     }
 }
@@ -318,6 +328,17 @@ impl EngineHandle {
         self.call_async(|reply| Request::Forget { owners, reply }).await
     }
 
+    /// Splits community `from` (see `Event::Split`); answers once the split is durable.
+    pub async fn split_async(
+        &self,
+        from: String,
+        by_field: String,
+        to: BTreeMap<String, String>,
+        default_to: Option<String>,
+    ) -> Result<SplitReport, NodeError> {
+        self.call_async(|reply| Request::Split { from, by_field, to, default_to, reply }).await
+    }
+
     pub async fn views_async(&self) -> Result<Views, NodeError> {
         self.call_async(Request::Views).await
     }
@@ -391,19 +412,21 @@ fn commit_loop(
     }
 }
 
+type ApplyRequest = (NodeId, Vec<(DocId, Vec<Vec<u8>>)>, Vec<(String, Vec<u8>)>, Reply<Applied>);
+
 /// Where the answer of a step goes.
 enum Pending {
-    Applied(Reply<Applied>),
     Synced(Reply<SyncStep>),
     Done(Reply<()>),
+    Split(Reply<SplitReport>),
 }
 
 impl Answer {
     fn from_pending(pending: Pending) -> Self {
         match pending {
-            Pending::Applied(reply) => Answer::Applied(reply, Vec::new()),
             Pending::Synced(reply) => Answer::Synced(reply, SyncStep { reply: None, result: Ok(0) }),
             Pending::Done(reply) => Answer::Done(reply),
+            Pending::Split(reply) => Answer::Split(reply, Ok(SplitReport::default())),
         }
     }
 }
@@ -455,12 +478,31 @@ impl Writer {
                 }
                 Request::Shutdown => break,
                 Request::Apply { origin, docs, meta, reply } => {
-                    self.step(Event::Changes { origin, docs, meta }, Pending::Applied(reply))
+                    // Group commit for links too: batches from several peers waiting
+                    // together share one synced write.
+                    let mut applies = vec![(origin, docs, meta, reply)];
+                    while applies.len() < self.batch_max {
+                        match self.requests.try_recv() {
+                            Ok(Request::Apply { origin, docs, meta, reply }) => {
+                                applies.push((origin, docs, meta, reply))
+                            }
+                            Ok(other) => {
+                                carry = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.apply_batches(applies);
                 }
                 Request::Sync { peer, doc, message, reply } => {
                     self.step(Event::Sync { peer, doc, message }, Pending::Synced(reply))
                 }
                 Request::Forget { owners, reply } => self.step(Event::Forget { owners }, Pending::Done(reply)),
+                Request::Split { from, by_field, to, default_to, reply } => {
+                    let event = Event::Split { from, by_field, to, default_to, now_ms: wall_ms() };
+                    self.step(event, Pending::Split(reply))
+                }
                 read => {
                     // Reads see only what is durable.
                     self.drain();
@@ -538,10 +580,38 @@ impl Writer {
                         answers.push(Answer::Written(reply, result.map_err(NodeError::from)));
                     }
                 }
-                Effect::Applied { .. } | Effect::Sync { .. } => {}
+                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } => {}
             }
         }
         tracing::trace!(batch_size, "write batch prepared");
+        self.send(Commit { batch, answers });
+    }
+
+    /// Applies peers' batches as consecutive engine steps committed together.
+    fn apply_batches(&mut self, applies: Vec<ApplyRequest>) {
+        if stop_reason(&self.stopped).is_some() {
+            for (_, _, _, reply) in applies {
+                Answer::Applied(reply, Vec::new()).fail(stop_reason(&self.stopped));
+            }
+            return;
+        }
+        if self.replica.cache_over_bound() {
+            self.drain();
+            self.replica.evict();
+        }
+        let mut batch = StoreBatch::default();
+        let mut answers = Vec::with_capacity(applies.len());
+        for (origin, docs, meta, reply) in applies {
+            let mut applied = Vec::new();
+            for effect in self.replica.step(&self.store, Event::Changes { origin, docs, meta }) {
+                match effect {
+                    Effect::Persist(persist) => batch.extend(persist),
+                    Effect::Applied { doc, result } => applied.push((doc, result)),
+                    Effect::Written { .. } | Effect::Sync { .. } | Effect::Split { .. } => {}
+                }
+            }
+            answers.push(Answer::Applied(reply, applied));
+        }
         self.send(Commit { batch, answers });
     }
 
@@ -556,20 +626,26 @@ impl Writer {
             self.replica.evict();
         }
         let mut batch = StoreBatch::default();
-        let mut applied = Vec::new();
         let mut synced = None;
+        let mut split = None;
         for effect in self.replica.step(&self.store, event) {
             match effect {
                 Effect::Persist(persist) => batch.extend(persist),
-                Effect::Applied { doc, result } => applied.push((doc, result)),
                 Effect::Sync { reply, result, .. } => synced = Some(SyncStep { reply, result }),
-                Effect::Written { .. } => {}
+                Effect::Split { result } => split = Some(result),
+                Effect::Applied { .. } | Effect::Written { .. } => {}
             }
         }
         let answer = match pending {
-            Pending::Applied(reply) => Answer::Applied(reply, applied),
             Pending::Synced(reply) => Answer::Synced(reply, synced.unwrap_or(SyncStep { reply: None, result: Ok(0) })),
             Pending::Done(reply) => Answer::Done(reply),
+            Pending::Split(reply) => {
+                let no_answer = || {
+                    let reason = "the engine gave no answer to a split".into();
+                    NodeError::Core(linli_core::Error::Corrupt { what: "engine", key: "split".into(), reason })
+                };
+                Answer::Split(reply, split.map(|r| r.map_err(NodeError::from)).unwrap_or_else(|| Err(no_answer())))
+            }
         };
         self.send(Commit { batch, answers: vec![answer] });
     }
@@ -618,6 +694,7 @@ impl Writer {
             | Request::Apply { .. }
             | Request::Sync { .. }
             | Request::Forget { .. }
+            | Request::Split { .. }
             | Request::Shutdown => {}
         }
     }

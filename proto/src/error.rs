@@ -4,6 +4,9 @@ pub enum ProtoError {
     #[error("{message}: `{field}` is missing")]
     Missing { message: &'static str, field: &'static str },
 
+    #[error("{message}: `{field}` does not fit this platform's integers")]
+    OutOfRange { message: &'static str, field: &'static str },
+
     #[error("{message}: `{field}` is not valid JSON: {reason}")]
     BadJson { message: &'static str, field: String, reason: String },
 

@@ -5,6 +5,11 @@
 //! with commit times from the HLC. Each document keeps the view row of every record
 //! (derived at load), so that a change to a record moves the views by exactly the
 //! difference between its old and new rows.
+//!
+//! Besides the fields its schema declares, a record may carry two system fields, set
+//! only by a split (see `docs/split.md`): [`MOVED_TO`] on an original that was copied
+//! to another community, [`SPLIT_FROM`] on the copy. A record with `moved_to` is
+//! history: readable, refused to writes, and without a row in the views.
 
 mod genesis;
 mod read;
@@ -93,6 +98,16 @@ pub type RowChange = (String, Option<Row>, Option<Row>);
 /// The field of a record map that holds the record's id.
 pub const RECORD_ID: &str = "id";
 
+/// System field of an original that a split copied to another community: the key of
+/// its copy. Such a record is history: still readable, not writable, not counted.
+pub const MOVED_TO: &str = "moved_to";
+
+/// System field of a copy made by a split: the key of its original.
+pub const SPLIT_FROM: &str = "split_from";
+
+/// Names a schema may not declare: the record map's own keys.
+pub const SYSTEM_FIELDS: [&str; 3] = [RECORD_ID, MOVED_TO, SPLIT_FROM];
+
 pub struct RegistryDoc {
     id: DocId,
     schema: Arc<Schema>,
@@ -110,6 +125,10 @@ pub struct RegistryDoc {
     rows: HashMap<String, Row>,
     /// Rows changed since the last [`Self::take_row_changes`], oldest first.
     row_changes: Vec<RowChange>,
+    /// Records with [`MOVED_TO`] set: they have no row.
+    moved: BTreeSet<String>,
+    /// Records marked moved in the open transaction, unmarked again on rollback.
+    moved_pending: Vec<String>,
     /// New records of the open transaction, spliced into `records` at commit.
     pending: Vec<(String, hydrate::Value)>,
 }
@@ -174,6 +193,8 @@ impl RegistryDoc {
             ids_by_obj: BTreeMap::new(),
             rows: HashMap::new(),
             row_changes: Vec::new(),
+            moved: BTreeSet::new(),
+            moved_pending: Vec::new(),
             pending: Vec::new(),
         };
         let objs: Vec<ObjId> = doc
@@ -186,6 +207,7 @@ impl RegistryDoc {
             doc.index_record(obj);
         }
         let ids = doc.record_ids();
+        doc.moved = ids.iter().filter(|id| doc.read_moved_to(id).is_some()).cloned().collect();
         doc.refresh_rows(ids);
         doc.row_changes.clear();
         Ok(doc)
@@ -241,9 +263,23 @@ impl RegistryDoc {
         self.index.keys().cloned().collect()
     }
 
-    /// The record's contribution to the views, read from the document.
+    /// Whether a split moved this record away ([`MOVED_TO`] is set).
+    pub fn is_moved(&self, record: &str) -> bool {
+        self.moved.contains(record)
+    }
+
+    /// The [`MOVED_TO`] of a record, read from the document.
+    fn read_moved_to(&self, record: &str) -> Option<String> {
+        read::system(&self.am, &self.record_obj(record)?, MOVED_TO)
+    }
+
+    /// The record's contribution to the views, read from the document. A moved
+    /// record has none: its copy counts instead.
     pub fn row(&self, record: &str) -> Option<Row> {
         let obj = self.record_obj(record)?;
+        if read::system(&self.am, &obj, MOVED_TO).is_some() {
+            return None;
+        }
         Some(rows::read_row(&self.schema, |name| {
             let spec = self.schema.field(name)?;
             read::field(&self.am, &obj, name, &spec.ty)
@@ -281,6 +317,9 @@ impl RegistryDoc {
         // The row follows from the plan: a local write applies exactly its values, so
         // there is no need to read them back from Automerge.
         let old = if plan.create { None } else { self.rows.get(&plan.record).cloned() };
+        // Validation refuses writes to a moved record; should one come here anyway, the
+        // record stays out of the views.
+        let moved = !plan.create && self.moved.contains(&plan.record);
         let new = rows::row_after(&self.schema, old.as_ref(), plan);
         if plan.create {
             // Spliced into `records` with the batch's other new records at commit.
@@ -311,7 +350,77 @@ impl RegistryDoc {
                 }
             }
         }
-        self.set_row(plan.record.clone(), Some(new));
+        self.set_row(plan.record.clone(), (!moved).then_some(new));
+        Ok(())
+    }
+
+    /// Adds to the open transaction a copy of `source` (a record of another
+    /// community's document, same registry), as a split does: the same id, every
+    /// field the document holds at its current value (counters keep their count),
+    /// every claim under its original key (so the same claimant wins), and
+    /// [`SPLIT_FROM`] naming the original. Local fields are not in `source` and are
+    /// not copied. Returns `false`, adding nothing, if this document already holds a
+    /// record with that id. Commit with [`Self::commit`].
+    pub fn insert_copy(&mut self, source: &Record) -> Result<bool> {
+        let id = source.key.id.clone();
+        if self.index.contains_key(&id) || self.pending.iter().any(|(pending, _)| *pending == id) {
+            return Ok(false);
+        }
+        if source.key.doc.registry != self.id.registry || source.key.doc.shard != self.id.shard {
+            return Err(Error::Corrupt {
+                what: "split copy",
+                key: source.key.to_string(),
+                reason: format!("copied into {}: another registry or shard", self.id),
+            });
+        }
+        let mut fields: HashMap<String, hydrate::Value> = HashMap::new();
+        fields.insert(RECORD_ID.into(), hydrate::Value::from(id.as_str()));
+        for spec in self.schema.fields.values().filter(|spec| !spec.local) {
+            match spec.ty {
+                FieldType::Counter => {
+                    let count = source.get(&spec.name).and_then(Value::as_i64).unwrap_or(0);
+                    fields.insert(spec.name.clone(), hydrate::Value::Scalar(ScalarValue::counter(count)));
+                }
+                FieldType::Claim => {
+                    let claims: HashMap<String, hydrate::Value> = source
+                        .claims
+                        .get(&spec.name)
+                        .map(|claims| {
+                            claims
+                                .entries
+                                .iter()
+                                .map(|c| (claim_key(c.at, &c.node), hydrate::Value::from(c.by.as_str())))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    fields.insert(spec.name.clone(), hydrate::Value::Map(claims.into()));
+                }
+                _ => {
+                    if let Some(value) = source.get(&spec.name) {
+                        fields.insert(spec.name.clone(), hydrate_value(value));
+                    }
+                }
+            }
+        }
+        fields.insert(SPLIT_FROM.into(), hydrate::Value::from(source.key.to_string().as_str()));
+        self.pending.push((id.clone(), hydrate::Value::Map(fields.into())));
+        // The same row a recount reads back from the copy.
+        let row = rows::read_row(&self.schema, |name| source.get(name).cloned());
+        self.set_row(id, Some(row));
+        Ok(true)
+    }
+
+    /// Sets [`MOVED_TO`] on a record of the open transaction: it leaves the views.
+    pub fn mark_moved(&mut self, record: &str, to: &RecordKey) -> Result<()> {
+        let rec =
+            self.record_obj(record).ok_or_else(|| Error::RecordNotFound { record: format!("{}/{record}", self.id) })?;
+        self.am
+            .put(&rec, MOVED_TO, to.to_string())
+            .map_err(|source| Error::Automerge { doc: self.id.to_string(), source: Box::new(source) })?;
+        if self.moved.insert(record.to_string()) {
+            self.moved_pending.push(record.to_string());
+        }
+        self.set_row(record.to_string(), None);
         Ok(())
     }
 
@@ -380,6 +489,7 @@ impl RegistryDoc {
                 }
             }
         }
+        self.moved_pending.clear();
         let time = i64::try_from(at.wall_ms()).unwrap_or(i64::MAX);
         if self.am.commit_with(CommitOptions::default().with_time(time)).is_none() {
             return Ok(None);
@@ -391,6 +501,9 @@ impl RegistryDoc {
     pub fn rollback(&mut self) {
         self.am.rollback();
         self.pending.clear();
+        for record in std::mem::take(&mut self.moved_pending) {
+            self.moved.remove(&record);
+        }
         while let Some((record, old, _)) = self.row_changes.pop() {
             match old {
                 Some(row) => self.rows.insert(record, row),
@@ -484,10 +597,21 @@ impl RegistryDoc {
             if self.index.get(&id) != Some(&obj) {
                 continue;
             }
-            let row = match self.rows.get(&id) {
-                Some(old) => Some(rows::row_patched(&self.schema, old.clone(), &actions)),
-                // New here: its patches hold every field, laid over the empty row.
-                None => Some(rows::row_patched(&self.schema, rows::empty_row(&self.schema), &actions)),
+            let was_moved = self.moved.contains(&id);
+            let row = if rows::moved_after(&actions).unwrap_or(was_moved) {
+                // A split moved it (here or before): history, out of the views.
+                self.moved.insert(id.clone());
+                None
+            } else if was_moved {
+                // `moved_to` removed: only a hand-made change does that. Rare: read back.
+                self.moved.remove(&id);
+                self.row(&id)
+            } else {
+                match self.rows.get(&id) {
+                    Some(old) => Some(rows::row_patched(&self.schema, old.clone(), &actions)),
+                    // New here: its patches hold every field, laid over the empty row.
+                    None => Some(rows::row_patched(&self.schema, rows::empty_row(&self.schema), &actions)),
+                }
             };
             self.set_row(id.clone(), row);
             touched.insert(id);

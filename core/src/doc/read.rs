@@ -92,7 +92,16 @@ pub fn claims(doc: &AutoCommit, rec: &ObjId, name: &str) -> Option<Claims> {
     Some(Claims { entries })
 }
 
-/// All fields of a record that the document holds, typed by the schema.
+/// A system field ([`super::MOVED_TO`], [`super::SPLIT_FROM`]): a string, or absent.
+pub fn system(doc: &AutoCommit, rec: &ObjId, name: &str) -> Option<String> {
+    match scalar(doc, rec, name)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// All fields of a record that the document holds, typed by the schema, and the
+/// system fields a split sets, as strings.
 pub fn fields(doc: &AutoCommit, rec: &ObjId, schema: &Schema) -> (BTreeMap<String, Value>, BTreeMap<String, Claims>) {
     let mut values = BTreeMap::new();
     let mut claim_fields = BTreeMap::new();
@@ -103,6 +112,11 @@ pub fn fields(doc: &AutoCommit, rec: &ObjId, schema: &Schema) -> (BTreeMap<Strin
             }
         } else if let Some(v) = field(doc, rec, &spec.name, &spec.ty) {
             values.insert(spec.name.clone(), v);
+        }
+    }
+    for name in [super::MOVED_TO, super::SPLIT_FROM] {
+        if let Some(key) = system(doc, rec, name) {
+            values.insert(name.to_string(), Value::Str(key));
         }
     }
     (values, claim_fields)

@@ -4,6 +4,8 @@
 //! read from the document (at load); a local write's plan laid over the old row (a
 //! local write applies exactly its values); a peer's changes as Automerge's patches
 //! laid over the old row (patches carry the merged values).
+//!
+//! A record a split moved away ([`super::MOVED_TO`] set) has no row on any path.
 
 use super::{DocOp, Plan};
 use crate::schema::Schema;
@@ -30,6 +32,18 @@ pub fn empty_row(schema: &Schema) -> Row {
         sums: vec![0; schema.views.sums.len()],
         deadline_ms: None,
     }
+}
+
+/// Whether a record's patches leave it moved by a split ([`super::MOVED_TO`] set to a
+/// string), or not; `None` when they don't touch it. The last patch is the merged value.
+pub fn moved_after(actions: &[PatchAction]) -> Option<bool> {
+    actions.iter().rev().find_map(|action| match action {
+        PatchAction::PutMap { key, value: (AmValue::Scalar(value), _), .. } if key == super::MOVED_TO => {
+            Some(matches!(value.as_ref(), ScalarValue::Str(_)))
+        }
+        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } if key == super::MOVED_TO => Some(false),
+        _ => None,
+    })
 }
 
 /// Lays Automerge's patches on a record's own map over its row: a put sets a field

@@ -4,7 +4,7 @@
 //! the first problem is returned and nothing is applied. Validation reads the document
 //! but never changes it.
 
-use super::RegistryDoc;
+use super::{MOVED_TO, RegistryDoc, SPLIT_FROM};
 use crate::error::{Error, Problem, Result};
 use crate::schema::FieldType;
 use crate::value::{self, Value};
@@ -42,6 +42,10 @@ impl RegistryDoc {
         } else {
             Some(self.get(record).ok_or_else(|| Error::RecordNotFound { record: key.clone() })?)
         };
+        // A split copied it elsewhere: the original is history, the copy takes writes.
+        if let Some(to) = current.as_ref().and_then(|rec| rec.get(MOVED_TO)).and_then(|v| v.as_str()) {
+            return Err(invalid(MOVED_TO, Problem::Moved { to: to.to_string() }));
+        }
         let mut status_now = match (&schema.status, &current) {
             (Some(machine), Some(rec)) => {
                 Some(rec.get(&machine.field).and_then(|v| v.as_str()).unwrap_or(&machine.initial).to_string())
@@ -52,6 +56,9 @@ impl RegistryDoc {
         let mut plan = Plan { record: record.to_string(), create, ops: Vec::new(), local: Vec::new() };
         for op in ops {
             let name = op.field();
+            if name == MOVED_TO || name == SPLIT_FROM {
+                return Err(invalid(name, Problem::SystemField));
+            }
             let spec = schema.field(name).ok_or_else(|| invalid(name, Problem::UnknownField))?;
             let wrong_op =
                 || invalid(name, Problem::WrongOperation { field_type: spec.ty.name(), operation: op.operation() });
@@ -134,7 +141,8 @@ impl RegistryDoc {
         let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
         let mut claims = 0;
         if let Some(rec) = current {
-            for (name, value) in &rec.fields {
+            // A split's system fields don't count: a copy takes the writes its original did.
+            for (name, value) in rec.fields.iter().filter(|(name, _)| !super::SYSTEM_FIELDS.contains(&name.as_str())) {
                 sizes.insert(name, name.len() + value.size_bytes());
             }
             claims = rec.claims.values().map(|c| c.entries.len()).sum();

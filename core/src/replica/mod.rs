@@ -95,8 +95,34 @@ pub enum Event {
     /// Drops the documents of owners this node no longer serves (a community moved
     /// to another street): they leave the views, the cache and the store.
     Forget { owners: BTreeSet<String> },
+    /// Splits community `from` (as 双合家园 was in 2020). For every document of `from`
+    /// this node holds, every record not moved yet goes to the owner `to` maps the
+    /// value of its `by_field` to (the value as a string: an enum or string as is,
+    /// other types as JSON), or to `default_to` when the value is unmapped or absent;
+    /// with neither, it stays (counted in [`SplitReport::left`]). Moving a record
+    /// copies it into `<target>/<same registry>/<same shard>` under the same id, with
+    /// every replicated field at its current value, every claim, and `split_from`
+    /// naming the original; the original keeps its fields and gains `moved_to`, which
+    /// takes it out of the views and refuses writes to it: it is history. Local
+    /// (personal) fields are not copied: they stay at the old community's node.
+    ///
+    /// The node must be allowed to write `from` and every target named, or nothing is
+    /// done ([`Error::NotOwner`]). Everything goes in one batch with the view updates.
+    /// Running it again moves only records that were not moved yet: records written
+    /// to `from` after the split, or that reached this node after it, are not moved
+    /// until it runs again. Answered by [`Effect::Split`].
+    Split { from: String, by_field: String, to: BTreeMap<String, String>, default_to: Option<String>, now_ms: u64 },
     /// Time passes: background work (compaction), bounded per tick.
     Tick { now_ms: u64 },
+}
+
+/// What a split did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SplitReport {
+    /// Records moved, by new owner. Owners that received none are not listed.
+    pub moved: BTreeMap<String, usize>,
+    /// Records with no mapping and no default: left in place, still counted at `from`.
+    pub left: usize,
 }
 
 #[derive(Debug)]
@@ -105,11 +131,22 @@ pub enum Effect {
     Persist(StoreBatch),
     /// The answer to a local write; release it only after the preceding persist.
     Written { request: u64, result: Result<Written> },
+    /// The outcome of a split; release it only after the preceding persist.
+    Split { result: Result<SplitReport> },
     /// The outcome of a peer's changes to one document: how many were new here.
     Applied { doc: DocId, result: Result<usize> },
     /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
     /// how many changes its message brought.
     Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },
+}
+
+/// A field value as a split's mapping names it: strings and enums as they are, other
+/// types as their JSON (`5`, `true`, `"1234.50"` for yuan without the quotes).
+fn split_value(value: &crate::value::Value) -> String {
+    match value.to_json() {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
 }
 
 /// Sync protocol states kept at most; past it they are all dropped and the
@@ -210,6 +247,9 @@ impl Replica {
             Event::Changes { origin, docs, meta } => self.changes(store, origin, docs, meta),
             Event::Sync { peer, doc, message } => self.sync(store, peer, doc, message),
             Event::Forget { owners } => self.forget(store, &owners),
+            Event::Split { from, by_field, to, default_to, now_ms } => {
+                self.split(store, &from, &by_field, &to, default_to.as_deref(), now_ms)
+            }
             Event::Tick { now_ms: _ } => self.tick(),
         }
     }
@@ -502,6 +542,172 @@ impl Replica {
         batch.views = self.views.take_writes(&mut dirty);
         self.seal(&mut batch);
         vec![Effect::Persist(batch)]
+    }
+
+    fn split(
+        &mut self,
+        store: &dyn Storage,
+        from: &str,
+        by_field: &str,
+        to: &BTreeMap<String, String>,
+        default_to: Option<&str>,
+        now_ms: u64,
+    ) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        let result = self.split_records(store, from, by_field, to, default_to, now_ms, &mut batch, &mut dirty);
+        match &result {
+            Ok(report) => tracing::info!(from, by_field, moved = ?report.moved, left = report.left, "split"),
+            Err(e) => tracing::warn!(from, by_field, error = %e, "split refused"),
+        }
+        batch.views = self.views.take_writes(&mut dirty);
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch), Effect::Split { result }]
+    }
+
+    /// Checks a split's input and scope before anything is touched.
+    fn check_split(
+        &self,
+        from: &str,
+        by_field: &str,
+        to: &BTreeMap<String, String>,
+        default_to: Option<&str>,
+    ) -> Result<()> {
+        let bad = |field, reason: String| Error::Split { field, reason };
+        crate::ids::check_owner(from).map_err(|e| bad("from", e.to_string()))?;
+        if !self.registries.iter().any(|schema| schema.field(by_field).is_some_and(|spec| !spec.local)) {
+            let reason = format!("no registry declares a replicated field `{by_field}`");
+            return Err(bad("by_field", reason));
+        }
+        let targets =
+            to.values().map(|owner| ("to", owner.as_str())).chain(default_to.map(|owner| ("default_to", owner)));
+        let mut owners = BTreeSet::from([from]);
+        for (field, owner) in targets {
+            crate::ids::check_owner(owner).map_err(|e| bad(field, e.to_string()))?;
+            if owner == from {
+                return Err(bad(field, format!("`{owner}` is the community being split")));
+            }
+            owners.insert(owner);
+        }
+        if owners.len() == 1 {
+            return Err(bad("to", "names no new community, and there is no default_to".into()));
+        }
+        for owner in owners {
+            if !self.config.scope.allows(owner) {
+                return Err(Error::NotOwner {
+                    record: format!("{owner}/*/*/*"),
+                    doc: format!("{owner}/*/*"),
+                    node: self.config.node.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The split itself (see [`Event::Split`]): copies and marks in the documents'
+    /// open transactions, then commits them all into `batch`. On any error every
+    /// touched document is rolled back and nothing reaches `batch`.
+    #[allow(clippy::too_many_arguments)]
+    fn split_records(
+        &mut self,
+        store: &dyn Storage,
+        from: &str,
+        by_field: &str,
+        to: &BTreeMap<String, String>,
+        default_to: Option<&str>,
+        now_ms: u64,
+        batch: &mut StoreBatch,
+        dirty: &mut Dirty,
+    ) -> Result<SplitReport> {
+        self.check_split(from, by_field, to, default_to)?;
+        let at = self.clock.now(now_ms);
+        let mut report = SplitReport::default();
+        let mut touched = BTreeSet::new();
+        if let Err(e) = self.split_apply(store, from, by_field, to, default_to, &mut touched, &mut report) {
+            self.split_undo(&touched, &BTreeSet::new());
+            return Err(e);
+        }
+        let mut committed = Vec::with_capacity(touched.len());
+        for doc_id in &touched {
+            let Some(cached) = self.docs.get_mut(doc_id) else { continue };
+            match cached.doc.commit(at) {
+                Ok(Some(change)) => committed.push((doc_id.clone(), change)),
+                Ok(None) => {
+                    cached.doc.take_row_changes();
+                }
+                Err(e) => {
+                    // Unreachable in practice (the same as a write's commit). All or
+                    // nothing: documents already committed are dropped from the cache
+                    // and reload from the store, which has none of this split.
+                    let done: BTreeSet<DocId> = committed.into_iter().map(|(doc, _)| doc).collect();
+                    self.split_undo(&touched, &done);
+                    return Err(e);
+                }
+            }
+        }
+        for (doc_id, change) in committed {
+            self.log_changes(&doc_id, None, vec![change], batch, dirty);
+        }
+        Ok(report)
+    }
+
+    /// Applies a split's copies and marks to open transactions; see [`Event::Split`].
+    #[allow(clippy::too_many_arguments)]
+    fn split_apply(
+        &mut self,
+        store: &dyn Storage,
+        from: &str,
+        by_field: &str,
+        to: &BTreeMap<String, String>,
+        default_to: Option<&str>,
+        touched: &mut BTreeSet<DocId>,
+        report: &mut SplitReport,
+    ) -> Result<()> {
+        let sources: Vec<DocId> = self.known_docs.iter().filter(|doc| doc.owner == from).cloned().collect();
+        for source in sources {
+            let schema = self.registries.get(&source.registry)?.clone();
+            let by = schema.field(by_field).filter(|spec| !spec.local).map(|spec| spec.name.clone());
+            let Some(doc) = self.doc_mut(store, &source, false)? else { continue };
+            let mut moves: Vec<(Record, RecordKey)> = Vec::new();
+            for id in doc.record_ids() {
+                if doc.is_moved(&id) {
+                    continue;
+                }
+                let Some(record) = doc.get(&id) else { continue };
+                let value = by.as_deref().and_then(|field| record.get(field)).map(split_value);
+                match value.and_then(|value| to.get(&value)).map(String::as_str).or(default_to) {
+                    Some(owner) => {
+                        let copy = RecordKey::new(DocId::new(owner, &source.registry, &source.shard)?, &id)?;
+                        moves.push((record, copy));
+                    }
+                    None => report.left += 1,
+                }
+            }
+            let missing = |doc: &DocId| Error::RecordNotFound { record: doc.to_string() };
+            for (record, copy) in moves {
+                touched.insert(copy.doc.clone());
+                let target = self.doc_mut(store, &copy.doc, true)?.ok_or_else(|| missing(&copy.doc))?;
+                // Already there (a split run elsewhere got here first): only mark.
+                target.insert_copy(&record)?;
+                touched.insert(source.clone());
+                let original = self.doc_mut(store, &source, false)?.ok_or_else(|| missing(&source))?;
+                original.mark_moved(&record.key.id, &copy)?;
+                *report.moved.entry(copy.doc.owner.clone()).or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed split: open transactions roll back; documents in `committed`
+    /// leave the cache, to reload from the store.
+    fn split_undo(&mut self, touched: &BTreeSet<DocId>, committed: &BTreeSet<DocId>) {
+        for doc_id in touched {
+            if committed.contains(doc_id) {
+                self.docs.remove(doc_id);
+            } else if let Some(cached) = self.docs.get_mut(doc_id) {
+                cached.doc.rollback();
+            }
+        }
     }
 
     /// What every batch carries besides its changes: the clock's high-water mark, and

@@ -4,12 +4,13 @@
 //! thread. A failed commit poisons it: memory is then ahead of disk, so every later
 //! call fails until the replica is reopened from the store.
 
-use super::{Effect, Event, Replica, ReplicaConfig, Written};
+use super::{Effect, Event, Replica, ReplicaConfig, SplitReport, Written};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, NodeId};
 use crate::schema::Registries;
 use crate::store::Storage;
 use crate::write::Write;
+use std::collections::BTreeMap;
 
 pub struct StoredReplica<S: Storage> {
     pub replica: Replica,
@@ -85,6 +86,38 @@ impl<S: Storage> StoredReplica<S> {
                 _ => None,
             })
             .collect())
+    }
+
+    /// Splits community `from` (see [`Event::Split`]).
+    pub fn split(
+        &mut self,
+        from: &str,
+        by_field: &str,
+        to: BTreeMap<String, String>,
+        default_to: Option<&str>,
+        now_ms: u64,
+    ) -> Result<SplitReport> {
+        let event = Event::Split {
+            from: from.into(),
+            by_field: by_field.into(),
+            to,
+            default_to: default_to.map(str::to_string),
+            now_ms,
+        };
+        let effects = self.step(event)?;
+        effects
+            .into_iter()
+            .find_map(|effect| match effect {
+                Effect::Split { result } => Some(result),
+                _ => None,
+            })
+            .unwrap_or_else(|| {
+                Err(Error::Corrupt {
+                    what: "replica",
+                    key: self.replica.node().to_string(),
+                    reason: "no answer to a split".into(),
+                })
+            })
     }
 
     pub fn tick(&mut self, now_ms: u64) -> Result<()> {

@@ -181,6 +181,9 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
 
 fn field_spec(ctx: &Ctx, name: &str, raw: RawField) -> Result<FieldSpec> {
     crate::ids::DocId::new("x", name, "x").map_err(|e| ctx.err(name, e.to_string()))?;
+    if crate::doc::SYSTEM_FIELDS.contains(&name) {
+        return Err(ctx.err(name, format!("`{name}` is reserved: linli sets it (the record id, a split's links)")));
+    }
     let unexpected = |key: &str, present: bool| -> Result<()> {
         if present {
             return Err(ctx.err(name, format!("`{key}` does not apply to type {}", raw.ty)));

@@ -45,6 +45,10 @@ impl RocksStore {
         let mut options = family.clone();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // A WAL file is kept until every family that wrote to it has flushed; a family
+        // with few writes (meta, local) would otherwise keep every WAL alive and the
+        // disk would grow without bound. Past this total, RocksDB flushes the laggards.
+        options.set_max_total_wal_size(64 * 1024 * 1024);
         let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, family.clone()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let mut sync = WriteOptions::default();

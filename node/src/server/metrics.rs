@@ -14,6 +14,9 @@ use tokio::sync::watch;
 
 const REQUEST_BYTES_MAX: usize = 8 * 1024;
 
+/// A per-link gauge: name, help text, and its value from the log's end and the link.
+type Gauge = (&'static str, &'static str, fn(u64, &crate::link::LinkStatus) -> u64);
+
 /// The exposition text.
 pub fn render(engine: &EngineHandle, links: &Links) -> String {
     let log_end = *engine.log_end().borrow();
@@ -22,7 +25,7 @@ pub fn render(engine: &EngineHandle, links: &Links) -> String {
     let _ = writeln!(out, "# HELP linli_log_end Last sequence number of this node's change log.");
     let _ = writeln!(out, "# TYPE linli_log_end gauge");
     let _ = writeln!(out, "linli_log_end{{node=\"{node}\"}} {log_end}");
-    let gauges: [(&str, &str, fn(u64, &crate::link::LinkStatus) -> u64); 6] = [
+    let gauges: [Gauge; 6] = [
         ("linli_link_connected", "1 while the link's session is up.", |_, s| u64::from(s.connected)),
         ("linli_link_backlog_changes", "Log entries of this node not yet acknowledged by the peer.", |end, s| {
             end.saturating_sub(s.acked_through)

@@ -1,4 +1,5 @@
-//! The `Registry` service: write and read records within this node's scope.
+//! The `Registry` service: write and read records within this node's scope, and split
+//! a community.
 
 use crate::engine::EngineHandle;
 use crate::error::NodeError;
@@ -7,6 +8,7 @@ use linli_core::ids::RecordKey;
 use linli_core::write::Write;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
+use std::collections::BTreeMap;
 use tonic::{Request, Response, Status};
 
 pub struct RegistryService {
@@ -22,9 +24,12 @@ impl RegistryService {
 /// Maps an engine error to the gRPC status a client can act on.
 pub fn status(error: NodeError) -> Status {
     match &error {
-        NodeError::Core(CoreError::Invalid { .. } | CoreError::BadId { .. } | CoreError::UnknownRegistry { .. }) => {
-            Status::invalid_argument(error.to_string())
-        }
+        NodeError::Core(
+            CoreError::Invalid { .. }
+            | CoreError::BadId { .. }
+            | CoreError::UnknownRegistry { .. }
+            | CoreError::Split { .. },
+        ) => Status::invalid_argument(error.to_string()),
         NodeError::Core(CoreError::NotOwner { .. }) => Status::permission_denied(error.to_string()),
         NodeError::Core(CoreError::RecordNotFound { .. }) => Status::not_found(error.to_string()),
         NodeError::Stopped { .. } => Status::unavailable(error.to_string()),
@@ -47,5 +52,16 @@ impl Registry for RegistryService {
             .map_err(|e| Status::invalid_argument(format!("record_key: {e}")))?;
         let record = self.engine.get_async(key).await.map_err(status)?;
         Ok(Response::new(v1::GetReply { record_json: record.map(|r| r.to_json().to_string()) }))
+    }
+
+    #[tracing::instrument(skip_all, name = "registry.split")]
+    async fn split(&self, request: Request<v1::SplitRequest>) -> Result<Response<v1::SplitReply>, Status> {
+        let v1::SplitRequest { from, by_field, to, default_to } = request.into_inner();
+        // The engine checks the input (`Error::Split` names the field at fault) and the
+        // scope before it touches anything.
+        let to: BTreeMap<String, String> = to.into_iter().collect();
+        tracing::info!(%from, %by_field, ?to, ?default_to, "split requested");
+        let report = self.engine.split_async(from, by_field, to, default_to).await.map_err(status)?;
+        Ok(Response::new(v1::SplitReply::from(&report)))
     }
 }

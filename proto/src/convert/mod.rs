@@ -2,5 +2,6 @@
 
 mod frame;
 mod log_entry;
+mod split;
 mod write;
 mod written;
