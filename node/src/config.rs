@@ -19,51 +19,10 @@
 use linli_core::ids::NodeId;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-/// Which tier of the tree this server is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Community,
-    Street,
-    District,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Community => "community",
-            Tier::Street => "street",
-            Tier::District => "district",
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown tier '{0}': expected community, street or district")]
-pub struct UnknownTier(pub String);
-
-impl FromStr for Tier {
-    type Err = UnknownTier;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "community" => Ok(Tier::Community),
-            "street" => Ok(Tier::Street),
-            "district" => Ok(Tier::District),
-            _ => Err(UnknownTier(s.to_string())),
-        }
-    }
-}
+pub use linli_core::link::{Tier, UnknownTier};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {

@@ -29,7 +29,7 @@
 use crate::error::NodeError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
-use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, Written};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{RocksStore, Storage, StoreBatch};
 use linli_core::views::Views;
@@ -99,10 +99,7 @@ enum Request {
         reply: Reply<()>,
     },
     Split {
-        from: String,
-        by_field: String,
-        to: BTreeMap<String, String>,
-        default_to: Option<String>,
+        rule: SplitRule,
         reply: Reply<SplitReport>,
     },
     Get(RecordKey, Reply<Option<Record>>),
@@ -329,14 +326,8 @@ impl EngineHandle {
     }
 
     /// Splits community `from` (see `Event::Split`); answers once the split is durable.
-    pub async fn split_async(
-        &self,
-        from: String,
-        by_field: String,
-        to: BTreeMap<String, String>,
-        default_to: Option<String>,
-    ) -> Result<SplitReport, NodeError> {
-        self.call_async(|reply| Request::Split { from, by_field, to, default_to, reply }).await
+    pub async fn split_async(&self, rule: SplitRule) -> Result<SplitReport, NodeError> {
+        self.call_async(|reply| Request::Split { rule, reply }).await
     }
 
     pub async fn views_async(&self) -> Result<Views, NodeError> {
@@ -499,8 +490,8 @@ impl Writer {
                     self.step(Event::Sync { peer, doc, message }, Pending::Synced(reply))
                 }
                 Request::Forget { owners, reply } => self.step(Event::Forget { owners }, Pending::Done(reply)),
-                Request::Split { from, by_field, to, default_to, reply } => {
-                    let event = Event::Split { from, by_field, to, default_to, now_ms: wall_ms() };
+                Request::Split { rule, reply } => {
+                    let event = Event::Split { rule, now_ms: wall_ms() };
                     self.step(event, Pending::Split(reply))
                 }
                 read => {

@@ -21,8 +21,10 @@ use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
 use std::collections::BTreeSet;
 
-/// Where a node sits in the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Where a node sits in the tree. Written `community`, `street` or `district` in
+/// config files, environment variables and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     Community,
     Street,
@@ -35,6 +37,28 @@ impl Tier {
             Tier::Community => "community",
             Tier::Street => "street",
             Tier::District => "district",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier '{0}': expected community, street or district")]
+pub struct UnknownTier(pub String);
+
+impl std::str::FromStr for Tier {
+    type Err = UnknownTier;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "community" => Ok(Tier::Community),
+            "street" => Ok(Tier::Street),
+            "district" => Ok(Tier::District),
+            _ => Err(UnknownTier(s.to_string())),
         }
     }
 }

@@ -111,9 +111,22 @@ pub enum Event {
     /// Running it again moves only records that were not moved yet: records written
     /// to `from` after the split, or that reached this node after it, are not moved
     /// until it runs again. Answered by [`Effect::Split`].
-    Split { from: String, by_field: String, to: BTreeMap<String, String>, default_to: Option<String>, now_ms: u64 },
+    Split { rule: SplitRule, now_ms: u64 },
     /// Time passes: background work (compaction), bounded per tick.
     Tick { now_ms: u64 },
+}
+
+/// How a community is split: see [`Event::Split`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitRule {
+    /// The community being split.
+    pub from: String,
+    /// The field whose value picks a record's new community, e.g. `grid`.
+    pub by_field: String,
+    /// Field value -> new community.
+    pub to: BTreeMap<String, String>,
+    /// The new community of records whose value is unmapped or absent.
+    pub default_to: Option<String>,
 }
 
 /// What a split did.
@@ -247,9 +260,7 @@ impl Replica {
             Event::Changes { origin, docs, meta } => self.changes(store, origin, docs, meta),
             Event::Sync { peer, doc, message } => self.sync(store, peer, doc, message),
             Event::Forget { owners } => self.forget(store, &owners),
-            Event::Split { from, by_field, to, default_to, now_ms } => {
-                self.split(store, &from, &by_field, &to, default_to.as_deref(), now_ms)
-            }
+            Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),
             Event::Tick { now_ms: _ } => self.tick(),
         }
     }
@@ -544,18 +555,11 @@ impl Replica {
         vec![Effect::Persist(batch)]
     }
 
-    fn split(
-        &mut self,
-        store: &dyn Storage,
-        from: &str,
-        by_field: &str,
-        to: &BTreeMap<String, String>,
-        default_to: Option<&str>,
-        now_ms: u64,
-    ) -> Vec<Effect> {
+    fn split(&mut self, store: &dyn Storage, rule: &SplitRule, now_ms: u64) -> Vec<Effect> {
         let mut batch = StoreBatch::default();
         let mut dirty = Dirty::default();
-        let result = self.split_records(store, from, by_field, to, default_to, now_ms, &mut batch, &mut dirty);
+        let result = self.split_records(store, rule, now_ms, &mut batch, &mut dirty);
+        let (from, by_field) = (rule.from.as_str(), rule.by_field.as_str());
         match &result {
             Ok(report) => tracing::info!(from, by_field, moved = ?report.moved, left = report.left, "split"),
             Err(e) => tracing::warn!(from, by_field, error = %e, "split refused"),
@@ -566,13 +570,9 @@ impl Replica {
     }
 
     /// Checks a split's input and scope before anything is touched.
-    fn check_split(
-        &self,
-        from: &str,
-        by_field: &str,
-        to: &BTreeMap<String, String>,
-        default_to: Option<&str>,
-    ) -> Result<()> {
+    fn check_split(&self, rule: &SplitRule) -> Result<()> {
+        let (from, by_field, to, default_to) =
+            (rule.from.as_str(), rule.by_field.as_str(), &rule.to, rule.default_to.as_deref());
         let bad = |field, reason: String| Error::Split { field, reason };
         crate::ids::check_owner(from).map_err(|e| bad("from", e.to_string()))?;
         if !self.registries.iter().any(|schema| schema.field(by_field).is_some_and(|spec| !spec.local)) {
@@ -607,23 +607,19 @@ impl Replica {
     /// The split itself (see [`Event::Split`]): copies and marks in the documents'
     /// open transactions, then commits them all into `batch`. On any error every
     /// touched document is rolled back and nothing reaches `batch`.
-    #[allow(clippy::too_many_arguments)]
     fn split_records(
         &mut self,
         store: &dyn Storage,
-        from: &str,
-        by_field: &str,
-        to: &BTreeMap<String, String>,
-        default_to: Option<&str>,
+        rule: &SplitRule,
         now_ms: u64,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Result<SplitReport> {
-        self.check_split(from, by_field, to, default_to)?;
+        self.check_split(rule)?;
         let at = self.clock.now(now_ms);
         let mut report = SplitReport::default();
         let mut touched = BTreeSet::new();
-        if let Err(e) = self.split_apply(store, from, by_field, to, default_to, &mut touched, &mut report) {
+        if let Err(e) = self.split_apply(store, rule, &mut touched, &mut report) {
             self.split_undo(&touched, &BTreeSet::new());
             return Err(e);
         }
@@ -652,17 +648,15 @@ impl Replica {
     }
 
     /// Applies a split's copies and marks to open transactions; see [`Event::Split`].
-    #[allow(clippy::too_many_arguments)]
     fn split_apply(
         &mut self,
         store: &dyn Storage,
-        from: &str,
-        by_field: &str,
-        to: &BTreeMap<String, String>,
-        default_to: Option<&str>,
+        rule: &SplitRule,
         touched: &mut BTreeSet<DocId>,
         report: &mut SplitReport,
     ) -> Result<()> {
+        let (from, by_field, to, default_to) =
+            (rule.from.as_str(), rule.by_field.as_str(), &rule.to, rule.default_to.as_deref());
         let sources: Vec<DocId> = self.known_docs.iter().filter(|doc| doc.owner == from).cloned().collect();
         for source in sources {
             let schema = self.registries.get(&source.registry)?.clone();

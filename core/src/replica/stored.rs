@@ -4,7 +4,7 @@
 //! thread. A failed commit poisons it: memory is then ahead of disk, so every later
 //! call fails until the replica is reopened from the store.
 
-use super::{Effect, Event, Replica, ReplicaConfig, SplitReport, Written};
+use super::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, NodeId};
 use crate::schema::Registries;
@@ -97,13 +97,9 @@ impl<S: Storage> StoredReplica<S> {
         default_to: Option<&str>,
         now_ms: u64,
     ) -> Result<SplitReport> {
-        let event = Event::Split {
-            from: from.into(),
-            by_field: by_field.into(),
-            to,
-            default_to: default_to.map(str::to_string),
-            now_ms,
-        };
+        let rule =
+            SplitRule { from: from.into(), by_field: by_field.into(), to, default_to: default_to.map(str::to_string) };
+        let event = Event::Split { rule, now_ms };
         let effects = self.step(event)?;
         effects
             .into_iter()

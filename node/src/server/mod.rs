@@ -12,7 +12,7 @@ mod registry;
 
 pub use registry::{RegistryService, status};
 
-use crate::config::{ServerConfig, Tier as ConfigTier};
+use crate::config::ServerConfig;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::{ReplicationService, subtree_meta_name};
@@ -36,14 +36,6 @@ use tonic::codec::CompressionEncoding;
 /// to another parent, and its documents are forgotten here.
 const CHILDREN_META: &str = "children";
 
-pub fn tier(tier: ConfigTier) -> Tier {
-    match tier {
-        ConfigTier::Community => Tier::Community,
-        ConfigTier::Street => Tier::Street,
-        ConfigTier::District => Tier::District,
-    }
-}
-
 /// What a running server exposes to the code that started it (tests, the simulator).
 #[derive(Clone)]
 pub struct Running {
@@ -61,7 +53,7 @@ pub async fn run(
     started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> Result<(), NodeError> {
     let node = NodeId::new(&config.id)?;
-    let tier = tier(config.tier);
+    let tier = config.tier;
     let scope = match tier {
         Tier::District => Scope::All,
         _ => Scope::Owners(config.children.iter().cloned().chain([config.id.clone()]).collect()),

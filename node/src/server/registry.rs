@@ -5,6 +5,7 @@ use crate::engine::EngineHandle;
 use crate::error::NodeError;
 use linli_core::Error as CoreError;
 use linli_core::ids::RecordKey;
+use linli_core::replica::SplitRule;
 use linli_core::write::Write;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
@@ -61,7 +62,7 @@ impl Registry for RegistryService {
         // scope before it touches anything.
         let to: BTreeMap<String, String> = to.into_iter().collect();
         tracing::info!(%from, %by_field, ?to, ?default_to, "split requested");
-        let report = self.engine.split_async(from, by_field, to, default_to).await.map_err(status)?;
+        let report = self.engine.split_async(SplitRule { from, by_field, to, default_to }).await.map_err(status)?;
         Ok(Response::new(v1::SplitReply::from(&report)))
     }
 }
