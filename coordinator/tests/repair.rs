@@ -32,6 +32,12 @@ async fn a_wiped_street_is_rebuilt_from_its_children_and_the_district() {
         get(tree.node(DISTRICT), &keys[0]).await.is_some_and(|r| r["status"] == "dispatched")
     })
     .await;
+    // C1 must hold the dispatch (and so a checkpoint of the street's log) before the
+    // street loses its disk; otherwise its link has nothing to repair.
+    eventually("the dispatch at its community", WAIT, || async {
+        get(tree.node(C1), &keys[0]).await.is_some_and(|r| r["status"] == "dispatched")
+    })
+    .await;
     eventually("the district agrees with the street", WAIT, || holds_same(tree.node(S1), tree.node(DISTRICT))).await;
     let before = docs(tree.node(S1)).await;
 
