@@ -128,6 +128,10 @@ pub enum Error {
     #[error("registry `{registry}` is not declared (known: [{known}])")]
     UnknownRegistry { registry: String, known: String },
 
+    /// A query that can't be answered as asked; names the argument at fault.
+    #[error("query, `{field}`: {reason}")]
+    Query { field: &'static str, reason: String },
+
     /// A split that cannot run as asked; `field` names the input at fault.
     #[error("split, `{field}`: {reason}")]
     Split { field: &'static str, reason: String },

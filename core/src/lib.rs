@@ -12,12 +12,14 @@
 //! - [`replica`]: the engine.
 //! - [`store`]: the `Storage` trait, RocksDB and in-memory implementations.
 //! - [`views`]: materialized aggregates kept from patches.
+//! - [`query`]: the operators' aggregate queries, answered from the views.
 
 pub mod doc;
 pub mod error;
 pub mod hlc;
 pub mod ids;
 pub mod link;
+pub mod query;
 pub mod replica;
 pub mod schema;
 pub mod store;

@@ -25,6 +25,12 @@
 //! of a community are steps of their own, answered like writes: after their batch is
 //! durable. Every durable batch that adds to the log moves [`EngineHandle::log_end`],
 //! which wakes the links' senders. Async callers (gRPC handlers, links) use the `*_async` methods.
+//!
+//! Queries read the views in place: [`EngineHandle::read_views_async`] runs a closure on
+//! the engine thread, after the batches in flight are durable, and sends back only its
+//! answer, so nothing is cloned and a query holds the writer for the time it takes
+//! (bounded by the views it reads, a few ms at a district). Every durable batch that
+//! moved the views bumps [`EngineHandle::views_changed`], which wakes the watches.
 
 use crate::error::NodeError;
 use linli_core::doc::Record;
@@ -69,6 +75,8 @@ impl EngineConfig {
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
+type ViewsReader = Box<dyn FnOnce(Result<(&Views, &Registries), NodeError>) + Send>;
+
 /// Per document, how many of a peer's changes were new here, or why they were refused.
 pub type Applied = Vec<(DocId, linli_core::Result<usize>)>;
 
@@ -103,6 +111,15 @@ enum Request {
         reply: Reply<SplitReport>,
     },
     Get(RecordKey, Reply<Option<Record>>),
+    ListPage {
+        owner: String,
+        registry: String,
+        after: Option<RecordKey>,
+        limit: usize,
+        reply: Reply<Vec<Record>>,
+    },
+    /// Runs on the engine thread with the views (`None`: the engine stopped).
+    ReadViews(ViewsReader),
     Views(Reply<Views>),
     Recount(Reply<Views>),
     Materialize(Reply<BTreeMap<String, serde_json::Value>>),
@@ -161,6 +178,8 @@ pub struct EngineHandle {
     tx: SyncSender<Request>,
     stopped: StopReason,
     log_end: watch::Receiver<u64>,
+    /// Bumped by every durable batch that moved the views.
+    views_changed: watch::Receiver<u64>,
     /// For reads beside the engine; emptied when it stops, so that the database
     /// closes (and its lock is released) even while handles live on.
     store: Arc<Mutex<Option<RocksStore>>>,
@@ -192,6 +211,7 @@ impl Engine {
         let log_id = replica.actor().to_string();
         let stopped: StopReason = Arc::new(Mutex::new(None));
         let (log_end_tx, log_end) = watch::channel(store.log_last_seq()?);
+        let (views_changed_tx, views_changed) = watch::channel(0u64);
         // One batch is with the committer; the channel holds the others in flight.
         let (commit_tx, commit_rx) = sync_channel::<Commit>(config.batches_in_flight_max.max(1) - 1);
         let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
@@ -200,12 +220,12 @@ impl Engine {
             let stopped = stopped.clone();
             std::thread::Builder::new()
                 .name("linli-commit".into())
-                .spawn(move || commit_loop(store, commit_rx, done_tx, log_end_tx, stopped))
+                .spawn(move || commit_loop(store, commit_rx, done_tx, log_end_tx, views_changed_tx, stopped))
                 .map_err(NodeError::Spawn)?
         };
         let (tx, rx) = sync_channel(config.queue_max.max(1));
         let reader = Arc::new(Mutex::new(Some(store.clone())));
-        let handle = EngineHandle { tx, stopped: stopped.clone(), log_end, store: reader, node, log_id };
+        let handle = EngineHandle { tx, stopped: stopped.clone(), log_end, views_changed, store: reader, node, log_id };
         let writer = Writer {
             replica,
             store,
@@ -298,6 +318,38 @@ impl EngineHandle {
         self.log_end.clone()
     }
 
+    /// Bumped after every durable batch that moved the views; a watcher that looks
+    /// late sees only the latest value (intermediate bumps are not queued).
+    pub fn views_changed(&self) -> watch::Receiver<u64> {
+        self.views_changed.clone()
+    }
+
+    /// Runs `read` over the views and the registries on the engine thread, once every
+    /// batch in flight is durable, and returns its result. `read` holds the writer
+    /// while it runs: it must be bounded (the query module's answers are).
+    pub async fn read_views_async<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Views, &Registries) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        self.call_async(|reply: Reply<R>| {
+            Request::ReadViews(Box::new(move |views| {
+                let _ = reply.send(views.map(|(views, registries)| read(views, registries)));
+            }))
+        })
+        .await
+    }
+
+    /// A page of `owner`'s `registry` (see `Replica::list_page`); no local fields.
+    pub async fn list_page_async(
+        &self,
+        owner: String,
+        registry: String,
+        after: Option<RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>, NodeError> {
+        self.call_async(|reply| Request::ListPage { owner, registry, after, limit, reply }).await
+    }
+
     pub async fn write_async(&self, write: Write) -> Result<Written, NodeError> {
         self.call_async(|reply| Request::Write(write, reply)).await
     }
@@ -368,6 +420,7 @@ fn commit_loop(
     commits: Receiver<Commit>,
     done: SyncSender<()>,
     log_end: watch::Sender<u64>,
+    views_changed: watch::Sender<u64>,
     stopped: StopReason,
 ) {
     while let Ok(Commit { batch, answers }) = commits.recv() {
@@ -382,6 +435,9 @@ fn commit_loop(
             Ok(()) => {
                 if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
                     log_end.send_replace(last);
+                }
+                if !batch.views.is_empty() {
+                    views_changed.send_modify(|n| *n += 1);
                 }
                 for answer in answers {
                     answer.release();
@@ -669,6 +725,15 @@ impl Writer {
             Request::Get(key, reply) => {
                 let _ = reply.send(self.replica.get(&self.store, &key).map_err(NodeError::from));
             }
+            Request::ListPage { reply, .. } if stopped => {
+                let _ = reply.send(Err(self.stopped_error()));
+            }
+            Request::ListPage { owner, registry, after, limit, reply } => {
+                let page = self.replica.list_page(&self.store, &owner, &registry, after.as_ref(), limit);
+                let _ = reply.send(page.map_err(NodeError::from));
+            }
+            Request::ReadViews(read) if stopped => read(Err(self.stopped_error())),
+            Request::ReadViews(read) => read(Ok((self.replica.views(), self.replica.registries()))),
             Request::Views(reply) => {
                 let _ = reply.send(Ok(self.replica.views().clone()));
             }

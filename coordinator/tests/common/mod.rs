@@ -2,6 +2,7 @@
 //! proxies in front of parents that count bytes and can cut a link.
 #![allow(dead_code)]
 
+pub mod ledger;
 pub mod proxy;
 
 use linli_core::ids::RecordKey;

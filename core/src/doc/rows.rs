@@ -21,6 +21,8 @@ pub fn read_row(schema: &Schema, read: impl Fn(&str) -> Option<Value>) -> Row {
         category: schema.views.count_by.as_deref().and_then(text),
         sums: schema.views.sums.iter().map(|f| read(f).and_then(|v| v.as_i64()).unwrap_or(0)).collect(),
         deadline_ms: schema.views.deadline.as_deref().and_then(&read).and_then(|v| v.as_i64()),
+        times_ms: schema.views.times.iter().map(|f| read(f).and_then(|v| v.as_i64())).collect(),
+        group: schema.views.sums_by.as_deref().and_then(text),
     }
 }
 
@@ -31,6 +33,8 @@ pub fn empty_row(schema: &Schema) -> Row {
         category: None,
         sums: vec![0; schema.views.sums.len()],
         deadline_ms: None,
+        times_ms: vec![None; schema.views.times.len()],
+        group: None,
     }
 }
 
@@ -88,6 +92,12 @@ fn set_field(schema: &Schema, row: &mut Row, field: &str, value: Option<&ScalarV
     if let Some(i) = schema.views.sums.iter().position(|f| f == field) {
         row.sums[i] = number().unwrap_or(0);
     }
+    if let Some(i) = schema.views.time_index(field) {
+        row.times_ms[i] = number();
+    }
+    if schema.views.sums_by.as_deref() == Some(field) {
+        row.group = text();
+    }
 }
 
 /// The row after `plan` is applied to a record whose row was `old` (none: a create).
@@ -107,6 +117,12 @@ pub fn row_after(schema: &Schema, old: Option<&Row>, plan: &Plan) -> Row {
                 }
                 if let Some(i) = schema.views.sums.iter().position(|f| f == field) {
                     row.sums[i] = value.as_i64().unwrap_or(0);
+                }
+                if let Some(i) = schema.views.time_index(field) {
+                    row.times_ms[i] = value.as_i64();
+                }
+                if schema.views.sums_by.as_deref() == Some(field) {
+                    row.group = value.as_str().map(str::to_string);
                 }
             }
             DocOp::Add(field, delta) => {

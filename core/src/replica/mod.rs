@@ -814,6 +814,48 @@ impl Replica {
         Ok(out)
     }
 
+    /// A page of `owner`'s `registry` for drill-down: the records after `after` (a record
+    /// key of the previous page) in document then record order, at most `limit`.
+    /// Reads only the documents the page needs; local fields are not returned.
+    pub fn list_page(
+        &mut self,
+        store: &dyn Storage,
+        owner: &str,
+        registry: &str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        self.registries.get(registry)?;
+        let docs: Vec<DocId> = self
+            .known_docs
+            .iter()
+            .filter(|d| d.owner == owner && d.registry == registry && after.is_none_or(|a| **d >= a.doc))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for doc_id in docs {
+            let Some(doc) = self.doc_mut(store, &doc_id, false)? else {
+                continue;
+            };
+            for id in doc.record_ids() {
+                if after.is_some_and(|a| a.doc == doc_id && id <= a.id) {
+                    continue;
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                // A record a split moved away is history, shown at its new community.
+                if doc.is_moved(&id) {
+                    continue;
+                }
+                if let Some(record) = doc.get(&id) {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The views recounted from every document this node holds. Must equal
     /// [`Replica::views`]; used by tests, the simulator's checks and operators.
     pub fn recount(&mut self, store: &dyn Storage) -> Result<Views> {

@@ -1,7 +1,7 @@
 //! Reading and checking registry files. A bad file fails at load, naming the file, the
 //! registry and the field, so a node never starts with a schema it cannot enforce.
 
-use super::{FieldSpec, FieldType, Registries, Schema, ShardBy, StatusMachine, ViewSpec};
+use super::{DurationSpec, FieldSpec, FieldType, Registries, Schema, ShardBy, StatusMachine, ViewSpec};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -69,7 +69,24 @@ struct RawViews {
     #[serde(default)]
     sums: Vec<String>,
     deadline: Option<String>,
+    sums_by: Option<String>,
+    #[serde(default)]
+    durations: Vec<RawDuration>,
+    #[serde(default)]
+    list_open: bool,
+    last_seen: Option<String>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDuration {
+    name: String,
+    from: String,
+    to: String,
+}
+
+/// Histograms per registry: each costs memory per (community, category, day).
+const DURATIONS_MAX: usize = 8;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -148,7 +165,36 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
         None => None,
     };
 
-    let views = ViewSpec { count_by: raw.views.count_by, sums: raw.views.sums, deadline: raw.views.deadline };
+    let RawViews { count_by, sums, deadline, sums_by, durations, list_open, last_seen } = raw.views;
+    let durations: Vec<DurationSpec> =
+        durations.into_iter().map(|d| DurationSpec { name: d.name, from: d.from, to: d.to }).collect();
+    let mut views = ViewSpec { count_by, sums, deadline, sums_by, durations, list_open, last_seen, times: Vec::new() };
+    views.derive_times();
+    if let Some(field) = &views.sums_by {
+        expect_type(&ctx, &fields, "views.sums_by", field, &["string", "enum"])?;
+        if views.sums.is_empty() {
+            return Err(ctx.err(field, "views.sums_by needs views.sums: there is nothing to sum"));
+        }
+    }
+    if views.durations.len() > DURATIONS_MAX {
+        return Err(
+            ctx.err("views.durations", format!("{} durations, more than {DURATIONS_MAX}", views.durations.len()))
+        );
+    }
+    for (i, duration) in views.durations.iter().enumerate() {
+        crate::ids::DocId::new("x", &duration.name, "x").map_err(|e| ctx.err("views.durations", e.to_string()))?;
+        if views.durations[..i].iter().any(|d| d.name == duration.name) {
+            return Err(ctx.err("views.durations", format!("duration `{}` is listed twice", duration.name)));
+        }
+        expect_type(&ctx, &fields, "views.durations", &duration.from, &["timestamp"])?;
+        expect_type(&ctx, &fields, "views.durations", &duration.to, &["timestamp"])?;
+    }
+    if let Some(field) = &views.last_seen {
+        expect_type(&ctx, &fields, "views.last_seen", field, &["timestamp"])?;
+    }
+    if views.list_open && status.is_none() {
+        return Err(ctx.err("views.list_open", "a list of open records needs a status machine to know what is open"));
+    }
     if let Some(field) = &views.count_by {
         expect_type(&ctx, &fields, "views.count_by", field, &["enum"])?;
     }

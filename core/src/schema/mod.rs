@@ -6,7 +6,7 @@
 //! registry is a new file, not new code. The six defaults are compiled in; a node can
 //! load another directory instead. See `docs/registries.md` for the file format.
 
-mod calendar;
+pub mod calendar;
 mod load;
 
 pub use calendar::{month_shard, year_shard};
@@ -109,6 +109,45 @@ pub struct ViewSpec {
     pub sums: Vec<String>,
     /// Timestamp field that indexes open records by deadline.
     pub deadline: Option<String>,
+    /// The `sums` are also kept by the value of this field (a volunteer's team).
+    pub sums_by: Option<String>,
+    /// Histograms of the time between two timestamp fields (reported -> resolved).
+    pub durations: Vec<DurationSpec>,
+    /// Keep the open records listed (with status, category, deadline), for drill-down.
+    pub list_open: bool,
+    /// Timestamp field that indexes every record by it (a site's last report), to find
+    /// those that went silent.
+    pub last_seen: Option<String>,
+    /// The timestamp fields a row carries, in this order: durations' ends, then
+    /// `last_seen`. Derived at load.
+    pub times: Vec<String>,
+}
+
+/// A histogram of `to - from` by (registry, name, period of `to`, community, category).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationSpec {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl ViewSpec {
+    /// The timestamp fields rows must carry for these views, without repeats.
+    pub fn derive_times(&mut self) {
+        let mut times: Vec<String> = Vec::new();
+        let wanted = self.durations.iter().flat_map(|d| [&d.from, &d.to]).chain(self.last_seen.as_ref());
+        for field in wanted {
+            if !times.contains(field) {
+                times.push(field.clone());
+            }
+        }
+        self.times = times;
+    }
+
+    /// The index of `field` in a row's `times_ms`.
+    pub fn time_index(&self, field: &str) -> Option<usize> {
+        self.times.iter().position(|t| t == field)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,20 @@
 //! - counts by (community, registry, status, category),
 //! - sums by (community, registry, field, period), the period being the document's
 //!   shard (hours by month, budgets by year),
-//! - the open records of registries with a deadline, ordered by deadline.
+//! - the open records of registries with a deadline, ordered by deadline,
+//! - histograms of durations (reported -> resolved) by (registry, duration, period,
+//!   community, category), each record counted in the month and in the day (both in
+//!   Shenzhen) of its end, so that a window is answered from whole months plus the days
+//!   at its edges ([`hist`] has the buckets),
+//! - sums by (community, registry, field, period, group), the group a field's value (a
+//!   volunteer's team),
+//! - the open records by (registry, record key) with their status, category and
+//!   deadline, for drill-down and to enrich the deadline index,
+//! - every record of a registry by a timestamp (a site's last report).
+//!
+//! Bounds: every view is bounded by the records it reflects; the histograms hold at
+//! most one entry per (community, category, day) with at most [`hist::BUCKETS`] buckets
+//! each, and most hold a few.
 //!
 //! Each record contributes one [`Row`]; when a change touches a record, the view takes
 //! away its old row and adds the new one, and the touched entries are written to the
@@ -11,13 +24,16 @@
 //! documents; the two must always be equal.
 
 mod codec;
+pub mod hist;
 
 use crate::error::Result;
 use crate::ids::DocId;
 use crate::schema::Schema;
+use crate::schema::calendar::{cst_day, day_name, month_name};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use codec::ViewWrite;
+pub use hist::Hist;
 
 /// What one record contributes to the views.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -28,6 +44,10 @@ pub struct Row {
     pub sums: Vec<i64>,
     /// The deadline field's value; indexed only while the status is open.
     pub deadline_ms: Option<i64>,
+    /// One value per field of the schema's `views.times` (durations' ends, last seen).
+    pub times_ms: Vec<Option<i64>>,
+    /// The `views.sums_by` field's value.
+    pub group: Option<String>,
 }
 
 /// Key parts that stand for "none" (a registry without status or category).
@@ -52,11 +72,63 @@ pub struct SumKey {
 /// An open record in the deadline index: (deadline, record key).
 pub type DeadlineKey = (i64, String);
 
+/// A histogram of one duration. `period` is a month (`2026-11`) or a day
+/// (`2026-11-22`) in Shenzhen: all the months of a registry's duration sort before
+/// any of their days' keys with the same prefix, and one period's keys are contiguous.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HistKey {
+    pub registry: String,
+    pub duration: String,
+    pub period: String,
+    pub community: String,
+    pub category: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupSumKey {
+    pub community: String,
+    pub registry: String,
+    pub field: String,
+    pub period: String,
+    /// The `sums_by` value (`-` when absent).
+    pub group: String,
+}
+
+/// An open record listed for drill-down (`record` is the record key, which starts with
+/// the community: one community's records are contiguous).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpenKey {
+    pub registry: String,
+    pub record: String,
+}
+
+/// What the open list keeps of a record, to filter and show it without documents.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpenEntry {
+    pub status: String,
+    pub category: String,
+    pub deadline_ms: Option<i64>,
+}
+
+/// A record by its `last_seen` time (`i64::MIN` when it has none): (ms, record key).
+pub type SeenKey = (i64, String);
+
+/// What the last-seen index keeps of a record, to filter without documents.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Seen {
+    pub status: String,
+    pub category: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Views {
     pub counts: BTreeMap<CountKey, i64>,
     pub sums: BTreeMap<SumKey, i64>,
     pub open_by_deadline: BTreeSet<DeadlineKey>,
+    pub durations: BTreeMap<HistKey, Hist>,
+    pub group_sums: BTreeMap<GroupSumKey, i64>,
+    pub open: BTreeMap<OpenKey, OpenEntry>,
+    pub last_seen: BTreeMap<SeenKey, Seen>,
 }
 
 /// Entries changed since the last [`Views::take_writes`].
@@ -65,6 +137,10 @@ pub struct Dirty {
     counts: BTreeSet<CountKey>,
     sums: BTreeSet<SumKey>,
     deadlines: BTreeSet<DeadlineKey>,
+    hists: BTreeSet<(HistKey, u16)>,
+    group_sums: BTreeSet<GroupSumKey>,
+    open: BTreeSet<OpenKey>,
+    seen: BTreeSet<SeenKey>,
 }
 
 impl Views {
@@ -118,6 +194,81 @@ impl Views {
             }
             dirty.deadlines.insert(key);
         }
+        self.add_extras(schema, doc, record, row, open, sign, dirty);
+    }
+
+    /// The views beyond counts, sums and deadlines.
+    #[allow(clippy::too_many_arguments)]
+    fn add_extras(
+        &mut self,
+        schema: &Schema,
+        doc: &DocId,
+        record: &str,
+        row: &Row,
+        open: bool,
+        sign: i64,
+        dirty: &mut Dirty,
+    ) {
+        let spec = &schema.views;
+        let category = || row.category.clone().unwrap_or_else(|| NONE.into());
+        let time = |field: &str| spec.time_index(field).and_then(|i| row.times_ms.get(i).copied().flatten());
+        for duration in &spec.durations {
+            let (Some(from), Some(to)) = (time(&duration.from), time(&duration.to)) else { continue };
+            let bucket = hist::bucket_of(to.saturating_sub(from));
+            let day = cst_day(to);
+            for period in [month_name(day), day_name(day)] {
+                let key = HistKey {
+                    registry: doc.registry.clone(),
+                    duration: duration.name.clone(),
+                    period,
+                    community: doc.owner.clone(),
+                    category: category(),
+                };
+                let hist = self.durations.entry(key.clone()).or_default();
+                hist.add(bucket, sign);
+                if hist.is_empty() {
+                    self.durations.remove(&key);
+                }
+                dirty.hists.insert((key, bucket));
+            }
+        }
+        if spec.sums_by.is_some() {
+            let group = row.group.clone().unwrap_or_else(|| NONE.into());
+            for (field, value) in spec.sums.iter().zip(&row.sums) {
+                if *value == 0 {
+                    continue;
+                }
+                let key = GroupSumKey {
+                    community: doc.owner.clone(),
+                    registry: doc.registry.clone(),
+                    field: field.clone(),
+                    period: doc.shard.clone(),
+                    group: group.clone(),
+                };
+                add(&mut self.group_sums, key.clone(), sign * value);
+                dirty.group_sums.insert(key);
+            }
+        }
+        let status = || row.status.clone().unwrap_or_else(|| NONE.into());
+        if spec.list_open && open {
+            let key = OpenKey { registry: doc.registry.clone(), record: format!("{doc}/{record}") };
+            if sign > 0 {
+                let entry = OpenEntry { status: status(), category: category(), deadline_ms: row.deadline_ms };
+                self.open.insert(key.clone(), entry);
+            } else {
+                self.open.remove(&key);
+            }
+            dirty.open.insert(key);
+        }
+        if let Some(field) = &spec.last_seen {
+            let key = (time(field).unwrap_or(i64::MIN), format!("{doc}/{record}"));
+            if sign > 0 {
+                self.last_seen.insert(key.clone(), Seen { status: status(), category: category() });
+            } else {
+                self.last_seen.remove(&key);
+            }
+            dirty.seen.insert(key);
+        }
     }
 
     /// The store writes that bring the persisted views to the current state.
@@ -133,6 +284,19 @@ impl Views {
         }
         for key in std::mem::take(&mut dirty.deadlines) {
             writes.push(codec::deadline_write(&key, self.open_by_deadline.contains(&key)));
+        }
+        for (key, bucket) in std::mem::take(&mut dirty.hists) {
+            let count = self.durations.get(&key).map(|h| h.get(bucket)).filter(|n| *n != 0);
+            writes.push(codec::hist_write(&key, bucket, count));
+        }
+        for key in std::mem::take(&mut dirty.group_sums) {
+            writes.push(codec::group_sum_write(&key, self.group_sums.get(&key).copied()));
+        }
+        for key in std::mem::take(&mut dirty.open) {
+            writes.push(codec::open_write(&key, self.open.get(&key)));
+        }
+        for key in std::mem::take(&mut dirty.seen) {
+            writes.push(codec::seen_write(&key, self.last_seen.get(&key)));
         }
         writes
     }

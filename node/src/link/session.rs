@@ -97,6 +97,10 @@ pub async fn run(
         s.sessions += 1;
         s.last_contact_ms = now_ms();
         s.peer_log_end = theirs.log_end;
+        // What this node holds of the peer's log, durable from an earlier session.
+        s.applied_through =
+            mine.checkpoint.as_ref().filter(|c| c.log_id == theirs.log_id).map(|c| c.through).unwrap_or(0);
+        s.note_progress(now_ms());
         s.acked_through = resume.send_after;
         s.sent_through = resume.send_after;
         s.repairs += u64::from(resume.repair);
@@ -303,6 +307,7 @@ async fn apply_batch(
     shared.links.update(peer.as_str(), |s| {
         s.applied_through = through;
         s.peer_log_end = s.peer_log_end.max(through);
+        s.note_progress(now_ms());
     });
     Ok(())
 }

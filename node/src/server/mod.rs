@@ -1,5 +1,5 @@
-//! A linli server, the same at every tier: the engine over RocksDB, the `Registry`
-//! and `Replication` services, gRPC health, and the link to the parent.
+//! A linli server, the same at every tier: the engine over RocksDB, the `Registry`,
+//! `Replication` and `Query` services, gRPC health, and the link to the parent.
 //!
 //! [`run`] takes a bound listener and a shutdown future, so tests start servers on
 //! port 0 in-process. Shutdown is graceful: links end their sessions (batches already
@@ -8,8 +8,10 @@
 //! stops.
 
 pub mod metrics;
+pub mod query;
 mod registry;
 
+pub use query::QueryService;
 pub use registry::{RegistryService, status};
 
 use crate::config::ServerConfig;
@@ -22,6 +24,7 @@ use linli_core::link::{Routes, Tier};
 use linli_core::replica::{ReplicaConfig, Scope};
 use linli_core::schema::Registries;
 use linli_core::store::Storage;
+use linli_proto::v1::query_server::QueryServer;
 use linli_proto::v1::registry_server::RegistryServer;
 use linli_proto::v1::replication_server::ReplicationServer;
 use std::collections::BTreeSet;
@@ -105,6 +108,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(RegistryServer::new(RegistryService::new(handle.clone())))
         .add_service(replication)
+        .add_service(QueryServer::new(QueryService::new(shared.clone(), config.children.iter().cloned().collect())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = stop_on_shutdown.wait_for(|stop| *stop).await;
         });

@@ -29,7 +29,8 @@ pub fn status(error: NodeError) -> Status {
             CoreError::Invalid { .. }
             | CoreError::BadId { .. }
             | CoreError::UnknownRegistry { .. }
-            | CoreError::Split { .. },
+            | CoreError::Split { .. }
+            | CoreError::Query { .. },
         ) => Status::invalid_argument(error.to_string()),
         NodeError::Core(CoreError::NotOwner { .. }) => Status::permission_denied(error.to_string()),
         NodeError::Core(CoreError::RecordNotFound { .. }) => Status::not_found(error.to_string()),

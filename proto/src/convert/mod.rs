@@ -1,7 +1,12 @@
 //! Conversions between `linli.v1` messages and core types, one file per type.
 
+mod answer;
 mod frame;
 mod log_entry;
+mod query;
 mod split;
 mod write;
 mod written;
+
+pub use answer::reply;
+pub use query::{RESOLUTION_DAYS_DEFAULT, SILENT_KIND_DEFAULT, SILENT_MS_DEFAULT, query_from};

@@ -1,0 +1,217 @@
+//! The `Query` service: the operators' aggregates, answered on the engine thread from
+//! the views (never from documents), the Watch stream, drill-down pages of records and
+//! the links' replication status.
+//!
+//! Bounds: lists at most `query::LIST_MAX` rows; at most [`WATCHES_MAX`] watches at
+//! once per server (more are refused with RESOURCE_EXHAUSTED); each watch holds one
+//! reply in its queue and is re-answered at most every [`WATCH_INTERVAL`]. A watcher that
+//! reads slower than answers change skips the intermediate ones: it is answered again
+//! once it has taken the last one, with the state of that moment.
+
+use super::registry::status;
+use crate::link::Shared;
+use crate::link::status::now_ms;
+use linli_core::ids::RecordKey;
+use linli_core::link::{Routes, Tier};
+use linli_core::query::{self, Ctx, Placement, Query};
+use linli_proto::convert::{query_from, reply};
+use linli_proto::v1;
+use linli_proto::v1::query_server;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Watches a server holds at once.
+pub const WATCHES_MAX: usize = 64;
+/// Shortest time between two answers of one watch: a burst of writes is one answer.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a watch of a query that depends on the clock (overdue...) is re-asked
+/// when nothing is written.
+pub const WATCH_CLOCK_TICK: Duration = Duration::from_secs(1);
+
+pub struct QueryService {
+    shared: Arc<Shared>,
+    children: BTreeSet<String>,
+    watches: Arc<Semaphore>,
+}
+
+impl QueryService {
+    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>) -> Self {
+        Self { shared, children, watches: Arc::new(Semaphore::new(WATCHES_MAX)) }
+    }
+}
+
+/// Which street each community is under, from this node's routes: at the district
+/// each child is a street and its subtree its communities; at a street, every
+/// community is its own; a community knows no street.
+pub fn placement(tier: Tier, routes: &Routes) -> Placement {
+    let mut placement = Placement::default();
+    match tier {
+        Tier::District => {
+            for (street, owners) in &routes.children {
+                for owner in owners {
+                    placement.street_of.insert(owner.clone(), street.clone());
+                }
+            }
+        }
+        Tier::Street => {
+            for owner in routes.subtree() {
+                placement.street_of.insert(owner, routes.me.clone());
+            }
+        }
+        Tier::Community => {}
+    }
+    placement
+}
+
+/// Answers one query from the views.
+async fn ask(shared: &Shared, request: v1::QueryRequest) -> Result<v1::QueryReply, Status> {
+    let (query, at_ms) = query_from(request, now_ms() as i64).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let placement = {
+        let routes = shared.routes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        placement(shared.tier, &routes)
+    };
+    let answered = shared
+        .engine
+        .read_views_async(move |views, registries| {
+            let ctx = Ctx { registries, placement: &placement };
+            query::answer(views, &ctx, &query).map(|answer| reply(at_ms, &query, &answer))
+        })
+        .await
+        .map_err(status)?;
+    answered.map_err(|e| status(e.into()))
+}
+
+fn query_name(request: &v1::QueryRequest) -> &'static str {
+    use v1::query_request::Query as Q;
+    match &request.query {
+        Some(Q::Open(_)) => "open",
+        Some(Q::OpenList(_)) => "open_list",
+        Some(Q::Overdue(_)) => "overdue",
+        Some(Q::Resolution(_)) => "resolution",
+        Some(Q::Funnel(_)) => "funnel",
+        Some(Q::Projects(_)) => "projects",
+        Some(Q::Hours(_)) => "hours",
+        Some(Q::Sites(_)) => "sites",
+        None => "none",
+    }
+}
+
+/// Whether the answer may change with the clock alone.
+fn moves_with_clock(request: &v1::QueryRequest) -> bool {
+    request.at_ms.is_none() && query_from(request.clone(), 0).is_ok_and(|(q, _): (Query, i64)| q.depends_on_clock())
+}
+
+#[tonic::async_trait]
+impl query_server::Query for QueryService {
+    #[tracing::instrument(skip_all, name = "query.ask", fields(query = query_name(request.get_ref())))]
+    async fn ask(&self, request: Request<v1::QueryRequest>) -> Result<Response<v1::QueryReply>, Status> {
+        Ok(Response::new(ask(&self.shared, request.into_inner()).await?))
+    }
+
+    type WatchStream = ReceiverStream<Result<v1::QueryReply, Status>>;
+
+    #[tracing::instrument(skip_all, name = "query.watch", fields(query = query_name(request.get_ref())))]
+    async fn watch(&self, request: Request<v1::QueryRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let permit = self
+            .watches
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Status::resource_exhausted(format!("this server already serves {WATCHES_MAX} watches")))?;
+        let request = request.into_inner();
+        // A bad query fails the call itself, not the stream.
+        let first = ask(&self.shared, request.clone()).await?;
+        let (tx, rx) = mpsc::channel(1);
+        let shared = self.shared.clone();
+        let clock = moves_with_clock(&request);
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _permit = permit;
+                let mut changed = shared.engine.views_changed();
+                let mut shutdown = shared.shutdown.clone();
+                let mut last = first.answer.clone();
+                if tx.send(Ok(first)).await.is_err() {
+                    return;
+                }
+                loop {
+                    changed.borrow_and_update();
+                    tokio::select! {
+                        moved = changed.changed() => if moved.is_err() { return },
+                        _ = tokio::time::sleep(WATCH_CLOCK_TICK), if clock => {},
+                        _ = tx.closed() => return,
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                    }
+                    // Let a burst of writes land: one answer for all of them.
+                    tokio::time::sleep(WATCH_INTERVAL).await;
+                    let answer = ask(&shared, request.clone()).await;
+                    match answer {
+                        Ok(reply) if reply.answer == last => {}
+                        Ok(reply) => {
+                            last = reply.answer.clone();
+                            // Waits while the watcher has not taken the previous answer;
+                            // changes meanwhile are folded into the next one.
+                            if tx.send(Ok(reply)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(status) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                }
+            },
+            span,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    #[tracing::instrument(skip_all, name = "query.records")]
+    async fn records(&self, request: Request<v1::RecordsRequest>) -> Result<Response<v1::RecordsReply>, Status> {
+        let v1::RecordsRequest { community, registry, limit, after } = request.into_inner();
+        let limit = query::limit(limit as usize).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let after = match after.filter(|a| !a.is_empty()) {
+            Some(after) => Some(RecordKey::parse(&after).map_err(|e| Status::invalid_argument(format!("after: {e}")))?),
+            None => None,
+        };
+        let records = self.shared.engine.list_page_async(community, registry, after, limit).await.map_err(status)?;
+        let next_after = (records.len() == limit).then(|| records.last().map(|r| r.key.to_string())).flatten();
+        let records_json = records.iter().map(|r| r.to_json().to_string()).collect();
+        Ok(Response::new(v1::RecordsReply { records_json, next_after }))
+    }
+
+    #[tracing::instrument(skip_all, name = "query.links")]
+    async fn links(&self, _request: Request<v1::LinksRequest>) -> Result<Response<v1::LinksReply>, Status> {
+        let now = now_ms();
+        let log_end = *self.shared.engine.log_end().borrow();
+        let links = self
+            .shared
+            .links
+            .all()
+            .into_iter()
+            .map(|(peer, s)| v1::LinkRow {
+                role: if self.children.contains(&peer) { "child" } else { "parent" }.to_string(),
+                peer,
+                connected: s.connected,
+                last_contact_ms: s.last_contact_ms,
+                lag_changes: s.lag_changes(),
+                lag_ms: s.lag_ms(now),
+                backlog_changes: log_end.saturating_sub(s.acked_through),
+                sessions: s.sessions,
+                refused_here: s.refused_here,
+                refused_there: s.refused_there,
+            })
+            .collect();
+        Ok(Response::new(v1::LinksReply {
+            node: self.shared.engine.node().to_string(),
+            tier: self.shared.tier.as_str().to_string(),
+            log_end,
+            at_ms: now as i64,
+            links,
+        }))
+    }
+}
