@@ -1,0 +1,189 @@
+//! linlictl's command line.
+
+use super::table::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "linlictl", version, about = "linli operators' command line: queries, watches, records")]
+pub struct Cli {
+    /// The server: a district, street or community node (`host:port` or a URL).
+    #[arg(long, env = "LINLICTL_ADDR", default_value = "127.0.0.1:7400", global = true)]
+    pub addr: String,
+    /// Output: aligned table, JSON, or CSV.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    pub format: Format,
+    /// Time allowed to connect and for each call (not for a watch's stream), in ms.
+    #[arg(long, default_value_t = 10_000, global = true)]
+    pub timeout_ms: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ask an aggregate query once.
+    #[command(subcommand)]
+    Query(QueryCmd),
+    /// Follow an aggregate: print it, then again each time it changes.
+    Watch {
+        #[command(subcommand)]
+        query: QueryCmd,
+        /// Stop after this many answers (default: until interrupted).
+        #[arg(long, global = true)]
+        count: Option<u64>,
+    },
+    /// Replication status of the server's links.
+    Status,
+    /// One record, by key.
+    Get { key: String },
+    /// Records of one community's registry, a page at a time (no personal data).
+    List {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        registry: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// The `next` key printed with the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Create or update a record.
+    #[command(subcommand)]
+    Write(WriteCmd),
+}
+
+/// Which part of the subtree, and when.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Where {
+    #[arg(long)]
+    pub street: Option<String>,
+    #[arg(long)]
+    pub community: Option<String>,
+    /// A request's category, a task's service, a site's kind.
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    /// "Now" for the query: ms since 1970, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM` (Shenzhen
+    /// time). Default: the server's clock.
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Dim {
+    Street,
+    Community,
+    Category,
+    Status,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum QueryCmd {
+    /// Open requests counted by the chosen dimensions (a status filter counts that status).
+    Open {
+        #[command(flatten)]
+        at: Where,
+        /// Dimensions to count by, e.g. `--by street,status`.
+        #[arg(long, value_delimiter = ',')]
+        by: Vec<Dim>,
+    },
+    /// The open requests themselves, in record order, a page at a time.
+    OpenList {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Open requests past their deadline, oldest first.
+    Overdue {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Resolution time percentiles over a window of days.
+    Resolution {
+        #[command(flatten)]
+        at: Where,
+        /// First day (default: 30 days through `--to`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (default: `--at`).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        by: Vec<Dim>,
+    },
+    /// Tasks ordered, dispatched, accepted, completed; the median time of each step.
+    Funnel {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        by_street: bool,
+    },
+    /// Micro-project budget and spend per community for a year; the 2,000,000 yuan cap.
+    Projects {
+        #[command(flatten)]
+        at: Where,
+        /// `YYYY` (default: the year of `--at`).
+        #[arg(long)]
+        year: Option<String>,
+        #[arg(long)]
+        over_cap: bool,
+    },
+    /// Volunteer hours by community and month, and the top teams.
+    Hours {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        from_month: Option<String>,
+        #[arg(long)]
+        to_month: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+    },
+    /// Sites by kind and status, and the V stations that stopped reporting.
+    Sites {
+        #[command(flatten)]
+        at: Where,
+        /// Silent: no report for this many hours.
+        #[arg(long, default_value_t = 24)]
+        silent_hours: i64,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WriteCmd {
+    /// A new record: `field=VALUE` pairs (VALUE is JSON, or else text).
+    Create {
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        registry: String,
+        /// `field=VALUE` to set.
+        fields: Vec<String>,
+        /// `field=N`: add N to a counter.
+        #[arg(long)]
+        add: Vec<String>,
+        /// `field=BY`: claim a claim field.
+        #[arg(long)]
+        claim: Vec<String>,
+    },
+    /// Change a record: `field=VALUE` pairs.
+    Update {
+        key: String,
+        fields: Vec<String>,
+        #[arg(long)]
+        add: Vec<String>,
+        #[arg(long)]
+        claim: Vec<String>,
+    },
+}

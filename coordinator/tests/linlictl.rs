@@ -1,0 +1,191 @@
+//! `linlictl`, the binary, against a running tree: each format's output, writes, and
+//! the exit codes and one-line errors scripts rely on.
+
+mod common;
+
+use common::ledger::{DAY_MS, Ledger};
+use common::*;
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::Duration;
+use unicode_width::UnicodeWidthStr;
+
+const S1: &str = "lg-s1";
+const C1: &str = "lg-s1-c1";
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn linlictl(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_linlictl")).args(&args).output().expect("run linlictl")
+    })
+    .await
+    .expect("join")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "linlictl failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).expect("UTF-8")
+}
+
+/// The exit code and the one line on stderr.
+fn failure(output: &Output) -> (i32, String) {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr, got {stderr:?}");
+    assert!(output.stdout.is_empty());
+    (output.status.code().expect("an exit code"), stderr.trim_end().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
+    let mut tree = Tree::start(&[(S1, &[C1])]).await;
+    let mut ledger = Ledger::default();
+    ledger.community_day(tree.node(C1), C1, 0, &[(1_200_000, false), (900_000, false)]).await;
+    eventually("the community's documents at the district", WAIT, || async {
+        holds_same(tree.node(C1), tree.node(DISTRICT)).await
+    })
+    .await;
+    let district = tree.node(DISTRICT).addr.to_string();
+    let community = tree.node(C1).addr.to_string();
+    let at = NOW_MS.to_string();
+
+    // JSON: open requests by status equal a recount.
+    let out = stdout(
+        &linlictl(&["--addr", &district, "--format", "json", "query", "open", "--by", "status", "--at", &at]).await,
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let got: BTreeMap<String, i64> = json["open"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["status"].as_str().unwrap().to_string(), r["count"].as_i64().unwrap()))
+        .collect();
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, r) in ledger.of("requests") {
+        let status = r.str("status").unwrap_or("reported");
+        if ["reported", "dispatched", "accepted"].contains(&status) {
+            *expected.entry(status.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(got, expected);
+
+    // Table: the top teams, Chinese names aligned by display width.
+    let out = stdout(&linlictl(&["--addr", &district, "query", "hours", "--at", &at, "--top", "3"]).await);
+    let section: Vec<&str> = out.split("top_teams:\n").nth(1).expect("a top_teams section").lines().collect();
+    assert!(section[0].starts_with("STREET") && section[0].ends_with("HOURS"), "{out}");
+    assert_eq!(section.len(), 4, "a header and 3 teams: {out}");
+    assert!(section[1..].iter().any(|l| l.contains("队")), "{out}");
+    assert!(section.iter().all(|l| l.width() == section[0].width()), "columns not aligned:\n{out}");
+
+    // CSV: overdue requests three days on, oldest first; the header names the columns.
+    let later = (NOW_MS + 3 * DAY_MS).to_string();
+    let out = stdout(&linlictl(&["--addr", &district, "--format", "csv", "query", "overdue", "--at", &later]).await);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("record,street,community,status,category,deadline_ms,overdue_ms"));
+    let overdue: Vec<i64> = lines
+        .by_ref()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.rsplit(',').next().unwrap().parse().expect("overdue_ms"))
+        .collect();
+    assert!(!overdue.is_empty() && overdue.windows(2).all(|w| w[0] >= w[1]), "oldest first: {overdue:?}");
+    assert_eq!(lines.next(), Some("overdue"));
+    assert_eq!(lines.next(), Some(overdue.len().to_string().as_str()));
+
+    // Projects: over the cap, in yuan.
+    let out = stdout(&linlictl(&["--addr", &district, "--format", "csv", "query", "projects", "--year", "2026"]).await);
+    assert_eq!(
+        out,
+        format!("street,community,year,budget_yuan,spent_yuan,over_cap\n{S1},{C1},2026,2100000.00,525001.00,true\n")
+    );
+
+    // Status: the district's link to the street.
+    let out = stdout(&linlictl(&["--addr", &district, "--format", "json", "status"]).await);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["node"][0]["tier"], "district");
+    assert_eq!(json["links"][0]["peer"], S1);
+    assert_eq!(json["links"][0]["role"], "child");
+
+    // Write at the community, then get and list it, at the community and the district.
+    let out = stdout(
+        &linlictl(&[
+            "--addr",
+            &community,
+            "--format",
+            "csv",
+            "write",
+            "create",
+            "--owner",
+            C1,
+            "--registry",
+            "requests",
+            "category=safety",
+            "channel=hotline",
+            "grid=\"7\"",
+            "summary=井盖松动",
+            &format!("reported_at={NOW_MS}"),
+            "reporter_phone=\"13700000000\"",
+        ])
+        .await,
+    );
+    let key = out.lines().nth(1).expect("a row").split(',').next().expect("the key").to_string();
+    let out = stdout(&linlictl(&["--addr", &community, "--format", "json", "get", &key]).await);
+    let record: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!((record["summary"].as_str(), record["grid"].as_str()), (Some("井盖松动"), Some("7")));
+    assert_eq!(record["reporter_phone"], "13700000000", "the community holds its personal data");
+    let out = stdout(&linlictl(&["--addr", &community, "write", "update", &key, "status=dispatched"]).await);
+    assert!(out.contains(&key), "{out}");
+    eventually("the new record at the district", WAIT, || async {
+        let out = linlictl(&["--addr", &district, "--format", "json", "get", &key]).await;
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("dispatched")
+    })
+    .await;
+    let out = stdout(&linlictl(&["--addr", &district, "--format", "json", "get", &key]).await);
+    assert!(!out.contains("13700000000"), "personal data left the community: {out}");
+    let out = stdout(
+        &linlictl(&[
+            "--addr",
+            &district,
+            "--format",
+            "csv",
+            "list",
+            "--community",
+            C1,
+            "--registry",
+            "requests",
+            "--limit",
+            "1000",
+        ])
+        .await,
+    );
+    let header = out.lines().next().expect("a header");
+    assert!(header.starts_with("key,") && !header.contains("reporter"), "{header}");
+    let listed = out.lines().skip(1).take_while(|l| !l.is_empty()).count();
+    assert_eq!(listed, ledger.of("requests").count() + 1);
+
+    // Watch: the first answer, one JSON line, then it stops as asked.
+    let out = stdout(&linlictl(&["--addr", &district, "--format", "json", "watch", "open", "--count", "1"]).await);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let line: serde_json::Value = serde_json::from_str(&out).expect("JSON line");
+    assert!(line["answer"]["open"].is_array() && line["at_ms"].is_i64(), "{line}");
+
+    // Failures: one line and a code scripts can use.
+    let (code, line) = failure(&linlictl(&["--addr", &district, "query", "open", "--at", "tomorrow"]).await);
+    assert_eq!(code, 2);
+    assert!(line.starts_with("linlictl: bad argument `at`"), "{line}");
+    let (code, line) = failure(&linlictl(&["--addr", &district, "query", "no-such-query"]).await);
+    assert_eq!(code, 2, "{line}");
+    let (code, line) = failure(&linlictl(&["--addr", &district, "query", "overdue", "--limit", "5000"]).await);
+    assert_eq!(code, 2, "the server refuses a limit over the bound: {line}");
+    assert!(line.contains("limit"), "{line}");
+    let missing = format!("{C1}/requests/2026-11/nothere");
+    let (code, line) = failure(&linlictl(&["--addr", &district, "get", &missing]).await);
+    assert_eq!(code, 4, "{line}");
+    let (code, line) = failure(&linlictl(&["--addr", &community, "write", "update", &key, "status=closed"]).await);
+    assert_eq!(code, 2, "an illegal status move: {line}");
+    assert!(line.contains("status cannot move"), "{line}");
+    tree.stop_all().await;
+    // Nobody listens on the district's port any more.
+    let (code, line) = failure(&linlictl(&["--addr", &district, "--timeout-ms", "2000", "status"]).await);
+    assert_eq!(code, 3, "{line}");
+    assert!(line.starts_with(&format!("linlictl: cannot reach http://{district}")), "{line}");
+}
