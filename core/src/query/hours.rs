@@ -1,8 +1,8 @@
 //! Volunteer service hours (志愿服务): by community and month, and the top teams.
 
-use super::{Filter, Placement, VOLUNTEERS, limit};
+use super::{Filter, Placement, Places, VOLUNTEERS, limit};
 use crate::error::{Error, Result};
-use crate::views::Views;
+use crate::views::{GroupSumKey, SumKey, Views};
 use std::collections::BTreeMap;
 
 /// Hours and visits by community and month, for the months `from_month` through
@@ -50,51 +50,90 @@ impl Hours {
         month("from_month", &self.from_month)?;
         month("to_month", &self.to_month)?;
         let top = limit(self.top)?;
-        let in_window = |period: &str| period >= self.from_month.as_str() && period <= self.to_month.as_str();
-        let mut months: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        for (key, value) in &views.sums {
-            if key.registry != VOLUNTEERS || !in_window(&key.period) || !self.filter.place(placement, &key.community) {
-                continue;
+        let mut places = Places::new(&self.filter, placement);
+        let communities = places.communities().unwrap_or_else(|| communities_with_sums(views));
+        let end_month = format!("{}\0", self.to_month);
+        // Borrowed keys, and only the keys of the window: one range per community.
+        let mut months: BTreeMap<(&str, &str), (&str, i64, i64)> = BTreeMap::new();
+        let mut teams: Vec<TeamHours> = Vec::new();
+        // One community's teams at a time: a few, found by a short scan.
+        let mut local: Vec<(&str, i64)> = Vec::new();
+        for community in communities {
+            let Some(street) = places.street(community) else { continue };
+            for (i, field) in ["hours", "visits"].into_iter().enumerate() {
+                let key = |period: &str| SumKey {
+                    community: community.to_string(),
+                    registry: VOLUNTEERS.to_string(),
+                    field: field.to_string(),
+                    period: period.to_string(),
+                };
+                for (key, value) in views.sums.range(key(&self.from_month)..key(&end_month)) {
+                    let entry = months.entry((&key.community, &key.period)).or_insert((street, 0, 0));
+                    if i == 0 {
+                        entry.1 += value;
+                    } else {
+                        entry.2 += value;
+                    }
+                }
             }
-            let entry = months.entry((key.community.clone(), key.period.clone())).or_default();
-            match key.field.as_str() {
-                "hours" => entry.0 += value,
-                "visits" => entry.1 += value,
-                _ => {}
+            let key = |period: &str| GroupSumKey {
+                community: community.to_string(),
+                registry: VOLUNTEERS.to_string(),
+                field: "hours".to_string(),
+                period: period.to_string(),
+                group: String::new(),
+            };
+            local.clear();
+            for (key, value) in views.group_sums.range(key(&self.from_month)..key(&end_month)) {
+                match local.iter_mut().find(|(team, _)| *team == key.group.as_str()) {
+                    Some((_, hours)) => *hours += value,
+                    None => local.push((&key.group, *value)),
+                }
             }
+            teams.extend(local.iter().map(|(team, hours)| ((community, *team), (street, *hours))));
         }
-        let mut teams: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for (key, value) in &views.group_sums {
-            if key.registry == VOLUNTEERS
-                && key.field == "hours"
-                && in_window(&key.period)
-                && self.filter.place(placement, &key.community)
-            {
-                *teams.entry((key.community.clone(), key.group.clone())).or_default() += value;
-            }
-        }
-        let mut top_teams: Vec<TeamRow> = teams
+        let mut top_teams = teams;
+        // Most hours first; ties by community and team.
+        top_teams.sort_by(|a, b| b.1.1.cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
+        top_teams.truncate(top);
+        let top_teams = top_teams
             .into_iter()
-            .map(|((community, team), hours)| TeamRow {
-                street: placement.street(&community).to_string(),
-                community,
-                team,
+            .map(|((community, team), (street, hours))| TeamRow {
+                street: street.into(),
+                community: community.into(),
+                team: team.into(),
                 hours,
             })
             .collect();
-        top_teams
-            .sort_by(|a, b| b.hours.cmp(&a.hours).then_with(|| (&a.community, &a.team).cmp(&(&b.community, &b.team))));
-        top_teams.truncate(top);
         let months = months
             .into_iter()
-            .map(|((community, month), (hours, visits))| HoursRow {
-                street: placement.street(&community).to_string(),
-                community,
-                month,
+            .map(|((community, month), (street, hours, visits))| HoursRow {
+                street: street.into(),
+                community: community.into(),
+                month: month.into(),
                 hours,
                 visits,
             })
             .collect();
         Ok(HoursAnswer { months, top_teams })
     }
+}
+
+/// ((community, team), (street, hours)), borrowed from the views while answering.
+type TeamHours<'a> = ((&'a str, &'a str), (&'a str, i64));
+
+/// Every community with sums (of any registry), one seek each: sums are keyed by
+/// community first.
+fn communities_with_sums(views: &Views) -> Vec<&str> {
+    let mut communities = Vec::new();
+    let mut from = String::new();
+    loop {
+        let start =
+            SumKey { community: from.clone(), registry: String::new(), field: String::new(), period: String::new() };
+        let Some((key, _)) = views.sums.range(start..).next() else { break };
+        communities.push(key.community.as_str());
+        // Past every key of this community (names never hold NUL).
+        from = format!("{}\0", key.community);
+    }
+    communities
 }

@@ -82,6 +82,64 @@ impl Filter {
     }
 }
 
+/// The place filter with the last answer remembered: views are keyed community first,
+/// so consecutive entries mostly share a community and its street is looked up once.
+pub struct Places<'a> {
+    filter: &'a Filter,
+    placement: &'a Placement,
+    last: Option<(&'a str, Option<&'a str>)>,
+}
+
+impl<'a> Places<'a> {
+    pub fn new(filter: &'a Filter, placement: &'a Placement) -> Self {
+        Self { filter, placement, last: None }
+    }
+
+    /// The street of `community` when it passes the filter's street and community.
+    pub fn street(&mut self, community: &'a str) -> Option<&'a str> {
+        if let Some((last, street)) = self.last
+            && last == community
+        {
+            return street;
+        }
+        let street = self.filter.place(self.placement, community).then(|| self.placement.street(community));
+        self.last = Some((community, street));
+        street
+    }
+
+    /// The communities the filter names (one, or a street's), in order; `None`: all.
+    pub fn communities(&self) -> Option<Vec<&'a str>> {
+        match (&self.filter.community, &self.filter.street) {
+            (Some(community), _) => Some(vec![community.as_str()]),
+            (None, Some(street)) => {
+                Some(self.placement.street_of.iter().filter(|(_, s)| *s == street).map(|(c, _)| c.as_str()).collect())
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// Small sets of names (streets, categories) numbered in order of first sight, so a
+/// query's groups are keyed by numbers: comparing a view's key with a few hot names
+/// costs less than comparing keys that point into the views.
+#[derive(Default)]
+pub struct Names<'a>(Vec<&'a str>);
+
+impl<'a> Names<'a> {
+    pub fn id(&mut self, name: &'a str) -> usize {
+        match self.0.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                self.0.push(name);
+                self.0.len() - 1
+            }
+        }
+    }
+    pub fn name(&self, id: usize) -> &'a str {
+        self.0[id]
+    }
+}
+
 /// An aggregate query.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Query {

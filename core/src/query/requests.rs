@@ -1,10 +1,11 @@
 //! Requests (诉求台账): open counts and lists, overdue ones, resolution times.
 
 use super::window::{hists_in, periods};
-use super::{Ctx, Filter, Placement, REQUESTS, community_of, limit, registry_of};
+use super::{Ctx, Filter, Names, Placement, Places, REQUESTS, community_of, limit};
 use crate::error::Result;
-use crate::views::{Hist, OpenKey, Views};
-use std::collections::BTreeMap;
+use crate::views::hist::Dense;
+use crate::views::{OpenEntry, OpenKey, Views};
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// Stands for "all" in a dimension the answer is not grouped by.
 pub const ALL: &str = "*";
@@ -33,21 +34,21 @@ impl Open {
     pub fn answer(&self, views: &Views, ctx: &Ctx) -> Result<Vec<OpenCount>> {
         let schema = ctx.registries.get(REQUESTS)?;
         let is_open = |status: &str| schema.status.as_ref().is_some_and(|m| m.is_open(status));
-        let pick = |yes: bool, value: &str| if yes { value.to_string() } else { ALL.to_string() };
-        let mut groups: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
+        fn pick(yes: bool, value: &str) -> &str {
+            if yes { value } else { ALL }
+        }
+        let mut places = Places::new(&self.filter, ctx.placement);
+        // Borrowed keys: no allocation per entry, only per group.
+        let mut groups: BTreeMap<(&str, &str, &str, &str), i64> = BTreeMap::new();
         for (key, count) in &views.counts {
             let counted = match &self.filter.status {
                 Some(status) => *status == key.status,
                 None => is_open(&key.status),
             };
-            if key.registry != REQUESTS
-                || !counted
-                || !self.filter.category(&key.category)
-                || !self.filter.place(ctx.placement, &key.community)
-            {
+            if key.registry != REQUESTS || !counted || !self.filter.category(&key.category) {
                 continue;
             }
-            let street = ctx.placement.street(&key.community);
+            let Some(street) = places.street(&key.community) else { continue };
             let group = (
                 pick(self.by_street, street),
                 pick(self.by_community, &key.community),
@@ -59,10 +60,10 @@ impl Open {
         Ok(groups
             .into_iter()
             .map(|((street, community, category, status), count)| OpenCount {
-                street,
-                community,
-                category,
-                status,
+                street: street.into(),
+                community: community.into(),
+                category: category.into(),
+                status: status.into(),
                 count,
             })
             .collect())
@@ -165,43 +166,70 @@ pub struct OverdueAnswer {
     pub records: Vec<OverdueRecord>,
 }
 
+/// The open requests of the communities in scope (all when `None`), in record order.
+pub fn open_requests<'a>(
+    views: &'a Views,
+    communities: Option<Vec<&'a str>>,
+) -> Box<dyn Iterator<Item = (&'a OpenKey, &'a OpenEntry)> + 'a> {
+    let from = |start: String| OpenKey { registry: REQUESTS.to_string(), record: start };
+    match communities {
+        None => Box::new(views.open.range(from(String::new())..).take_while(|(k, _)| k.registry == REQUESTS)),
+        Some(communities) => Box::new(communities.into_iter().flat_map(move |community| {
+            let prefix = format!("{community}/");
+            views
+                .open
+                .range(from(prefix.clone())..)
+                .take_while(move |(k, _)| k.registry == REQUESTS && k.record.starts_with(prefix.as_str()))
+        })),
+    }
+}
+
 impl Overdue {
+    /// Reads the open list (which holds each open request's deadline, status and
+    /// category inline) of the communities in scope: one pass, no lookups, the oldest
+    /// `limit` kept in a bounded heap.
     pub fn answer(&self, views: &Views, placement: &Placement) -> Result<OverdueAnswer> {
         let limit = limit(self.limit)?;
-        let by_entry = self.filter.category.is_some() || self.filter.status.is_some();
+        let places = Places::new(&self.filter, placement);
         let mut total = 0;
-        let mut records = Vec::new();
-        for (deadline_ms, record) in views.open_by_deadline.range(..(self.at_ms, String::new())) {
-            if registry_of(record) != REQUESTS {
+        // A max-heap of the `limit` oldest (deadline, record) seen so far.
+        let mut oldest: BinaryHeap<(i64, &str)> = BinaryHeap::with_capacity(limit + 1);
+        let mut entries: BTreeMap<&str, &OpenEntry> = BTreeMap::new();
+        for (key, entry) in open_requests(views, places.communities()) {
+            let Some(deadline_ms) = entry.deadline_ms.filter(|d| *d < self.at_ms) else { continue };
+            if !self.filter.category(&entry.category) || !self.filter.status(&entry.status) {
                 continue;
-            }
-            let community = community_of(record);
-            if !self.filter.place(placement, community) {
-                continue;
-            }
-            // Status and category live in the open list: look them up only when needed.
-            let lookup = || views.open.get(&OpenKey { registry: REQUESTS.to_string(), record: record.clone() });
-            let entry = if by_entry || records.len() < limit { lookup() } else { None };
-            if by_entry {
-                let Some(entry) = entry else { continue };
-                if !self.filter.category(&entry.category) || !self.filter.status(&entry.status) {
-                    continue;
-                }
             }
             total += 1;
-            if records.len() < limit {
-                let (status, category) = entry.map(|e| (e.status.clone(), e.category.clone())).unwrap_or_default();
-                records.push(OverdueRecord {
-                    record: record.clone(),
-                    street: placement.street(community).to_string(),
-                    community: community.to_string(),
-                    status,
-                    category,
-                    deadline_ms: *deadline_ms,
-                    overdue_ms: self.at_ms - deadline_ms,
-                });
+            let candidate = (deadline_ms, key.record.as_str());
+            if oldest.len() < limit {
+                oldest.push(candidate);
+                entries.insert(candidate.1, entry);
+            } else if oldest.peek().is_some_and(|top| *top > candidate) {
+                if let Some((_, dropped)) = oldest.pop() {
+                    entries.remove(dropped);
+                }
+                oldest.push(candidate);
+                entries.insert(candidate.1, entry);
             }
         }
+        let records = oldest
+            .into_sorted_vec()
+            .into_iter()
+            .filter_map(|(deadline_ms, record)| {
+                let entry = entries.get(record)?;
+                let community = community_of(record);
+                Some(OverdueRecord {
+                    record: record.to_string(),
+                    street: placement.street(community).to_string(),
+                    community: community.to_string(),
+                    status: entry.status.clone(),
+                    category: entry.category.clone(),
+                    deadline_ms,
+                    overdue_ms: self.at_ms - deadline_ms,
+                })
+            })
+            .collect();
         Ok(OverdueAnswer { total, records })
     }
 }
@@ -233,25 +261,35 @@ pub const RESOLUTION: &str = "resolution";
 impl Resolution {
     pub fn answer(&self, views: &Views, placement: &Placement) -> Result<Vec<ResolutionRow>> {
         self.filter.refuse_status("resolution")?;
-        let mut groups: BTreeMap<(String, String), Hist> = BTreeMap::new();
-        for period in periods(self.from_ms, self.to_ms)? {
-            for (key, hist) in hists_in(views, REQUESTS, RESOLUTION, &period) {
-                if !self.filter.place(placement, &key.community) || !self.filter.category(&key.category) {
+        let mut places = Places::new(&self.filter, placement);
+        // Groups numbered by name, dense sums: no allocation or key search per histogram.
+        let (mut streets, mut categories) = (Names::default(), Names::default());
+        let mut groups: BTreeMap<(usize, usize), Dense> = BTreeMap::new();
+        let periods = periods(self.from_ms, self.to_ms)?;
+        for period in &periods {
+            for (key, hist) in hists_in(views, REQUESTS, RESOLUTION, period) {
+                if !self.filter.category(&key.category) {
                     continue;
                 }
-                let street = if self.by_street { placement.street(&key.community) } else { ALL };
-                let category = if self.by_category { key.category.as_str() } else { ALL };
-                groups.entry((street.to_string(), category.to_string())).or_default().merge(hist);
+                let Some(street) = places.street(&key.community) else { continue };
+                let street = streets.id(if self.by_street { street } else { ALL });
+                let category = categories.id(if self.by_category { key.category.as_str() } else { ALL });
+                groups.entry((street, category)).or_default().merge(hist);
             }
         }
-        Ok(groups.into_iter().filter_map(|((street, category), hist)| row(street, category, &hist)).collect())
+        let mut rows: Vec<ResolutionRow> = groups
+            .into_iter()
+            .filter_map(|((street, category), hist)| row(streets.name(street), categories.name(category), &hist))
+            .collect();
+        rows.sort_by(|a, b| (&a.street, &a.category).cmp(&(&b.street, &b.category)));
+        Ok(rows)
     }
 }
 
-fn row(street: String, category: String, hist: &Hist) -> Option<ResolutionRow> {
+fn row(street: &str, category: &str, hist: &Dense) -> Option<ResolutionRow> {
     Some(ResolutionRow {
-        street,
-        category,
+        street: street.into(),
+        category: category.into(),
         resolved: hist.total(),
         p50_ms: hist.quantile_ms(0.50)?,
         p90_ms: hist.quantile_ms(0.90)?,

@@ -1,11 +1,12 @@
 //! Tasks (点单-派单-接单): the funnel ordered -> dispatched -> accepted -> completed.
 
 use super::requests::ALL;
-use super::window::{hists_in, months_present};
-use super::{Filter, Placement, TASKS};
+use super::window::hists_in;
+use super::{Filter, Placement, Places, TASKS};
 use crate::error::Result;
-use crate::views::{Hist, Views};
-use std::collections::BTreeMap;
+use crate::views::hist::Dense;
+use crate::views::{ALL_TIME, Views};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The steps of the funnel: each a duration of the `tasks` registry, from the previous
 /// stage's timestamp to its own.
@@ -39,34 +40,31 @@ pub struct FunnelRow {
 impl Funnel {
     pub fn answer(&self, views: &Views, placement: &Placement) -> Result<Vec<FunnelRow>> {
         self.filter.refuse_status("funnel")?;
-        let group = |community: &str| {
-            if self.by_street { placement.street(community).to_string() } else { ALL.to_string() }
-        };
-        let mut ordered: BTreeMap<String, i64> = BTreeMap::new();
+        let mut places = Places::new(&self.filter, placement);
+        let mut ordered: BTreeMap<&str, i64> = BTreeMap::new();
         for (key, count) in &views.counts {
-            if key.registry == TASKS
-                && self.filter.place(placement, &key.community)
-                && self.filter.category(&key.category)
-            {
-                *ordered.entry(group(&key.community)).or_default() += count;
+            if key.registry != TASKS || !self.filter.category(&key.category) {
+                continue;
             }
+            let Some(street) = places.street(&key.community) else { continue };
+            *ordered.entry(if self.by_street { street } else { ALL }).or_default() += count;
         }
-        let mut steps: BTreeMap<String, Vec<Hist>> = BTreeMap::new();
+        // Over all time: the all-time histograms, one per community and service.
+        let mut steps: BTreeMap<&str, [Dense; 3]> = BTreeMap::new();
         for (i, step) in STEPS.iter().enumerate() {
-            for month in months_present(views, TASKS, step) {
-                for (key, hist) in hists_in(views, TASKS, step, &month) {
-                    if self.filter.place(placement, &key.community) && self.filter.category(&key.category) {
-                        let hists = steps.entry(group(&key.community)).or_insert_with(|| vec![Hist::default(); 3]);
-                        hists[i].merge(hist);
-                    }
+            for (key, hist) in hists_in(views, TASKS, step, ALL_TIME) {
+                if !self.filter.category(&key.category) {
+                    continue;
                 }
+                let Some(street) = places.street(&key.community) else { continue };
+                steps.entry(if self.by_street { street } else { ALL }).or_default()[i].merge(hist);
             }
         }
-        let streets: std::collections::BTreeSet<String> = ordered.keys().chain(steps.keys()).cloned().collect();
+        let streets: BTreeSet<&str> = ordered.keys().chain(steps.keys()).copied().collect();
         Ok(streets
             .into_iter()
             .map(|street| {
-                let hists = steps.get(&street);
+                let hists = steps.get(street);
                 let steps = STEPS
                     .iter()
                     .enumerate()
@@ -74,12 +72,12 @@ impl Funnel {
                         let hist = hists.map(|h| &h[i]);
                         StepRow {
                             step: step.to_string(),
-                            count: hist.map(Hist::total).unwrap_or(0),
+                            count: hist.map(Dense::total).unwrap_or(0),
                             p50_ms: hist.and_then(|h| h.quantile_ms(0.5)),
                         }
                     })
                     .collect();
-                FunnelRow { ordered: ordered.get(&street).copied().unwrap_or(0), street, steps }
+                FunnelRow { ordered: ordered.get(street).copied().unwrap_or(0), street: street.to_string(), steps }
             })
             .collect())
     }

@@ -46,10 +46,44 @@ pub fn day_name(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A day count's year as `YYYY`.
+pub fn year_name(days: i64) -> String {
+    format!("{:04}", civil(days).0)
+}
+
+/// The day count of the first day of the year after the one holding `days`.
+pub fn next_year_start(days: i64) -> i64 {
+    days_from_civil(civil(days).0 + 1, 1, 1)
+}
+
+/// A day count's quarter as `YYYY-Qn`.
+pub fn quarter_name(days: i64) -> String {
+    let (year, month, _) = civil(days);
+    format!("{year:04}-Q{}", (month - 1) / 3 + 1)
+}
+
+/// The day count of the first day of the quarter after the one holding `days`.
+pub fn next_quarter_start(days: i64) -> i64 {
+    let (year, month, _) = civil(days);
+    let next = (month - 1) / 3 * 3 + 4;
+    if next > 12 { days_from_civil(year + 1, 1, 1) } else { days_from_civil(year, next, 1) }
+}
+
 /// A day count's month as `YYYY-MM`.
 pub fn month_name(days: i64) -> String {
     let (year, month, _) = civil(days);
     format!("{year:04}-{month:02}")
+}
+
+/// Weeks are 7-day blocks of day counts (1970-01-01 was a Thursday: a week runs
+/// Thursday to Wednesday); only their use as histogram periods matters, not the weekday.
+pub fn week_of(days: i64) -> i64 {
+    days.div_euclid(7)
+}
+
+/// A week as a period name: `w` and its number.
+pub fn week_name(days: i64) -> String {
+    format!("w{}", week_of(days))
 }
 
 /// The day count of the first day of the month after the one holding `days`.

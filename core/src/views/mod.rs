@@ -5,9 +5,10 @@
 //!   shard (hours by month, budgets by year),
 //! - the open records of registries with a deadline, ordered by deadline,
 //! - histograms of durations (reported -> resolved) by (registry, duration, period,
-//!   community, category), each record counted in the month and in the day (both in
-//!   Shenzhen) of its end, so that a window is answered from whole months plus the days
-//!   at its edges ([`hist`] has the buckets),
+//!   community, category), each record counted six times: in the year, the quarter,
+//!   the month, the week and the day (in Shenzhen) of its end, and over all time; a
+//!   window is answered from the largest whole periods that fit, then days at its edges
+//!   ([`hist`] has the buckets),
 //! - sums by (community, registry, field, period, group), the group a field's value (a
 //!   volunteer's team),
 //! - the open records by (registry, record key) with their status, category and
@@ -15,8 +16,9 @@
 //! - every record of a registry by a timestamp (a site's last report).
 //!
 //! Bounds: every view is bounded by the records it reflects; the histograms hold at
-//! most one entry per (community, category, day) with at most [`hist::BUCKETS`] buckets
-//! each, and most hold a few.
+//! most one entry per (community, category) and day, week, month, quarter, year, and
+//! over all time,
+//! with at most [`hist::BUCKETS`] buckets each, and most hold a few.
 //!
 //! Each record contributes one [`Row`]; when a change touches a record, the view takes
 //! away its old row and adds the new one, and the touched entries are written to the
@@ -29,7 +31,7 @@ pub mod hist;
 use crate::error::Result;
 use crate::ids::DocId;
 use crate::schema::Schema;
-use crate::schema::calendar::{cst_day, day_name, month_name};
+use crate::schema::calendar::{cst_day, day_name, month_name, quarter_name, week_name, year_name};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use codec::ViewWrite;
@@ -69,12 +71,15 @@ pub struct SumKey {
     pub period: String,
 }
 
+/// The period of the histograms over all time.
+pub const ALL_TIME: &str = "all";
+
 /// An open record in the deadline index: (deadline, record key).
 pub type DeadlineKey = (i64, String);
 
-/// A histogram of one duration. `period` is a month (`2026-11`) or a day
-/// (`2026-11-22`) in Shenzhen: all the months of a registry's duration sort before
-/// any of their days' keys with the same prefix, and one period's keys are contiguous.
+/// A histogram of one duration. `period` is a year (`2026`), a quarter (`2026-Q4`), a
+/// month (`2026-11`), a week (`w2932`), a day (`2026-11-22`) in Shenzhen, or
+/// [`ALL_TIME`]; one period's keys are contiguous.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HistKey {
     pub registry: String,
@@ -216,7 +221,15 @@ impl Views {
             let (Some(from), Some(to)) = (time(&duration.from), time(&duration.to)) else { continue };
             let bucket = hist::bucket_of(to.saturating_sub(from));
             let day = cst_day(to);
-            for period in [month_name(day), day_name(day)] {
+            let periods = [
+                ALL_TIME.to_string(),
+                year_name(day),
+                quarter_name(day),
+                month_name(day),
+                week_name(day),
+                day_name(day),
+            ];
+            for period in periods {
                 let key = HistKey {
                     registry: doc.registry.clone(),
                     duration: duration.name.clone(),

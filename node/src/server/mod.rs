@@ -91,6 +91,7 @@ pub async fn run(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServer<RegistryService>>().await;
+    health.set_serving::<QueryServer<QueryService>>().await;
     let replication =
         ReplicationServer::new(ReplicationService::new(shared.clone(), config.children.iter().cloned().collect()))
             .send_compressed(CompressionEncoding::Zstd)
