@@ -4,8 +4,8 @@
 //! `Views::update` every write and every peer's change goes through), not through a
 //! million gRPC writes.
 //!
-//! First a latency pass prints p50 and p99 of every query over `ROUNDS` runs and fails
-//! if a p99 is over 10 ms; then criterion measures each query. The baseline in the same
+//! First a latency pass prints p50 and p99 of every query over `ROUNDS` runs; then
+//! criterion measures each query; the bench fails if a p99 was over 10 ms. The baseline in the same
 //! process is the read path queries replaced: cloning every view to answer from a copy.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -291,7 +291,8 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-fn latency_pass(d: &District) {
+/// Prints p50 and p99 of every query; returns those whose p99 is over the bound.
+fn latency_pass(d: &District) -> Vec<&'static str> {
     let ctx = Ctx { registries: &d.registries, placement: &d.placement };
     eprintln!("{} records; {} histograms; {ROUNDS} runs per query", d.records, d.views.durations.len());
     let mut over = Vec::new();
@@ -319,12 +320,12 @@ fn latency_pass(d: &District) {
         .collect();
     clones.sort();
     eprintln!("{:<40} p50 {:>8.3} ms", "baseline: clone every view", percentile(&clones, 0.5).as_secs_f64() * 1e3);
-    assert!(over.is_empty(), "p99 over {P99_MAX:?}: {over:?}");
+    over
 }
 
 fn bench(c: &mut Criterion) {
     let d = district();
-    latency_pass(d);
+    let over = latency_pass(d);
     let ctx = Ctx { registries: &d.registries, placement: &d.placement };
     let mut group = c.benchmark_group("district_query");
     group.sample_size(30).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
@@ -334,6 +335,8 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(5));
     group.bench_function("baseline_clone_all_views", |b| b.iter(|| black_box(d.views.clone())));
     group.finish();
+    // After criterion's medians, so a run on a busy machine still reports them.
+    assert!(over.is_empty(), "p99 over {P99_MAX:?}: {over:?}");
 }
 
 criterion_group!(benches, bench);

@@ -3,7 +3,6 @@
 use super::{Filter, Placement, Places, VOLUNTEERS, limit};
 use crate::error::{Error, Result};
 use crate::views::{GroupSumKey, SumKey, Views};
-use std::collections::BTreeMap;
 
 /// Hours and visits by community and month, for the months `from_month` through
 /// `to_month` (`YYYY-MM`, both included), and the `top` teams by hours over them.
@@ -54,12 +53,15 @@ impl Hours {
         let communities = places.communities().unwrap_or_else(|| communities_with_sums(views));
         let end_month = format!("{}\0", self.to_month);
         // Borrowed keys, and only the keys of the window: one range per community.
-        let mut months: BTreeMap<(&str, &str), (&str, i64, i64)> = BTreeMap::new();
+        // Communities come in order and each one's months in order: rows are appended.
+        let mut months: Vec<HoursRow> = Vec::new();
+        let mut local_months: Vec<(&str, i64, i64)> = Vec::new();
         let mut teams: Vec<TeamHours> = Vec::new();
         // One community's teams at a time: a few, found by a short scan.
         let mut local: Vec<(&str, i64)> = Vec::new();
         for community in communities {
             let Some(street) = places.street(community) else { continue };
+            local_months.clear();
             for (i, field) in ["hours", "visits"].into_iter().enumerate() {
                 let key = |period: &str| SumKey {
                     community: community.to_string(),
@@ -68,14 +70,28 @@ impl Hours {
                     period: period.to_string(),
                 };
                 for (key, value) in views.sums.range(key(&self.from_month)..key(&end_month)) {
-                    let entry = months.entry((&key.community, &key.period)).or_insert((street, 0, 0));
+                    let at = match local_months.iter().position(|(month, ..)| *month == key.period.as_str()) {
+                        Some(at) => at,
+                        None => {
+                            local_months.push((&key.period, 0, 0));
+                            local_months.len() - 1
+                        }
+                    };
                     if i == 0 {
-                        entry.1 += value;
+                        local_months[at].1 += value;
                     } else {
-                        entry.2 += value;
+                        local_months[at].2 += value;
                     }
                 }
             }
+            local_months.sort_by(|a, b| a.0.cmp(b.0));
+            months.extend(local_months.iter().map(|(month, hours, visits)| HoursRow {
+                street: street.into(),
+                community: community.into(),
+                month: month.to_string(),
+                hours: *hours,
+                visits: *visits,
+            }));
             let key = |period: &str| GroupSumKey {
                 community: community.to_string(),
                 registry: VOLUNTEERS.to_string(),
@@ -93,9 +109,13 @@ impl Hours {
             teams.extend(local.iter().map(|(team, hours)| ((community, *team), (street, *hours))));
         }
         let mut top_teams = teams;
-        // Most hours first; ties by community and team.
-        top_teams.sort_by(|a, b| b.1.1.cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
-        top_teams.truncate(top);
+        // Most hours first; ties by community and team. Only the top are sorted.
+        let order = |a: &TeamHours, b: &TeamHours| b.1.1.cmp(&a.1.1).then_with(|| a.0.cmp(&b.0));
+        if top_teams.len() > top {
+            top_teams.select_nth_unstable_by(top, order);
+            top_teams.truncate(top);
+        }
+        top_teams.sort_by(order);
         let top_teams = top_teams
             .into_iter()
             .map(|((community, team), (street, hours))| TeamRow {
@@ -103,16 +123,6 @@ impl Hours {
                 community: community.into(),
                 team: team.into(),
                 hours,
-            })
-            .collect();
-        let months = months
-            .into_iter()
-            .map(|((community, month), (street, hours, visits))| HoursRow {
-                street: street.into(),
-                community: community.into(),
-                month: month.into(),
-                hours,
-                visits,
             })
             .collect();
         Ok(HoursAnswer { months, top_teams })

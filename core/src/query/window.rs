@@ -42,7 +42,12 @@ pub fn periods(from_ms: i64, to_ms: i64) -> Result<Vec<String>> {
             // A month whose first day this is and whose last day is in the window.
             periods.push(month_name(day));
             day = month_end;
-        } else if week_of(day) != week_of(day - 1) && week_end - 1 <= last {
+        } else if week_of(day) != week_of(day - 1)
+            && week_end - 1 <= last
+            // A week that would run into a month the window holds whole stops short of
+            // it, so that the month (and the quarters after it) are read whole.
+            && (week_end <= month_end || next_month_start(month_end) - 1 > last)
+        {
             periods.push(week_name(day));
             day = week_end;
         } else {
@@ -91,6 +96,10 @@ mod tests {
         let (first, last) = (day_start_ms(days_from_civil(2026, 11, 3)), day_start_ms(days_from_civil(2026, 11, 20)));
         let got = periods(first, last).unwrap();
         let days: i64 = got.iter().map(|p| if p.starts_with('w') { 7 } else { 1 }).sum();
+        // A rolling year: weeks stop at the first whole month, quarters follow.
+        let (first, last) = (day_start_ms(days_from_civil(2026, 1, 6)), day_start_ms(days_from_civil(2027, 1, 6)));
+        let got = periods(first, last).unwrap();
+        assert!(got.contains(&"2026-Q4".to_string()) && got.len() <= 24, "{got:?}");
         assert_eq!(days, 18, "{got:?}");
         assert!(got.iter().filter(|p| p.starts_with('w')).count() >= 1, "{got:?}");
         assert_eq!(periods(to, to).unwrap(), ["2026-12-02"]);
