@@ -18,6 +18,7 @@ mod validate;
 
 pub use genesis::{GENESIS_TIME_MS, genesis_bytes};
 pub use read::claim_key;
+pub use rows::read_row;
 pub use validate::{DocOp, Plan};
 
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@
 //! registry is a new file, not new code. The six defaults are compiled in; a node can
 //! load another directory instead. See `docs/registries.md` for the file format.
 
-mod calendar;
+pub mod calendar;
 mod load;
 
 pub use calendar::{month_shard, year_shard};
