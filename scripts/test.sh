@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test of the workspace: unit, property, crash (kill -9) and validation tests.
+# Every test of the workspace: unit, property, crash (kill -9), validation, tier and
+# simulator tests; then the simulator's checks against a broken merge rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -14,6 +15,11 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --release --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The checks can fail: the simulator with a deliberately broken merge rule (a
+# test-only feature of linli-core) must report the writes it lost.
+cargo test --release --workspace --features linli-sim/broken-merge --test broken_merge 2>&1 | tee -a "$log"
+broken=${PIPESTATUS[0]}
+if [ "$status" = 0 ]; then status=$broken; fi
 set -e
 # One closing line for the whole workspace (cargo prints one per test binary; the
 # crash test, which has its own main, reports its kills in its output).

@@ -70,6 +70,12 @@ fn scalar_int(doc: &AutoCommit, rec: &ObjId, name: &str) -> Option<i64> {
 /// A claim map's key: the claim's HLC in fixed-width hex, then the claiming node, so
 /// that the smallest key is the winner: earliest HLC, then lowest node id.
 pub fn claim_key(at: Hlc, node: &str) -> String {
+    if cfg!(feature = "broken-merge") {
+        // Test-only, to show the simulator's checks can fail: every claim under one
+        // key, so a second claim overwrites the first (last writer wins) instead of
+        // both being kept.
+        return "0000000000000000.broken-merge".to_string();
+    }
     format!("{:016x}.{node}", at.0)
 }
 

@@ -1,0 +1,259 @@
+//! The run's report: a progress line while it runs, a summary table at the end, and
+//! `report.json` plus `report.html` (see [`crate::html`]) in the output directory.
+
+use crate::checks::Check;
+use crate::faults::{Fault, FaultKind};
+use crate::run::{RunConfig, Tally};
+use serde::Serialize;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub at_ms: u64,
+    pub acked: u64,
+    pub bytes: u64,
+    pub rss_bytes: u64,
+    /// Per street, in the topology's order: log entries the district has not applied.
+    pub street_lag: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CatchUp {
+    pub node: String,
+    pub kind: FaultKind,
+    pub down_ms: u64,
+    /// The node's log end when its fault was lifted.
+    pub log_entries: u64,
+    pub time_ms: f64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Idle {
+    pub node: String,
+    pub time_ms: f64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub topology: String,
+    pub mode: String,
+    pub seed: u64,
+    pub servers: usize,
+    pub streets: Vec<String>,
+    pub command: String,
+    pub rate_writes_per_s: f64,
+    pub speed: f64,
+    pub duration_s: f64,
+    pub virtual_hours: f64,
+    pub boot_ms: u64,
+    pub settle_ms: u64,
+    pub writes_acked: u64,
+    pub writes_per_s: f64,
+    pub records: usize,
+    pub steps_waited: u64,
+    pub steps_abandoned: u64,
+    pub writes_refused: u64,
+    pub writes_at_down_nodes: u64,
+    pub propagation: Option<Percentiles>,
+    /// Propagation sorted, for the CDF plot (ms).
+    pub propagation_ms: Vec<f64>,
+    pub catch_ups: Vec<CatchUp>,
+    pub idle_reconnect: Option<Idle>,
+    pub bytes_on_links: u64,
+    pub rss_bytes_max: u64,
+    pub faults: Vec<Fault>,
+    pub samples: Vec<Sample>,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+pub struct Inputs<'a> {
+    pub config: &'a RunConfig,
+    pub boot_ms: u64,
+    pub workload_ms: u64,
+    pub settle_ms: u64,
+    pub end_virtual_ms: i64,
+    pub tally: &'a Tally,
+    pub ledger_writes: u64,
+    pub records: usize,
+    pub latencies: Vec<(String, Duration)>,
+    pub catch_ups: Vec<CatchUp>,
+    pub idle: Option<Idle>,
+    pub samples: Vec<Sample>,
+    pub bytes_on_links: u64,
+    pub checks: Vec<Check>,
+}
+
+pub fn build(inputs: Inputs<'_>) -> Report {
+    let config = inputs.config;
+    let mut ms: Vec<f64> = inputs.latencies.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let propagation = (!ms.is_empty()).then(|| Percentiles {
+        count: ms.len(),
+        p50_ms: percentile(&ms, 0.50),
+        p90_ms: percentile(&ms, 0.90),
+        p99_ms: percentile(&ms, 0.99),
+        max_ms: ms.last().copied().unwrap_or(0.0),
+    });
+    let duration_s = inputs.workload_ms as f64 / 1e3;
+    Report {
+        topology: config.topology.name.clone(),
+        mode: config.mode.as_str().into(),
+        seed: config.seed,
+        servers: config.topology.node_count(),
+        streets: config.topology.streets.iter().map(|s| s.id.clone()).collect(),
+        command: config.command.clone(),
+        rate_writes_per_s: config.rate,
+        speed: config.speed,
+        duration_s,
+        virtual_hours: (inputs.end_virtual_ms - config.start_ms) as f64 / 3.6e6,
+        boot_ms: inputs.boot_ms,
+        settle_ms: inputs.settle_ms,
+        writes_acked: inputs.tally.acked.load(Ordering::Relaxed).max(inputs.ledger_writes),
+        writes_per_s: inputs.ledger_writes as f64 / duration_s.max(1e-3),
+        records: inputs.records,
+        steps_waited: inputs.tally.waits.load(Ordering::Relaxed),
+        steps_abandoned: inputs.tally.abandoned.load(Ordering::Relaxed),
+        writes_refused: inputs.tally.refused.load(Ordering::Relaxed),
+        writes_at_down_nodes: inputs.tally.down.load(Ordering::Relaxed),
+        propagation,
+        propagation_ms: ms,
+        catch_ups: inputs.catch_ups,
+        idle_reconnect: inputs.idle,
+        bytes_on_links: inputs.bytes_on_links,
+        rss_bytes_max: inputs.samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0),
+        faults: config.faults.clone(),
+        samples: inputs.samples,
+        checks: inputs.checks,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Resident memory of this process (every server of a real run), from /proc.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One line, rewritten in place: a bar, writes per second, the worst street lag, memory.
+pub fn progress(sample: &Sample, duration: Duration, previous: Option<&Sample>) {
+    let total = duration.as_millis().max(1) as u64;
+    let done = (sample.at_ms.min(total) * 30 / total) as usize;
+    let rate = previous.map_or(0, |p| sample.acked.saturating_sub(p.acked) * 1000 / (sample.at_ms - p.at_ms).max(1));
+    let lag = sample.street_lag.iter().max().copied().unwrap_or(0);
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\r[{}{}] {:>4} s  {:>8} writes  {:>6} w/s  lag max {:>5}  rss {:>5} MB ",
+        "#".repeat(done),
+        ".".repeat(30 - done),
+        sample.at_ms / 1000,
+        sample.acked,
+        rate,
+        lag,
+        sample.rss_bytes >> 20
+    );
+    let _ = err.flush();
+}
+
+/// The summary table for the terminal.
+pub fn summary(report: &Report) -> String {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "topology".into(),
+            format!("{} ({} servers, mode {}, seed {})", report.topology, report.servers, report.mode, report.seed),
+        ),
+        (
+            "workload".into(),
+            format!(
+                "{:.0} s {} = {:.1} h of district time; {} writes acknowledged ({:.0}/s), {} records",
+                report.duration_s,
+                if report.mode == "sim" { "simulated" } else { "wall" },
+                report.virtual_hours,
+                report.writes_acked,
+                report.writes_per_s,
+                report.records
+            ),
+        ),
+        (
+            "steps".into(),
+            format!(
+                "{} waited for replication, {} abandoned, {} refused and retried, {} met a down node",
+                report.steps_waited, report.steps_abandoned, report.writes_refused, report.writes_at_down_nodes
+            ),
+        ),
+    ];
+    if let Some(p) = &report.propagation {
+        rows.push((
+            "propagation".into(),
+            format!(
+                "community -> district, {} probes: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+            ),
+        ));
+    }
+    for c in &report.catch_ups {
+        rows.push((
+            "catch-up".into(),
+            format!(
+                "{} after {:?} of {:.1} s: {:.0} ms, {} bytes",
+                c.node,
+                c.kind,
+                c.down_ms as f64 / 1e3,
+                c.time_ms,
+                c.bytes
+            ),
+        ));
+    }
+    if let Some(idle) = &report.idle_reconnect {
+        rows.push(("idle reconnect".into(), format!("{}: {} bytes, {:.0} ms", idle.node, idle.bytes, idle.time_ms)));
+    }
+    rows.push(("bytes on links".into(), format!("{:.1} MB", report.bytes_on_links as f64 / 1e6)));
+    if report.mode != "sim" {
+        rows.push(("memory".into(), format!("{} MB resident at most, all servers", report.rss_bytes_max >> 20)));
+    }
+    rows.push(("settle".into(), format!("{} ms after the workload", report.settle_ms)));
+    for check in &report.checks {
+        let mark = if check.passed { "ok  " } else { "FAIL" };
+        rows.push((format!("check {mark}"), format!("{}: {}", check.name, check.detail)));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+}
+
+/// Writes `report.json` and `report.html` into `dir`.
+pub fn write(report: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("report.json"), json)?;
+    std::fs::write(dir.join("report.html"), crate::html::page(report))
+}

@@ -1,0 +1,203 @@
+//! One node of a simulated district: the same replica engine as a real server, over
+//! an in-memory store, stepped by the simulator instead of a thread.
+//!
+//! Every step's `Persist` effects are committed before the next event, which is what
+//! the real engine guarantees before it answers. A crash drops the replica and keeps
+//! the store (what was committed is durable); a wipe drops both.
+
+use crate::error::SimError;
+use linli_core::doc::Record;
+use linli_core::ids::{DocId, NodeId, RecordKey};
+use linli_core::link::{Checkpoint, Hello, Routes, Tier};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Scope, Written};
+use linli_core::schema::Registries;
+use linli_core::store::{LogEntry, MemoryStore, Storage, StoreBatch};
+use linli_core::views::Views;
+use linli_core::write::Write;
+use std::collections::BTreeMap;
+
+pub struct SimNode {
+    pub id: NodeId,
+    pub tier: Tier,
+    pub routes: Routes,
+    scope: Scope,
+    store: MemoryStore,
+    /// `None` while the node is down.
+    replica: Option<Replica>,
+    /// Each new store gets a new Automerge actor: `<node>.<incarnation>`.
+    incarnation: u64,
+    /// Added to the simulated time this node's clock reads.
+    pub skew_ms: i64,
+}
+
+fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
+    move |source| SimError::Core { node: node.to_string(), source: Box::new(source) }
+}
+
+impl SimNode {
+    pub fn new(id: NodeId, tier: Tier, routes: Routes, scope: Scope) -> Self {
+        Self { id, tier, routes, scope, store: MemoryStore::new(), replica: None, incarnation: 0, skew_ms: 0 }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// Opens the replica over the store, as a server does at start.
+    pub fn start(&mut self, registries: &Registries) -> Result<(), SimError> {
+        if self.replica.is_some() {
+            return Ok(());
+        }
+        self.incarnation += 1;
+        let mut config = ReplicaConfig::new(self.id.clone(), self.scope.clone());
+        config.incarnation = self.incarnation;
+        let mut replica = Replica::open(config, registries.clone(), &self.store).map_err(core_error(&self.id))?;
+        if let Some(birth) = replica.birth() {
+            self.store.commit(&birth).map_err(core_error(&self.id))?;
+        }
+        self.replica = Some(replica);
+        Ok(())
+    }
+
+    /// Stops the node; what it committed stays.
+    pub fn crash(&mut self) {
+        self.replica = None;
+    }
+
+    /// Stops the node and loses its store.
+    pub fn wipe(&mut self) {
+        self.replica = None;
+        self.store = MemoryStore::new();
+    }
+
+    fn steps(&mut self, event: Event) -> Result<Vec<Effect>, SimError> {
+        let Some(replica) = self.replica.as_mut() else { return Ok(Vec::new()) };
+        // As the engine: past the cache's bound, evict between steps (every batch of
+        // this node is committed by then).
+        if replica.cache_over_bound() {
+            replica.evict();
+        }
+        let effects = replica.step(&self.store, event);
+        let mut batch = StoreBatch::default();
+        let mut others = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Persist(persist) => batch.extend(persist),
+                other => others.push(other),
+            }
+        }
+        if !batch.is_empty() {
+            self.store.commit(&batch).map_err(core_error(&self.id))?;
+        }
+        Ok(others)
+    }
+
+    /// A local write at `now_ms` (simulated time, before this node's skew). `Ok(None)`
+    /// while down; `Err(SimError::Core)` when the replica refuses it.
+    pub fn write(&mut self, write: Write, now_ms: u64) -> Result<Option<Written>, SimError> {
+        if !self.is_up() {
+            return Ok(None);
+        }
+        let now_ms = now_ms.saturating_add_signed(self.skew_ms);
+        let event = Event::Writes { writes: vec![(0, write)], now_ms };
+        for effect in self.steps(event)? {
+            if let Effect::Written { result, .. } = effect {
+                return result.map(Some).map_err(core_error(&self.id));
+            }
+        }
+        Err(SimError::Core {
+            node: self.id.to_string(),
+            source: Box::new(linli_core::Error::RolledBack {
+                doc: "-".into(),
+                cause: "the write had no answer".into(),
+            }),
+        })
+    }
+
+    pub fn get(&mut self, key: &RecordKey) -> Result<Option<Record>, SimError> {
+        let Some(replica) = self.replica.as_mut() else { return Ok(None) };
+        replica.get(&self.store, key).map_err(core_error(&self.id))
+    }
+
+    /// Applies a peer's changes with the link's checkpoint in the same batch; returns
+    /// the documents the replica would not take, with why.
+    pub fn apply(
+        &mut self,
+        origin: &NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        checkpoint: Checkpoint,
+    ) -> Result<Vec<(DocId, String)>, SimError> {
+        let meta = vec![(Checkpoint::meta_name(origin), checkpoint.encode())];
+        let event = Event::Changes { origin: origin.clone(), docs, meta };
+        let mut refused = Vec::new();
+        for effect in self.steps(event)? {
+            if let Effect::Applied { doc, result: Err(e) } = effect {
+                refused.push((doc, e.to_string()));
+            }
+        }
+        Ok(refused)
+    }
+
+    /// One step of Automerge's sync protocol with `peer` on `doc`: the reply to send.
+    pub fn sync(&mut self, peer: &NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, SimError> {
+        let event = Event::Sync { peer: peer.clone(), doc, message };
+        for effect in self.steps(event)? {
+            if let Effect::Sync { reply, .. } = effect {
+                return Ok(reply);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Background work (compaction), as a server's tick.
+    pub fn tick(&mut self, now_ms: u64) -> Result<(), SimError> {
+        let now_ms = now_ms.saturating_add_signed(self.skew_ms);
+        self.steps(Event::Tick { now_ms }).map(drop)
+    }
+
+    pub fn log_end(&self) -> Result<u64, SimError> {
+        self.store.log_last_seq().map_err(core_error(&self.id))
+    }
+
+    pub fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>, SimError> {
+        self.store.log_after(after, max).map_err(core_error(&self.id))
+    }
+
+    pub fn log_id(&self) -> String {
+        self.replica.as_ref().map(|r| r.actor().to_string()).unwrap_or_default()
+    }
+
+    pub fn doc_ids(&self) -> Result<Vec<DocId>, SimError> {
+        self.store.doc_ids().map_err(core_error(&self.id))
+    }
+
+    pub fn hello(&self, peer: &NodeId) -> Result<Hello, SimError> {
+        let checkpoint = self
+            .store
+            .meta(&Checkpoint::meta_name(peer))
+            .map_err(core_error(&self.id))?
+            .and_then(|bytes| Checkpoint::decode(&bytes));
+        Ok(Hello {
+            node: self.id.clone(),
+            tier: self.tier,
+            log_id: self.log_id(),
+            log_end: self.log_end()?,
+            checkpoint,
+            subtree: self.routes.subtree(),
+        })
+    }
+
+    /// Every document as JSON, `None` while down.
+    pub fn materialize(&mut self) -> Result<Option<BTreeMap<String, serde_json::Value>>, SimError> {
+        let Some(replica) = self.replica.as_mut() else { return Ok(None) };
+        replica.materialize(&self.store).map(Some).map_err(core_error(&self.id))
+    }
+
+    /// The maintained views and a recount, `None` while down.
+    pub fn views_and_recount(&mut self) -> Result<Option<(Views, Views)>, SimError> {
+        let Some(replica) = self.replica.as_mut() else { return Ok(None) };
+        let views = replica.views().clone();
+        let recount = replica.recount(&self.store).map_err(core_error(&self.id))?;
+        Ok(Some((views, recount)))
+    }
+}

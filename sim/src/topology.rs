@@ -1,0 +1,236 @@
+//! The shape of a district: its streets, their communities, and each community's
+//! size, drawn for a seed from the facts of the domain (DOMAIN.md).
+//!
+//! Presets carry the real counts: Longhua 6 streets / 50 communities, Luohu 10 / 83,
+//! Longgang 11 / 111, and all of Shenzhen as one tree of 74 / 680. Communities are
+//! spread unevenly over streets, and their sizes follow a long tail around Pingdi
+//! (6,440 people, 13 grids): a few Beizhan-sized communities write much more.
+
+use crate::error::SimError;
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Topology {
+    pub name: String,
+    pub district: String,
+    pub streets: Vec<Street>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Street {
+    pub id: String,
+    pub communities: Vec<Community>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Community {
+    pub id: String,
+    pub people: u32,
+    pub grids: u32,
+    /// V stations and micro stations; `v_stations_24h` of them open all day.
+    pub v_stations: u32,
+    pub v_stations_24h: u32,
+    pub volunteers: u32,
+    /// This community's share of the load: 1.0 is an average community.
+    pub weight: f64,
+}
+
+/// (name, district id, streets, communities).
+pub const PRESETS: [(&str, &str, usize, usize); 4] =
+    [("longhua", "lh", 6, 50), ("luohu", "lu", 10, 83), ("longgang", "lg", 11, 111), ("shenzhen", "sz", 74, 680)];
+
+/// A tree no larger than this is refused: every node is a server with its own store.
+pub const NODES_MAX: usize = 2_000;
+
+impl Topology {
+    pub fn preset(name: &str, seed: u64) -> Result<Self, SimError> {
+        let (_, district, streets, communities) =
+            PRESETS.iter().find(|(preset, ..)| *preset == name).ok_or_else(|| SimError::UnknownPreset {
+                name: name.to_string(),
+                known: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+            })?;
+        Self::sized(name, district, *streets, *communities, seed)
+    }
+
+    /// `streets` streets sharing `communities` communities, sizes drawn for `seed`.
+    pub fn sized(name: &str, district: &str, streets: usize, communities: usize, seed: u64) -> Result<Self, SimError> {
+        if streets == 0 || communities < streets {
+            return Err(SimError::BadTopology {
+                reason: format!("{streets} streets and {communities} communities: every street needs a community"),
+            });
+        }
+        if 1 + streets + communities > NODES_MAX {
+            return Err(SimError::BadTopology {
+                reason: format!("{} nodes is more than the {NODES_MAX} one run can hold", 1 + streets + communities),
+            });
+        }
+        let mut rng = Rng::new(seed).fork("topology");
+        let shares: Vec<f64> = (0..streets).map(|_| 0.5 + rng.unit()).collect();
+        let counts = apportion(&shares, communities);
+        let mut tree = Topology { name: name.to_string(), district: district.to_string(), streets: Vec::new() };
+        for (s, count) in counts.into_iter().enumerate() {
+            let street = format!("{district}-s{:02}", s + 1);
+            let communities =
+                (0..count).map(|c| draw_community(&format!("{street}-c{:02}", c + 1), &mut rng)).collect();
+            tree.streets.push(Street { id: street, communities });
+        }
+        let mean = tree.communities().map(|c| f64::from(c.people)).sum::<f64>() / communities as f64;
+        for street in &mut tree.streets {
+            for community in &mut street.communities {
+                community.weight = f64::from(community.people) / mean;
+            }
+        }
+        Ok(tree)
+    }
+
+    /// A tree from a TOML file: `name`, `district`, and `[[streets]]` with `id` and
+    /// `communities` (ids); sizes are drawn for `seed`.
+    pub fn from_file(path: &Path, seed: u64) -> Result<Self, SimError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            name: String,
+            district: String,
+            streets: Vec<FileStreet>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileStreet {
+            id: String,
+            communities: Vec<String>,
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SimError::Io { what: format!("reading topology {}", path.display()), source: e })?;
+        let file: File = toml::from_str(&text)
+            .map_err(|e| SimError::BadTopology { reason: format!("{}: {}", path.display(), e.message()) })?;
+        let sized = Self::sized(
+            &file.name,
+            &file.district,
+            file.streets.len(),
+            file.streets.iter().map(|s| s.communities.len()).sum(),
+            seed,
+        )?;
+        let mut drawn = sized.communities().cloned();
+        let mut tree = Topology { name: file.name, district: file.district, streets: Vec::new() };
+        for street in file.streets {
+            let communities = street
+                .communities
+                .into_iter()
+                .map(|id| drawn.next().map(|c| Community { id, ..c }))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| SimError::BadTopology { reason: "fewer sizes than communities".into() })?;
+            tree.streets.push(Street { id: street.id, communities });
+        }
+        tree.check_ids()?;
+        Ok(tree)
+    }
+
+    fn check_ids(&self) -> Result<(), SimError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for id in std::iter::once(&self.district)
+            .chain(self.streets.iter().map(|s| &s.id))
+            .chain(self.communities().map(|c| &c.id))
+        {
+            linli_core::ids::NodeId::new(id).map_err(|e| SimError::BadTopology { reason: e.to_string() })?;
+            if !seen.insert(id.clone()) {
+                return Err(SimError::BadTopology { reason: format!("node id {id} appears twice") });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn communities(&self) -> impl Iterator<Item = &Community> {
+        self.streets.iter().flat_map(|s| s.communities.iter())
+    }
+
+    pub fn community_count(&self) -> usize {
+        self.streets.iter().map(|s| s.communities.len()).sum()
+    }
+
+    pub fn node_count(&self) -> usize {
+        1 + self.streets.len() + self.community_count()
+    }
+
+    pub fn street_of(&self, community: &str) -> Option<&str> {
+        self.streets.iter().find(|s| s.communities.iter().any(|c| c.id == community)).map(|s| s.id.as_str())
+    }
+}
+
+fn draw_community(id: &str, rng: &mut Rng) -> Community {
+    // Around Pingdi (6,440 people), with a tail up to Beizhan's size.
+    let people = rng.log_normal(8_000.0, 0.6).clamp(1_500.0, 80_000.0) as u32;
+    let grids = (f64::from(people) / 500.0).round().clamp(3.0, 60.0) as u32;
+    let v_stations = rng.range(1, 4) as u32 + people / 20_000;
+    let v_stations_24h = u32::from(rng.chance(0.3));
+    let volunteers = (f64::from(people) * (0.01 + 0.02 * rng.unit())) as u32 + 10;
+    Community { id: id.to_string(), people, grids, v_stations, v_stations_24h, volunteers, weight: 1.0 }
+}
+
+/// Splits `total` into parts proportional to `shares`, each at least one, summing to
+/// `total` (largest remainders).
+fn apportion(shares: &[f64], total: usize) -> Vec<usize> {
+    let spare = total - shares.len();
+    let sum: f64 = shares.iter().sum();
+    let exact: Vec<f64> = shares.iter().map(|s| s / sum * spare as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|e| 1 + *e as usize).collect();
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|a, b| (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor())));
+    let mut left = total - counts.iter().sum::<usize>();
+    for i in order.into_iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_real_counts_and_a_seed_fixes_the_sizes() {
+        for (name, _, streets, communities) in PRESETS {
+            let tree = Topology::preset(name, 1).expect("preset");
+            assert_eq!(tree.streets.len(), streets, "{name}");
+            assert_eq!(tree.community_count(), communities, "{name}");
+            assert!(tree.streets.iter().all(|s| !s.communities.is_empty()), "{name}: an empty street");
+            tree.check_ids().expect("ids");
+        }
+        let (a, b) = (Topology::preset("longgang", 9).expect("a"), Topology::preset("longgang", 9).expect("b"));
+        assert_eq!(serde_json::to_string(&a).ok(), serde_json::to_string(&b).ok());
+        let c = Topology::preset("longgang", 10).expect("c");
+        assert_ne!(serde_json::to_string(&a).ok(), serde_json::to_string(&c).ok());
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_with_the_reason() {
+        let err = Topology::preset("atlantis", 1).expect_err("unknown");
+        assert!(err.to_string().contains("longgang"), "{err}");
+        let err = Topology::sized("x", "x", 3, 2, 1).expect_err("too few");
+        assert!(err.to_string().contains("every street needs a community"), "{err}");
+        let err = Topology::sized("x", "x", 10, 5_000, 1).expect_err("too big");
+        assert!(err.to_string().contains("2000"), "{err}");
+    }
+
+    #[test]
+    fn a_topology_file_names_its_nodes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "name = \"shuanghe\"\ndistrict = \"cy\"\n[[streets]]\nid = \"cy-jxq\"\ncommunities = [\"cy-sh-1\", \"cy-sh-2\"]\n",
+        )
+        .expect("write");
+        let tree = Topology::from_file(&path, 3).expect("file");
+        assert_eq!(tree.street_of("cy-sh-2"), Some("cy-jxq"));
+        std::fs::write(&path, "name = \"x\"\ndistrict = \"x\"\n[[streets]]\nid = \"s\"\ncommunities = [\"a b\"]\n")
+            .expect("write");
+        let err = Topology::from_file(&path, 3).expect_err("bad id");
+        assert!(err.to_string().contains("a b"), "{err}");
+    }
+}
