@@ -22,7 +22,9 @@ async fn a_wiped_street_is_rebuilt_from_its_children_and_the_district() {
             keys.push(write(tree.node(community), request(community, i)).await.key);
         }
     }
-    // The street's own dispatch, which only it wrote: it must come back too.
+    // The street's own dispatch, which only it wrote: it must come back too. It can
+    // dispatch only a request it has received.
+    eventually("the request at its street", WAIT, || async { get(tree.node(S1), &keys[0]).await.is_some() }).await;
     write(tree.node(S1), Write::set(keys[0].clone(), &[("status", json!("dispatched"))])).await;
     for key in &keys {
         eventually("every record at the district", WAIT, || async { get(tree.node(DISTRICT), key).await.is_some() })

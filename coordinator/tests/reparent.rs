@@ -38,7 +38,7 @@ async fn a_community_moved_to_another_street_is_counted_once() {
     tree.restart(S2, |c| c.children.push(MOVED.into())).await;
     tree.restart(S1, |c| c.children.retain(|child| child != MOVED)).await;
     tree.nodes.get_mut(MOVED).unwrap().stop().await;
-    let proxy = proxy::Proxy::start(tree.node(S2).addr).await;
+    let proxy = Proxy::start(tree.node(S2).addr).await.expect("proxy");
     let parent = format!("http://{}", proxy.addr());
     tree.proxies.insert(MOVED.into(), proxy);
     tree.restart(MOVED, |c| c.parent = Some(parent)).await;

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod ledger;
-pub mod proxy;
 
 use linli_core::ids::RecordKey;
 use linli_core::replica::Written;
@@ -11,7 +10,7 @@ use linli_core::schema::Registries;
 use linli_core::write::Write;
 use linli_node::config::{LinkConfig, ServerConfig, Tier};
 use linli_node::server::{self, Running};
-use proxy::Proxy;
+pub use linli_sim::real::proxy::Proxy;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -128,7 +127,7 @@ impl Tree {
 
     /// Starts `id` under `parent` through a new proxy.
     pub async fn start_child(&mut self, id: &str, tier: Tier, parent: &str, children: &[&str]) {
-        let proxy = Proxy::start(self.node(parent).addr).await;
+        let proxy = Proxy::start(self.node(parent).addr).await.expect("proxy");
         let url = format!("http://{}", proxy.addr());
         let config = config(id, tier, self.data_dir(id), Some(url), children);
         self.proxies.insert(id.into(), proxy);
