@@ -89,7 +89,6 @@ pub struct Link {
     /// How far each receiver has applied its sender's log: `[Up]` is the parent's
     /// checkpoint of the child, `[Down]` the child's of the parent.
     pub applied_through: [u64; 2],
-    pub refused: u64,
 }
 
 impl Link {
@@ -169,7 +168,6 @@ impl Net {
                 bytes: 0,
                 sessions: 0,
                 applied_through: [0; 2],
-                refused: 0,
             });
         }
         Self { now_ms: 0, nodes, links, uplink, downlinks, queue: BTreeMap::new(), next_event: 0, rng }
@@ -444,8 +442,9 @@ impl Net {
                     .active
                     .as_ref()
                     .map_or_else(String::new, |s| s.senders[dir as usize].log_id.clone());
-                let refused = self.nodes[receiver].apply(&sender_id, docs, Checkpoint { log_id, through })?;
-                self.links[link].refused += refused.len() as u64;
+                for (doc, reason) in self.nodes[receiver].apply(&sender_id, docs, Checkpoint { log_id, through })? {
+                    tracing::warn!(%doc, %reason, from = %sender_id, "refused a peer's changes");
+                }
                 self.links[link].applied_through[dir as usize] = through;
                 self.send(link, dir.back(), Frame::Ack { through })?;
                 self.pump_node(receiver)?;
@@ -460,8 +459,8 @@ impl Net {
                 self.pump(link, dir.back())?;
             }
             Frame::Sync { doc, message } => {
-                if dir == Dir::Up && self.nodes[receiver].routes.refuses_from_child(&sender_id, &doc).is_some() {
-                    self.links[link].refused += 1;
+                if let Some(reason) = self.refusal(link, dir, &sender_id, &doc) {
+                    tracing::warn!(%doc, %reason, from = %sender_id, "refused a sync message");
                 } else if let Some(reply) = self.nodes[receiver].sync(&sender_id, doc.clone(), Some(message))? {
                     self.send(link, dir.back(), Frame::Sync { doc, message: reply })?;
                 }
@@ -472,13 +471,18 @@ impl Net {
         Ok(Delivered { link, dir, receiver })
     }
 
-    /// A batch's entries by document, those the parent refuses from this child left out.
-    fn group(&mut self, link: usize, dir: Dir, sender: &NodeId, entries: Vec<LogEntry>) -> Vec<(DocId, Vec<Vec<u8>>)> {
+    /// Why the parent would not take changes to `doc` from this child, if it would not.
+    fn refusal(&self, link: usize, dir: Dir, sender: &NodeId, doc: &DocId) -> Option<String> {
         let parent = self.links[link].parent;
+        (dir == Dir::Up).then(|| self.nodes[parent].routes.refuses_from_child(sender, doc)).flatten()
+    }
+
+    /// A batch's entries by document, those the parent refuses from this child left out.
+    fn group(&self, link: usize, dir: Dir, sender: &NodeId, entries: Vec<LogEntry>) -> Vec<(DocId, Vec<Vec<u8>>)> {
         let mut docs: Vec<(DocId, Vec<Vec<u8>>)> = Vec::new();
         for entry in entries {
-            if dir == Dir::Up && self.nodes[parent].routes.refuses_from_child(sender, &entry.doc).is_some() {
-                self.links[link].refused += 1;
+            if let Some(reason) = self.refusal(link, dir, sender, &entry.doc) {
+                tracing::warn!(doc = %entry.doc, %reason, from = %sender, "refused a log entry");
                 continue;
             }
             match docs.iter().position(|(doc, _)| *doc == entry.doc) {

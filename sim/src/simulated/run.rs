@@ -168,13 +168,12 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
 
 /// The checks are written once for both modes, as futures; here nothing in them
 /// waits, so one poll finishes them.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+fn block_on<T, F: std::future::Future<Output = Result<T, SimError>>>(future: F) -> Result<T, SimError> {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => Err(SimError::Run { reason: "the checks waited on something in sim mode".into() }),
     }
 }
 
