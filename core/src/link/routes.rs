@@ -7,6 +7,10 @@
 //! community never receives another community's records. Nobody ships an entry back
 //! to the peer it came from.
 //!
+//! An owner that was below this node and left it (a community moved to another street)
+//! is no broadcast: its entries stay in the log as history and go nowhere, so the
+//! communities that stayed never receive it.
+//!
 //! A parent accepts from a child only documents of the child's subtree. The subtree a
 //! child announces is trusted as far as its parent's config reaches: a street knows
 //! its communities by config and a community's subtree is the community alone; the
@@ -22,11 +26,19 @@ pub struct Routes {
     pub me: String,
     /// Each child's subtree (owners, the child included), as last announced.
     pub children: BTreeMap<String, BTreeSet<String>>,
+    /// Owners that were below this node and moved away: never shipped anywhere.
+    pub left: BTreeSet<String>,
 }
 
 impl Routes {
     pub fn new(me: &NodeId) -> Self {
-        Self { me: me.to_string(), children: BTreeMap::new() }
+        Self { me: me.to_string(), children: BTreeMap::new(), left: BTreeSet::new() }
+    }
+
+    /// Whether a document of `owner` goes to every child: it belongs to none of them
+    /// and never did (this node's own, or one that came from above).
+    fn broadcast(&self, owner: &str) -> bool {
+        !self.below(owner) && !self.left.contains(owner)
     }
 
     /// Owners of this node's subtree: itself and every child's subtree.
@@ -53,13 +65,14 @@ impl Routes {
         let owner = entry.doc.owner.as_str();
         match self.children.get(child.as_str()) {
             Some(owners) if owners.contains(owner) => true,
-            _ => !self.below(owner),
+            _ => self.broadcast(owner),
         }
     }
 
     /// Whether a document is shared with `child` at all (repair syncs these).
     pub fn shares_down(&self, doc: &DocId, child: &NodeId) -> bool {
-        self.children.get(child.as_str()).is_some_and(|owners| owners.contains(&doc.owner)) || !self.below(&doc.owner)
+        self.children.get(child.as_str()).is_some_and(|owners| owners.contains(&doc.owner))
+            || self.broadcast(&doc.owner)
     }
 
     /// `None` when `child` may send changes to `doc`; otherwise why not.
@@ -117,6 +130,18 @@ mod tests {
         assert!(!routes.ships_down(&entry("b", Some("b")), &id("a")), "another community's");
         assert!(routes.ships_down(&entry("d", Some("d")), &id("a")), "the district's menu");
         assert!(routes.ships_down(&entry("s", None), &id("b")), "the street's own documents");
+    }
+
+    #[test]
+    fn a_community_that_moved_away_is_no_broadcast() {
+        let mut routes = street();
+        routes.children.remove("b");
+        routes.left.insert("b".into());
+        assert!(!routes.ships_down(&entry("b", Some("b")), &id("a")), "the moved community's own");
+        assert!(!routes.ships_down(&entry("b", None), &id("a")), "the street's dispatch to it");
+        assert!(!routes.shares_down(&DocId::new("b", "requests", "all").unwrap(), &id("a")));
+        assert!(!routes.ships_up(&entry("b", Some("b")), &id("d")), "no longer in the subtree");
+        assert!(routes.ships_down(&entry("d", Some("d")), &id("a")), "broadcasts still go");
     }
 
     #[test]

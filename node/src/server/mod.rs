@@ -39,6 +39,10 @@ use tonic::codec::CompressionEncoding;
 /// to another parent, and its documents are forgotten here.
 const CHILDREN_META: &str = "children";
 
+/// Every owner that moved away from below this node, kept for good: the log still
+/// holds their entries, and they must not go to the children as broadcasts.
+const LEFT_META: &str = "children_left";
+
 /// What a running server exposes to the code that started it (tests, the simulator).
 #[derive(Clone)]
 pub struct Running {
@@ -127,8 +131,17 @@ pub async fn run(
     Ok(())
 }
 
+/// A comma-separated list of owners kept in `meta`.
+fn owner_list(bytes: Option<Vec<u8>>) -> BTreeSet<String> {
+    bytes
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(|s| s.split(',').filter(|c| !c.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
 /// Routes from config and the subtrees children announced before; forgets the
-/// documents of children that moved away since the last start.
+/// documents of children that moved away since the last start, and remembers them as
+/// left (see [`Routes::left`]).
 async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerConfig) -> Result<Routes, NodeError> {
     let store = engine.store()?;
     let mut routes = Routes::new(node);
@@ -139,11 +152,7 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
         owners.insert(child.clone());
         routes.children.insert(child.clone(), owners);
     }
-    let before: BTreeSet<String> = store
-        .meta(CHILDREN_META)?
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(|s| s.split(',').filter(|c| !c.is_empty()).map(String::from).collect())
-        .unwrap_or_default();
+    let before = owner_list(store.meta(CHILDREN_META)?);
     let now: BTreeSet<String> = config.children.iter().cloned().collect();
     let mut gone = BTreeSet::new();
     for child in before.difference(&now) {
@@ -154,13 +163,24 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
     // Owners still below another child stay.
     let kept = routes.subtree();
     gone.retain(|owner| !kept.contains(owner));
+    let left_before = owner_list(store.meta(LEFT_META)?);
+    let mut left: BTreeSet<String> = left_before.iter().chain(&gone).cloned().collect();
+    // One that came back is below again.
+    left.retain(|owner| !kept.contains(owner));
     if !gone.is_empty() {
         tracing::info!(owners = ?gone, "children moved away: forgetting their documents");
         engine.forget_async(gone).await?;
     }
+    let mut meta = Vec::new();
     if before != now {
-        let value = now.iter().cloned().collect::<Vec<_>>().join(",").into_bytes();
-        engine.apply_async(node.clone(), Vec::new(), vec![(CHILDREN_META.to_string(), value)]).await?;
+        meta.push((CHILDREN_META.to_string(), now.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()));
     }
+    if left != left_before {
+        meta.push((LEFT_META.to_string(), left.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()));
+    }
+    if !meta.is_empty() {
+        engine.apply_async(node.clone(), Vec::new(), meta).await?;
+    }
+    routes.left = left;
     Ok(routes)
 }
