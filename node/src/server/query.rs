@@ -204,6 +204,9 @@ impl query_server::Query for QueryService {
                 sessions: s.sessions,
                 refused_here: s.refused_here,
                 refused_there: s.refused_there,
+                acked_through: s.acked_through,
+                peer_log_end: s.peer_log_end,
+                applied_through: s.applied_through,
             })
             .collect();
         Ok(Response::new(v1::LinksReply {

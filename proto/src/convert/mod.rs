@@ -4,9 +4,11 @@ mod answer;
 mod frame;
 mod log_entry;
 mod query;
+mod record;
 mod split;
 mod write;
 mod written;
 
 pub use answer::reply;
 pub use query::{RESOLUTION_DAYS_DEFAULT, SILENT_KIND_DEFAULT, SILENT_MS_DEFAULT, query_from};
+pub use record::record_from_json;
