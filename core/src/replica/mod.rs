@@ -155,7 +155,7 @@ pub enum Effect {
 
 /// A field value as a split's mapping names it: strings and enums as they are, other
 /// types as their JSON (`5`, `true`, `"1234.50"` for yuan without the quotes).
-fn split_value(value: &crate::value::Value) -> String {
+pub fn split_value(value: &crate::value::Value) -> String {
     match value.to_json() {
         serde_json::Value::String(text) => text,
         other => other.to_string(),
