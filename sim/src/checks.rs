@@ -8,7 +8,11 @@
 //!   documents;
 //! - no acknowledged write lost: every record the ledger knows is at the district with
 //!   exactly the fields and claims its acknowledged writes left;
-//! - no `local` field above its community, at its street or at the district.
+//! - no `local` field above its community, at its street or at the district;
+//! - no community holds another community's documents (only its own, its street's
+//!   and the district's);
+//! - each street counts only its own communities, itself and the district's broadcast
+//!   (a community that moved away is forgotten).
 
 use crate::error::SimError;
 use crate::ledger::Ledger;
@@ -76,11 +80,17 @@ async fn docs(district: &impl Inspect, node: &str) -> Result<BTreeMap<String, Js
 async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<Check>, SimError> {
     let top = docs(district, &topology.district).await?;
     let mut problems = Vec::new();
+    let mut foreign = Vec::new();
     let mut compared = 0;
     for street in &topology.streets {
         let at_street = docs(district, &street.id).await?;
         for community in &street.communities {
             let mine = docs(district, &community.id).await?;
+            let others = mine.keys().filter(|doc| {
+                let owner = doc.split('/').next().unwrap_or_default();
+                owner != community.id && owner != street.id && owner != topology.district
+            });
+            foreign.extend(others.map(|doc| format!("{} holds {doc}", community.id)));
             for (doc, json) in &mine {
                 compared += 1;
                 if at_street.get(doc) != Some(json) {
@@ -103,7 +113,11 @@ async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<C
             }
         }
     }
-    Ok(vec![Check::from_problems("converged", compared, "documents", problems)])
+    let communities = topology.community_count();
+    Ok(vec![
+        Check::from_problems("converged", compared, "documents", problems),
+        Check::from_problems("no community holds another's documents", communities, "communities", foreign),
+    ])
 }
 
 async fn aggregates(district: &impl Inspect, topology: &Topology, ledger: &Ledger) -> Result<Vec<Check>, SimError> {
@@ -126,8 +140,26 @@ async fn aggregates(district: &impl Inspect, topology: &Topology, ledger: &Ledge
             stale.push(format!("{node}: {}", diff_views(&views, &recounted).join(", ")));
         }
     }
-    let nodes = nodes.len();
-    Ok(vec![recount, Check::from_problems("views equal a recount at every node", nodes, "nodes", stale)])
+    let compared = nodes.len();
+    let mut foreign = Vec::new();
+    for street in &topology.streets {
+        let Some((views, _)) = district.views_and_recount(&street.id).await? else { continue };
+        let mine: BTreeSet<&str> = street
+            .communities
+            .iter()
+            .map(|c| c.id.as_str())
+            .chain([street.id.as_str(), topology.district.as_str()])
+            .collect();
+        let counted: BTreeSet<&str> = views.counts.keys().map(|k| k.community.as_str()).collect();
+        for other in counted.difference(&mine) {
+            foreign.push(format!("{} counts {other}", street.id));
+        }
+    }
+    Ok(vec![
+        recount,
+        Check::from_problems("views equal a recount at every node", compared, "nodes", stale),
+        Check::from_problems("streets count only their communities", topology.streets.len(), "streets", foreign),
+    ])
 }
 
 /// The first differences between two views, as `key: got vs expected`.

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [[fault]]
-//! kind = "cut"          # cut | crash | wipe | delay | loss | skew
+//! kind = "cut"          # cut | crash | kill | wipe | delay | loss | skew | move | split
 //! node = "street:2"     # a node id, `street:N` or `community:N` (1-based, in tree order)
 //! at_s = 10             # seconds after the workload starts
 //! for_s = 20            # how long; the fault is lifted after
@@ -13,14 +13,22 @@
 //! # loss_pct = 2        # for `loss`: share of frames (sim) or chunks (real) lost
 //! # skew_ms = -90000    # for `skew`: the node's clock runs this far off (sim mode)
 //! # daily = "18:00-21:00"  # instead of at_s/for_s: every day, in the workload's local time
+//! # to = "street:1"     # for `move` (at_s only): the street a community moves to
 //! ```
 //!
 //! `cut` drops the node's link to its parent (for a street: the whole street), `crash`
-//! stops the node and starts it again, `wipe` stops it, deletes its data directory and
+//! stops the node gracefully and starts it again, `kill` ends it with SIGKILL (real mode
+//! runs it as a child process for that; in sim mode, whose stores hold only what was
+//! made durable, it is a crash) and starts it again, `wipe` stops it, deletes its data directory and
 //! starts it empty, `delay` slows its uplink, `loss` loses frames on it (a lost frame
 //! breaks the connection, as a reset stream; the link reconnects and resumes), `skew`
 //! sets the node's clock off by `skew_ms` (sim mode only: the servers of a real run
-//! share this machine's clock).
+//! share this machine's clock). `move` re-parents a community to the street `to`, for
+//! good, at `at_s`, while the workload goes on: the new street accepts it, the old one
+//! hands over what it wrote for it and forgets it, the community dials its new street
+//! (see `docs/simulator.md`). `split` (at_s only) splits a community in two by grid, as
+//! 双合家园 was: `<id>-a` takes the first half of its grids and every record without a
+//! grid, `<id>-b` the rest; the old community stops writing and stays as history.
 
 use crate::error::SimError;
 use crate::topology::Topology;
@@ -32,10 +40,13 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     Cut,
     Crash,
+    Kill,
     Wipe,
     Delay,
     Loss,
     Skew,
+    Move,
+    Split,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +60,7 @@ pub struct FaultSpec {
     pub loss_pct: Option<f64>,
     pub skew_ms: Option<i64>,
     pub daily: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +80,10 @@ pub struct Fault {
     pub delay_ms: u64,
     pub loss_pct: f64,
     pub skew_ms: i64,
+    /// For a move: the street the community moves to. A move lasts no time: it ends
+    /// where it starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// A fault lasts this long at most: a run's faults must be lifted before its checks.
@@ -81,10 +97,44 @@ pub fn parse_scenario(name: &str, text: &str) -> Result<Vec<FaultSpec>, SimError
     Ok(file.fault)
 }
 
-/// Parses a `--fault kind,node,at_s,for_s[,delay_ms]` flag.
+/// Parses a `--fault kind,node,at_s,for_s[,amount]` flag, or `move,community,at_s,street`.
 pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
     let bad = |reason: String| SimError::BadScenario { source_name: format!("--fault {flag}"), reason };
     let parts: Vec<&str> = flag.split(',').map(str::trim).collect();
+    if parts[0] == "split" {
+        let [_, node, at_s] = parts[..] else {
+            return Err(bad("expected split,community,at_s, e.g. split,community:3,30".into()));
+        };
+        let at_s = at_s.parse::<f64>().map_err(|_| bad(format!("at_s `{at_s}` is not a number")))?;
+        return Ok(FaultSpec {
+            kind: FaultKind::Split,
+            node: node.to_string(),
+            at_s: Some(at_s),
+            for_s: None,
+            delay_ms: None,
+            loss_pct: None,
+            skew_ms: None,
+            daily: None,
+            to: None,
+        });
+    }
+    if parts[0] == "move" {
+        let [_, node, at_s, to] = parts[..] else {
+            return Err(bad("expected move,community,at_s,street, e.g. move,community:3,20,street:2".into()));
+        };
+        let at_s = at_s.parse::<f64>().map_err(|_| bad(format!("at_s `{at_s}` is not a number")))?;
+        return Ok(FaultSpec {
+            kind: FaultKind::Move,
+            node: node.to_string(),
+            at_s: Some(at_s),
+            for_s: None,
+            delay_ms: None,
+            loss_pct: None,
+            skew_ms: None,
+            daily: None,
+            to: Some(to.to_string()),
+        });
+    }
     if !(4..=5).contains(&parts.len()) {
         return Err(bad(
             "expected kind,node,at_s,for_s[,amount] (amount: delay_ms, loss_pct or skew_ms), e.g. cut,street:1,10,20"
@@ -94,11 +144,16 @@ pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
     let kind = match parts[0] {
         "cut" => FaultKind::Cut,
         "crash" => FaultKind::Crash,
+        "kill" => FaultKind::Kill,
         "wipe" => FaultKind::Wipe,
         "delay" => FaultKind::Delay,
         "loss" => FaultKind::Loss,
         "skew" => FaultKind::Skew,
-        other => return Err(bad(format!("unknown fault `{other}`; known: cut, crash, wipe, delay, loss, skew"))),
+        other => {
+            return Err(bad(format!(
+                "unknown fault `{other}`; known: cut, crash, kill, wipe, delay, loss, skew, move, split"
+            )));
+        }
     };
     let number =
         |what: &str, text: &str| text.parse::<f64>().map_err(|_| bad(format!("{what} `{text}` is not a number")));
@@ -112,6 +167,7 @@ pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
         loss_pct: amount.filter(|_| kind == FaultKind::Loss),
         skew_ms: amount.filter(|_| kind == FaultKind::Skew).map(|d| d as i64),
         daily: None,
+        to: None,
     })
 }
 
@@ -127,7 +183,14 @@ pub fn expand(
         let bad = |reason: String| SimError::BadScenario { source_name: format!("fault {}", i + 1), reason };
         let node =
             resolve(&spec.node, topology).ok_or_else(|| bad(format!("no node `{}` in this topology", spec.node)))?;
-        if node == topology.district && !matches!(spec.kind, FaultKind::Crash | FaultKind::Skew) {
+        if matches!(spec.kind, FaultKind::Move | FaultKind::Split) {
+            faults.extend(expand_once(spec, node, topology, duration_ms).map_err(bad)?);
+            continue;
+        }
+        if spec.to.is_some() {
+            return Err(bad("`to` is for a move only".into()));
+        }
+        if node == topology.district && !matches!(spec.kind, FaultKind::Crash | FaultKind::Kill | FaultKind::Skew) {
             return Err(bad(
                 "the district has no uplink to cut, slow or lose, and its wipe has no one to rebuild from".into(),
             ));
@@ -156,11 +219,86 @@ pub fn expand(
             _ => return Err(bad("give either at_s and for_s, or daily".into())),
         };
         for (start_ms, end_ms) in windows.into_iter().filter(|(start, _)| *start < duration_ms) {
-            faults.push(Fault { kind: spec.kind, node: node.clone(), start_ms, end_ms, delay_ms, loss_pct, skew_ms });
+            faults.push(Fault {
+                kind: spec.kind,
+                node: node.clone(),
+                start_ms,
+                end_ms,
+                delay_ms,
+                loss_pct,
+                skew_ms,
+                to: None,
+            });
         }
     }
     faults.sort_by_key(|f| f.start_ms);
+    // Each move and split must find its community where those before it left it.
+    let mut tree = topology.clone();
+    for fault in faults.iter().filter(|f| matches!(f.kind, FaultKind::Move | FaultKind::Split)) {
+        let what = |reason: String| SimError::BadScenario {
+            source_name: format!("{:?} of {}", fault.kind, fault.node).to_lowercase(),
+            reason,
+        };
+        match (fault.kind, fault.to.as_deref()) {
+            (FaultKind::Move, Some(to)) if tree.street_of(&fault.node) == Some(to) => {
+                return Err(what(format!("{} is already under {to} then", fault.node)));
+            }
+            (FaultKind::Split, _) if tree.was_split(&fault.node) => {
+                return Err(what(format!("{} was split already", fault.node)));
+            }
+            _ => {}
+        }
+        tree = tree.after(fault)?;
+    }
     Ok(faults)
+}
+
+/// A move or a split: once, at `at_s`, for good.
+fn expand_once(spec: &FaultSpec, node: String, topology: &Topology, duration_ms: u64) -> Result<Vec<Fault>, String> {
+    let kind = format!("{:?}", spec.kind).to_lowercase();
+    if topology.street_of(&node).is_none() {
+        return Err(format!("only a community takes a {kind}; `{}` is not one", spec.node));
+    }
+    let to = match (spec.kind, spec.to.as_deref()) {
+        (FaultKind::Move, Some(to)) => Some(
+            resolve(to, topology)
+                .filter(|id| topology.streets.iter().any(|s| &s.id == id))
+                .ok_or_else(|| format!("`to` = `{to}` is not a street of this topology"))?,
+        ),
+        (FaultKind::Move, None) => return Err("a move needs `to`, the street it moves to".into()),
+        (_, Some(_)) => return Err("`to` is for a move only".into()),
+        (_, None) => None,
+    };
+    let at_s = match (spec.at_s, spec.for_s, &spec.daily) {
+        (Some(at), None, None) if at >= 0.0 => at,
+        _ => return Err(format!("a {kind} takes at_s (>= 0) only: it is for good, not for a while")),
+    };
+    if spec.delay_ms.is_some() || spec.loss_pct.is_some() || spec.skew_ms.is_some() {
+        return Err(format!("a {kind} takes no delay_ms, loss_pct or skew_ms"));
+    }
+    let at_ms = (at_s * 1e3) as u64;
+    if at_ms >= duration_ms {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Fault {
+        kind: spec.kind,
+        node,
+        start_ms: at_ms,
+        end_ms: at_ms,
+        delay_ms: 0,
+        loss_pct: 0.0,
+        skew_ms: 0,
+        to,
+    }])
+}
+
+/// The tree at the end of a run: `topology` with every move and split of `faults` made.
+pub fn final_topology(topology: &Topology, faults: &[Fault]) -> Result<Topology, SimError> {
+    let mut tree = topology.clone();
+    for fault in faults {
+        tree = tree.after(fault)?;
+    }
+    Ok(tree)
 }
 
 fn resolve(selector: &str, topology: &Topology) -> Option<String> {
@@ -247,6 +385,7 @@ mod tests {
             loss_pct: None,
             skew_ms: None,
             daily: Some("18:00-21:00".into()),
+            to: None,
         }];
         let faults = expand(&specs, &tree(), &clock, 1_200_000).expect("expand");
         let windows: Vec<(u64, u64)> = faults.iter().map(|f| (f.start_ms, f.end_ms)).collect();
@@ -271,6 +410,28 @@ mod tests {
         assert_eq!((faults[0].kind, faults[0].skew_ms), (FaultKind::Skew, -30_000));
         let err = parse_scenario("x.toml", "[[fault]]\nkind = \"cut\"\n").expect_err("missing node");
         assert!(err.to_string().contains("x.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_move_names_a_community_and_a_street_once() {
+        let clock = Clock { start_ms: 0, speed: 1.0 };
+        let tree = tree();
+        let spec = parse_flag("move,community:1,5,street:2").expect("parse");
+        let faults = expand(std::slice::from_ref(&spec), &tree, &clock, 10_000).expect("expand");
+        assert_eq!((faults[0].start_ms, faults[0].end_ms), (5_000, 5_000));
+        assert_eq!(faults[0].to.as_deref(), Some(tree.streets[1].id.as_str()));
+        let moved = final_topology(&tree, &faults).expect("final");
+        assert_eq!(moved.street_of(&tree.streets[0].communities[0].id), Some(tree.streets[1].id.as_str()));
+        assert_eq!(moved.community_count(), tree.community_count());
+        let err = expand(&[spec.clone(), spec], &tree, &clock, 10_000).expect_err("twice");
+        assert!(err.to_string().contains("already under"), "{err}");
+        let err = expand(&[parse_flag("move,street:1,5,street:2").expect("parse")], &tree, &clock, 10_000)
+            .expect_err("a street");
+        assert!(err.to_string().contains("only a community takes a move"), "{err}");
+        let err = expand(&[parse_flag("move,community:1,5,community:2").expect("parse")], &tree, &clock, 10_000)
+            .expect_err("to a community");
+        assert!(err.to_string().contains("not a street"), "{err}");
+        assert!(parse_flag("move,community:1,5").is_err(), "a move without its street");
     }
 
     #[test]

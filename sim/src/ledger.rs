@@ -12,7 +12,7 @@
 use crate::error::SimError;
 use linli_core::doc::read_row;
 use linli_core::ids::{DocId, RecordKey};
-use linli_core::replica::Written;
+use linli_core::replica::{SplitRule, Written, split_value};
 use linli_core::schema::{Registries, Schema};
 use linli_core::value::{self, Value};
 use linli_core::views::{Row, Views};
@@ -34,12 +34,14 @@ pub struct Expected {
 pub struct Ledger {
     registries: Registries,
     records: BTreeMap<RecordKey, Expected>,
+    /// Originals a split copied elsewhere: history, out of the views.
+    moved: BTreeSet<RecordKey>,
     writes: u64,
 }
 
 impl Ledger {
     pub fn new(registries: Registries) -> Self {
-        Self { registries, records: BTreeMap::new(), writes: 0 }
+        Self { registries, records: BTreeMap::new(), moved: BTreeSet::new(), writes: 0 }
     }
 
     pub fn writes(&self) -> u64 {
@@ -95,11 +97,43 @@ impl Ledger {
         Ok(())
     }
 
+    /// A split as the ledger sees it (the rules of `docs/split.md`, the core's own
+    /// reading of the field): every record of `rule.from` not moved yet goes to the
+    /// community the rule picks, under the same id with the same fields and claims, and
+    /// the original stays as history, out of the views. Returns the records moved.
+    ///
+    /// Applied once the workload is over, which equals applying it when the split ran:
+    /// every write to the community was applied at the node that split it before it
+    /// did (the run waits for that), and none after (the old community stops writing;
+    /// a write to a moved record is refused).
+    pub fn split(&mut self, rule: &SplitRule) -> Result<usize, SimError> {
+        let sources: Vec<RecordKey> = self
+            .records
+            .keys()
+            .filter(|key| key.doc.owner == rule.from && !self.moved.contains(*key))
+            .cloned()
+            .collect();
+        let mut moved = 0;
+        for key in sources {
+            let record = self.records[&key].clone();
+            let value = record.fields.get(&rule.by_field).map(split_value);
+            let Some(owner) = value.and_then(|v| rule.to.get(&v)).or(rule.default_to.as_ref()) else { continue };
+            let bad = |e: linli_core::Error| SimError::Ledger { key: key.to_string(), reason: e.to_string() };
+            let doc = DocId::new(owner, &key.doc.registry, &key.doc.shard).map_err(bad)?;
+            let copy = RecordKey::new(doc, &key.id).map_err(bad)?;
+            self.records.insert(copy, record);
+            self.moved.insert(key);
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
     /// The views a replica holding every acknowledged record must have.
     pub fn expected_views(&self) -> Views {
         let rows: Vec<(&Schema, &DocId, &str, Row)> = self
             .records
             .iter()
+            .filter(|(key, _)| !self.moved.contains(*key))
             .map(|(key, record)| {
                 let row = read_row(&record.schema, |name| record.fields.get(name).cloned());
                 (record.schema.as_ref(), &key.doc, key.id.as_str(), row)
@@ -143,6 +177,41 @@ mod tests {
         let hours: i64 = views.sums.iter().filter(|(k, _)| k.field == "hours").map(|(_, v)| v).sum();
         assert_eq!(hours, 5);
         assert_eq!(ledger.writes(), 2);
+    }
+
+    #[test]
+    fn a_split_moves_records_by_the_rule_and_counts_each_once() {
+        let mut ledger = Ledger::new(Registries::defaults().expect("registries"));
+        for (i, grid) in ["第1网格", "第2网格", "第9网格"].iter().enumerate() {
+            let write = Write::create(
+                "c1",
+                "requests",
+                &[
+                    ("category", json!("other")),
+                    ("channel", json!("qr_code")),
+                    ("grid", json!(grid)),
+                    ("summary", json!("路灯不亮")),
+                    ("reported_at", json!(1_794_758_400_000_i64)),
+                ],
+            );
+            let key = RecordKey::parse(&format!("c1/requests/2026-11/r{i}")).expect("key");
+            ack(&mut ledger, write, &key);
+        }
+        let counted = |ledger: &Ledger, owner: &str| -> i64 {
+            ledger.expected_views().counts.iter().filter(|(k, _)| k.community == owner).map(|(_, n)| n).sum()
+        };
+        assert_eq!(counted(&ledger, "c1"), 3);
+        let rule = SplitRule {
+            from: "c1".into(),
+            by_field: "grid".into(),
+            to: [("第1网格".to_string(), "c1-a".to_string()), ("第2网格".to_string(), "c1-b".to_string())].into(),
+            default_to: None,
+        };
+        assert_eq!(ledger.split(&rule).expect("split"), 2, "the unmapped grid stays");
+        assert_eq!((counted(&ledger, "c1"), counted(&ledger, "c1-a"), counted(&ledger, "c1-b")), (1, 1, 1));
+        let copy = RecordKey::parse("c1-b/requests/2026-11/r1").expect("copy");
+        assert_eq!(ledger.records()[&copy].fields.get("grid"), Some(&Value::Str("第2网格".into())));
+        assert_eq!(ledger.split(&rule).expect("again"), 0, "a second split moves nothing");
     }
 
     #[test]

@@ -69,7 +69,7 @@ struct RunArgs {
     /// Scenario files of faults (see sim/scenarios/).
     #[arg(long)]
     scenario: Vec<PathBuf>,
-    /// A fault: kind,node,at_s,for_s[,delay_ms], e.g. cut,street:1,10,20.
+    /// A fault: kind,node,at_s,for_s[,amount], e.g. cut,street:1,10,20 or kill,community:3,20,5.
     #[arg(long)]
     fault: Vec<String>,
     /// Seconds the district may take to settle after the workload.
@@ -81,6 +81,21 @@ struct RunArgs {
     /// No progress line (for logs and CI).
     #[arg(long)]
     quiet: bool,
+    /// Real mode: which nodes run as child processes of the production binaries
+    /// (`linli-node`, `linli-coordinator`); the rest run in this process.
+    #[arg(long, value_enum, default_value = "killed")]
+    processes: ProcessChoice,
+    /// Real mode: where linli-node and linli-coordinator are [default: beside linli-sim].
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProcessChoice {
+    /// The nodes a `kill` fault names (SIGKILL needs a process of its own).
+    Killed,
+    /// Every node: the district as separate servers, as deployed.
+    All,
 }
 
 /// Monday 2026-11-16 08:00 in Shenzhen (UTC+8): the district's day starts.
@@ -161,6 +176,8 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         settle: Duration::from_secs_f64(args.settle.clamp(1.0, 3_600.0)),
         progress: !args.quiet,
         command: command.join(" "),
+        all_processes: args.processes == ProcessChoice::All,
+        bin_dir: args.bin_dir.clone(),
     };
     let started = std::time::Instant::now();
     let report = if sim {

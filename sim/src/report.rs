@@ -31,6 +31,17 @@ pub struct CatchUp {
     pub bytes: u64,
 }
 
+/// A split the run made: what moved where, and how long the old community's hand-over
+/// and the split took.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitDone {
+    pub community: String,
+    pub street: String,
+    pub moved: std::collections::BTreeMap<String, usize>,
+    pub left: usize,
+    pub time_ms: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Idle {
     pub node: String,
@@ -72,6 +83,7 @@ pub struct Report {
     /// Propagation sorted, for the CDF plot (ms).
     pub propagation_ms: Vec<f64>,
     pub catch_ups: Vec<CatchUp>,
+    pub splits: Vec<SplitDone>,
     pub idle_reconnect: Option<Idle>,
     pub bytes_on_links: u64,
     pub rss_bytes_max: u64,
@@ -97,6 +109,7 @@ pub struct Inputs<'a> {
     pub records: usize,
     pub latencies: Vec<(String, Duration)>,
     pub catch_ups: Vec<CatchUp>,
+    pub splits: Vec<SplitDone>,
     pub idle: Option<Idle>,
     pub samples: Vec<Sample>,
     pub bytes_on_links: u64,
@@ -119,7 +132,8 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         topology: config.topology.name.clone(),
         mode: config.mode.as_str().into(),
         seed: config.seed,
-        servers: config.topology.node_count(),
+        servers: crate::faults::final_topology(&config.topology, &config.faults)
+            .map_or(config.topology.node_count(), |tree| tree.node_count()),
         streets: config.topology.streets.iter().map(|s| s.id.clone()).collect(),
         command: config.command.clone(),
         rate_writes_per_s: config.rate,
@@ -138,6 +152,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         propagation,
         propagation_ms: ms,
         catch_ups: inputs.catch_ups,
+        splits: inputs.splits,
         idle_reconnect: inputs.idle,
         bytes_on_links: inputs.bytes_on_links,
         rss_bytes_max: inputs.samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0),
@@ -153,7 +168,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Resident memory of this process (every server of a real run), from /proc.
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_bytes_of("/proc/self/status")
+}
+
+/// VmRSS of a process, from its `/proc/<pid>/status`; 0 where there is none.
+pub fn rss_bytes_of(status_path: &str) -> u64 {
+    std::fs::read_to_string(status_path)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -231,6 +251,21 @@ pub fn summary(report: &Report) -> String {
                 c.down_ms as f64 / 1e3,
                 c.time_ms,
                 c.bytes
+            ),
+        ));
+    }
+    for split in &report.splits {
+        let moved: Vec<String> = split.moved.iter().map(|(to, n)| format!("{n} to {to}")).collect();
+        rows.push((
+            "split".into(),
+            format!(
+                "{} at {}: {} records moved ({}), {} left, in {:.0} ms with its hand-over",
+                split.community,
+                split.street,
+                split.moved.values().sum::<usize>(),
+                moved.join(", "),
+                split.left,
+                split.time_ms
             ),
         ));
     }

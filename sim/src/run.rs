@@ -3,10 +3,10 @@
 
 use crate::checks::{self, Check};
 use crate::error::SimError;
-use crate::faults::{Fault, FaultKind};
+use crate::faults::{self, Fault, FaultKind};
 use crate::ledger::Ledger;
-use crate::real::RealDistrict;
-use crate::report::{self, CatchUp, Report, Sample};
+use crate::real::{Processes, RealDistrict};
+use crate::report::{self, CatchUp, Report, Sample, SplitDone};
 use crate::rng::Rng;
 use crate::topology::Topology;
 use crate::workload::{Clock, CommunityLoad, Decision, WAITS_MAX};
@@ -14,7 +14,7 @@ use linli_core::schema::Registries;
 use linli_core::write::Write;
 use linli_node::config::LinkConfig;
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,6 +57,23 @@ pub struct RunConfig {
     pub progress: bool,
     /// The command line that reproduces this run, for the report.
     pub command: String,
+    /// Real mode: run every node as a child process (the nodes a `kill` fault names
+    /// always are).
+    pub all_processes: bool,
+    /// Real mode: where `linli-node` and `linli-coordinator` are (default: beside this
+    /// executable).
+    pub bin_dir: Option<std::path::PathBuf>,
+}
+
+impl RunConfig {
+    /// The nodes of a real run that run as child processes.
+    pub fn processes(&self) -> Processes {
+        let nodes = match self.all_processes {
+            true => self.topology.node_ids().collect(),
+            false => self.faults.iter().filter(|f| f.kind == FaultKind::Kill).map(|f| f.node.clone()).collect(),
+        };
+        Processes { nodes, bin_dir: self.bin_dir.clone() }
+    }
 }
 
 /// Counters shared by the workload tasks.
@@ -88,13 +105,19 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         .map_err(|e| SimError::Io { what: "creating the data directory".into(), source: e })?;
     let link = LinkConfig { backoff_ms_min: 50, backoff_ms_max: 2_000, ..LinkConfig::default() };
     let boot = Instant::now();
-    let district = Arc::new(RealDistrict::start(&config.topology, registries.clone(), link, dir.path()).await?);
+    let processes = config.processes();
+    // The tree once the run's moves and splits are made.
+    let final_tree = faults::final_topology(&config.topology, &config.faults)?;
+    let district = Arc::new(
+        RealDistrict::start(&config.topology, &final_tree, registries.clone(), link, dir.path(), &processes).await?,
+    );
     let boot_ms = boot.elapsed().as_millis() as u64;
     eprintln!(
-        "linli-sim: {} up: {} servers in {:.1} s (data in {})",
+        "linli-sim: {} up: {} servers in {:.1} s, {} of them child processes (data in {})",
         config.topology.name,
         config.topology.node_count(),
         boot_ms as f64 / 1e3,
+        processes.nodes.len(),
         dir.path().display()
     );
 
@@ -102,6 +125,15 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
     let ledger = Arc::new(Mutex::new(Ledger::new(registries.clone())));
     let tally = Arc::new(Tally::default());
     let faulted: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let roster: Shared<Roster> = Arc::new(Mutex::new(Roster {
+        streets: config
+            .topology
+            .streets
+            .iter()
+            .flat_map(|s| s.communities.iter().map(|c| (c.id.clone(), s.id.clone())))
+            .collect(),
+        retired: BTreeSet::new(),
+    }));
     let started = Instant::now();
     let duration_ms = config.duration.as_millis() as f64;
     let end_virtual = clock.virtual_ms(duration_ms);
@@ -129,8 +161,19 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
                 clock.start_ms,
                 arrivals_per_ms,
             );
-            let (district, ledger, tally) = (district.clone(), ledger.clone(), tally.clone());
-            workers.spawn(drive(load, district, ledger, tally, clock, started, end_virtual));
+            let (district, ledger, tally, roster) = (district.clone(), ledger.clone(), tally.clone(), roster.clone());
+            workers.spawn(drive(load, district, ledger, tally, roster, clock, started, end_virtual));
+        }
+    }
+    // The communities a split makes start writing when it runs.
+    for split in config.faults.iter().filter(|f| f.kind == FaultKind::Split) {
+        for id in Topology::split_into(&split.node) {
+            let street = final_tree.street_of(&id).unwrap_or_default().to_string();
+            let profile = final_tree.community(&id).cloned().ok_or_else(|| SimError::NoNode { node: id.clone() })?;
+            let from_ms = clock.virtual_ms(split.start_ms as f64);
+            let load = CommunityLoad::new(profile, &street, root.fork(&id), from_ms, arrivals_per_ms);
+            let (district, ledger, tally, roster) = (district.clone(), ledger.clone(), tally.clone(), roster.clone());
+            workers.spawn(drive(load, district, ledger, tally, roster, clock, started, end_virtual));
         }
     }
 
@@ -150,6 +193,7 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         district.clone(),
         config.topology.clone(),
         faulted.clone(),
+        roster.clone(),
         started,
     ));
     let sampling = Arc::new(AtomicBool::new(true));
@@ -168,21 +212,23 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
     }
     stop_probes.store(true, Ordering::SeqCst);
     let latencies = probes.await.map_err(|e| SimError::Run { reason: format!("probes: {e}") })??;
-    let catch_ups = faults.await.map_err(|e| SimError::Run { reason: format!("faults: {e}") })??;
+    let (catch_ups, splits) = faults.await.map_err(|e| SimError::Run { reason: format!("faults: {e}") })??;
     let workload_ms = started.elapsed().as_millis() as u64;
 
     let settle_started = Instant::now();
-    let settled = settle(&district, &config.topology, config.settle).await?;
+    let settled = settle(&district, &final_tree, config.settle).await?;
     let settle_ms = settle_started.elapsed().as_millis() as u64;
     sampling.store(false, Ordering::SeqCst);
     let samples = sampler.await.map_err(|e| SimError::Run { reason: format!("sampler: {e}") })??;
-    let idle = idle_reconnect(&district, &config.topology).await?;
+    let idle = idle_reconnect(&district, &final_tree).await?;
 
-    let ledger = Arc::try_unwrap(ledger)
+    let mut ledger = Arc::try_unwrap(ledger)
         .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
         .map_err(|_| SimError::Run { reason: "the ledger is still shared after the workload ended".into() })?;
+    split_ledger(&mut ledger, &config)?;
     let mut checks: Vec<Check> = vec![Check::new("settled", settled, format!("quiet after {settle_ms} ms"))];
-    checks.extend(checks::run_all(district.as_ref(), &config.topology, &ledger).await?);
+    district.adopt_all().await?;
+    checks.extend(checks::run_all(district.as_ref(), &final_tree, &ledger).await?);
     district.stop_all().await?;
 
     Ok(report::build(report::Inputs {
@@ -196,6 +242,7 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         records: ledger.records().len(),
         latencies,
         catch_ups,
+        splits,
         idle,
         samples,
         bytes_on_links: district.bytes_on_links(),
@@ -203,22 +250,54 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
     }))
 }
 
+type Shared<T> = Arc<Mutex<T>>;
+
+/// Who writes for whom, as moves and splits change it.
+struct Roster {
+    /// Each community's street now.
+    streets: BTreeMap<String, String>,
+    /// Communities split: they write no more.
+    retired: BTreeSet<String>,
+}
+
+/// Lays every split of the run over the ledger (see [`Ledger::split`]).
+pub fn split_ledger(ledger: &mut Ledger, config: &RunConfig) -> Result<(), SimError> {
+    for split in config.faults.iter().filter(|f| f.kind == FaultKind::Split) {
+        let profile =
+            config.topology.community(&split.node).ok_or_else(|| SimError::NoNode { node: split.node.clone() })?;
+        ledger.split(&Topology::split_rule(profile))?;
+    }
+    Ok(())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs one community's schedule until the end of the run's virtual span.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     mut load: CommunityLoad,
     district: Arc<RealDistrict>,
     ledger: Arc<Mutex<Ledger>>,
     tally: Arc<Tally>,
+    roster: Shared<Roster>,
     clock: Clock,
     started: Instant,
     end_virtual: i64,
 ) -> Result<(), SimError> {
     let retry_virtual_ms = (RETRY_WALL_MS * clock.speed) as i64;
     loop {
+        let street = {
+            let roster = lock(&roster);
+            if roster.retired.contains(&load.id) {
+                return Ok(());
+            }
+            roster.streets.get(&load.id).cloned()
+        };
+        if let Some(street) = street.filter(|s| *s != load.street) {
+            load.set_street(&street);
+        }
         let due = load.next_due_ms();
         if due >= end_virtual {
             return Ok(());
@@ -337,8 +416,10 @@ async fn run_faults(
     district: Arc<RealDistrict>,
     topology: Topology,
     faulted: Arc<Mutex<BTreeSet<String>>>,
+    roster: Shared<Roster>,
     started: Instant,
-) -> Result<Vec<CatchUp>, SimError> {
+) -> Result<(Vec<CatchUp>, Vec<SplitDone>), SimError> {
+    let mut splits = Vec::new();
     // (at, is_end, index): ends before starts at the same instant.
     let mut events: Vec<(u64, bool, usize)> =
         faults.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, false, i), (f.end_ms, true, i)]).collect();
@@ -350,6 +431,48 @@ async fn run_faults(
             tokio::time::sleep(wait).await;
         }
         let node = fault.node.as_str();
+        if fault.kind == FaultKind::Split {
+            if is_end {
+                continue;
+            }
+            let profile = topology.community(node).ok_or_else(|| SimError::NoNode { node: node.to_string() })?;
+            let rule = Topology::split_rule(profile);
+            let street = {
+                let mut roster = lock(&roster);
+                roster.retired.insert(node.to_string());
+                let street = roster.streets.get(node).cloned().unwrap_or_default();
+                for id in Topology::split_into(node) {
+                    roster.streets.insert(id, street.clone());
+                }
+                street
+            };
+            tracing::info!(node, street, "split");
+            lock(&faulted).insert(node.to_string());
+            let splitting = Instant::now();
+            let report = district.split(node, &street, &rule).await?;
+            splits.push(SplitDone {
+                community: node.to_string(),
+                street,
+                moved: report.moved,
+                left: report.left,
+                time_ms: splitting.elapsed().as_secs_f64() * 1e3,
+            });
+            continue;
+        }
+        if fault.kind == FaultKind::Move {
+            if is_end {
+                continue;
+            }
+            let to = fault.to.clone().unwrap_or_default();
+            let from = lock(&roster).streets.insert(node.to_string(), to.clone()).unwrap_or_default();
+            tracing::info!(node, from, to, "move");
+            // Probes leave it alone from now on: their street for it would be the old one.
+            lock(&faulted).insert(node.to_string());
+            district.reparent(node, &from, &to, &topology.district).await?;
+            let (district, node) = (district.clone(), node.to_string());
+            catch_ups.spawn(async move { catch_up(&district, &node, &to, FaultKind::Move, 0).await });
+            continue;
+        }
         if !is_end {
             tracing::info!(kind = ?fault.kind, node, "fault starts");
             lock(&faulted).insert(node.to_string());
@@ -358,8 +481,10 @@ async fn run_faults(
                 FaultKind::Delay => district.proxy(node)?.set_delay_ms(fault.delay_ms),
                 FaultKind::Loss => district.proxy(node)?.set_loss_pct(fault.loss_pct),
                 FaultKind::Crash => district.stop(node).await?,
+                FaultKind::Kill => district.kill(node).await?,
                 FaultKind::Wipe => district.wipe(node).await?,
                 FaultKind::Skew => return Err(skew_unsupported()),
+                FaultKind::Move | FaultKind::Split => {}
             }
             continue;
         }
@@ -368,11 +493,16 @@ async fn run_faults(
             FaultKind::Cut => district.proxy(node)?.heal(),
             FaultKind::Delay => district.proxy(node)?.set_delay_ms(0),
             FaultKind::Loss => district.proxy(node)?.set_loss_pct(0.0),
-            FaultKind::Crash | FaultKind::Wipe => district.restart(node).await?,
+            FaultKind::Crash | FaultKind::Kill | FaultKind::Wipe => district.restart(node).await?,
             FaultKind::Skew => return Err(skew_unsupported()),
+            FaultKind::Move | FaultKind::Split => {}
         }
         lock(&faulted).remove(node);
-        if let Some(parent) = parent_of(&topology, node) {
+        let parent = match lock(&roster).streets.get(node) {
+            Some(street) => Some(street.clone()),
+            None => parent_of(&topology, node),
+        };
+        if let Some(parent) = parent {
             let (district, node, kind) = (district.clone(), node.to_string(), fault.kind);
             let down_ms = fault.end_ms - fault.start_ms;
             catch_ups.spawn(async move { catch_up(&district, &node, &parent, kind, down_ms).await });
@@ -387,7 +517,7 @@ async fn run_faults(
         }
     }
     done.sort_by(|a, b| a.node.cmp(&b.node));
-    Ok(done)
+    Ok((done, splits))
 }
 
 pub fn skew_unsupported() -> SimError {
@@ -415,8 +545,7 @@ async fn catch_up(
     kind: FaultKind,
     down_ms: u64,
 ) -> Result<Option<CatchUp>, SimError> {
-    let Some(running) = district.running(node).await? else { return Ok(None) };
-    let target = *running.engine.log_end().borrow();
+    let Some(target) = district.log_end(node).await? else { return Ok(None) };
     let bytes_before = district.proxy(node)?.bytes();
     let healed = Instant::now();
     loop {
@@ -457,13 +586,13 @@ async fn settle(district: &RealDistrict, topology: &Topology, timeout: Duration)
 async fn links_quiet(district: &RealDistrict, topology: &Topology) -> Result<bool, SimError> {
     for (node, _) in district.nodes() {
         let Some(parent) = parent_of(topology, node) else { continue };
-        let (Some(child), Some(up)) = (district.running(node).await?, district.running(&parent).await?) else {
+        let (Some((child_end, child_links)), Some((parent_end, parent_links))) =
+            (district.log_and_links(node).await?, district.log_and_links(&parent).await?)
+        else {
             return Ok(false);
         };
-        let child_end = *child.engine.log_end().borrow();
-        let parent_end = *up.engine.log_end().borrow();
-        let at_parent = up.links.get(node).map_or(0, |s| s.applied_through);
-        let at_child = child.links.get(&parent).map_or(0, |s| s.applied_through);
+        let at_parent = parent_links.get(node).map_or(0, |s| s.applied_through);
+        let at_child = child_links.get(&parent).map_or(0, |s| s.applied_through);
         if at_parent < child_end || at_child < parent_end {
             return Ok(false);
         }
@@ -527,7 +656,7 @@ async fn sample(
             at_ms: started.elapsed().as_millis() as u64,
             acked: tally.acked.load(Ordering::Relaxed),
             bytes: district.bytes_on_links(),
-            rss_bytes: report::rss_bytes(),
+            rss_bytes: report::rss_bytes() + district.processes_rss_bytes().await,
             street_lag: lag,
         };
         if progress {

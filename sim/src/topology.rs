@@ -8,6 +8,8 @@
 
 use crate::error::SimError;
 use crate::rng::Rng;
+use linli_core::ids::NodeId;
+use linli_core::replica::SplitRule;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -133,7 +135,7 @@ impl Topology {
             .chain(self.streets.iter().map(|s| &s.id))
             .chain(self.communities().map(|c| &c.id))
         {
-            linli_core::ids::NodeId::new(id).map_err(|e| SimError::BadTopology { reason: e.to_string() })?;
+            NodeId::new(id).map_err(|e| SimError::BadTopology { reason: e.to_string() })?;
             if !seen.insert(id.clone()) {
                 return Err(SimError::BadTopology { reason: format!("node id {id} appears twice") });
             }
@@ -151,6 +153,99 @@ impl Topology {
 
     pub fn node_count(&self) -> usize {
         1 + self.streets.len() + self.community_count()
+    }
+
+    /// Every node id: the district, the streets, the communities.
+    pub fn node_ids(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.district.clone())
+            .chain(self.streets.iter().map(|s| s.id.clone()))
+            .chain(self.communities().map(|c| c.id.clone()))
+    }
+
+    /// This tree after `fault`: a move or a split changes it, other faults do not.
+    pub fn after(&self, fault: &crate::faults::Fault) -> Result<Topology, SimError> {
+        use crate::faults::FaultKind;
+        match fault.kind {
+            FaultKind::Move => self.moved(&fault.node, fault.to.as_deref().unwrap_or_default()),
+            FaultKind::Split => self.split(&fault.node),
+            _ => Ok(self.clone()),
+        }
+    }
+
+    /// The two communities a split of `community` makes.
+    pub fn split_into(community: &str) -> [String; 2] {
+        [format!("{community}-a"), format!("{community}-b")]
+    }
+
+    pub fn was_split(&self, community: &str) -> bool {
+        let [a, _] = Self::split_into(community);
+        self.communities().any(|c| c.id == a)
+    }
+
+    /// This tree with `community` split in two under its street: the halves share its
+    /// people, grids, stations and volunteers; it stays, as history.
+    pub fn split(&self, community: &str) -> Result<Topology, SimError> {
+        let mut tree = self.clone();
+        let street = tree
+            .streets
+            .iter_mut()
+            .find(|s| s.communities.iter().any(|c| c.id == community))
+            .ok_or_else(|| SimError::BadTopology { reason: format!("no community {community} to split") })?;
+        let old = street.communities.iter().find(|c| c.id == community).cloned();
+        let old = old.ok_or_else(|| SimError::BadTopology { reason: format!("no community {community} to split") })?;
+        let first_grids = Self::split_grids(old.grids);
+        for (id, grids) in Self::split_into(community).into_iter().zip([first_grids, old.grids - first_grids]) {
+            NodeId::new(&id).map_err(|e| SimError::BadTopology { reason: e.to_string() })?;
+            street.communities.push(Community {
+                id,
+                people: old.people / 2,
+                grids: grids.max(1),
+                v_stations: (old.v_stations / 2).max(1),
+                v_stations_24h: old.v_stations_24h / 2,
+                volunteers: old.volunteers / 2,
+                weight: old.weight / 2.0,
+            });
+        }
+        Ok(tree)
+    }
+
+    /// The rule of a split of `community` (see [`Self::split`]): by grid, the first
+    /// half of its grids to `<id>-a`, the rest to `<id>-b`, every record without a grid
+    /// (sites, projects, hours) to `<id>-a`.
+    pub fn split_rule(community: &Community) -> SplitRule {
+        let [a, b] = Self::split_into(&community.id);
+        let first = Self::split_grids(community.grids);
+        let to = (1..=community.grids.max(1))
+            .map(|n| (crate::workload::grid_name(n), if n <= first { a.clone() } else { b.clone() }))
+            .collect();
+        SplitRule { from: community.id.clone(), by_field: "grid".into(), to, default_to: Some(a) }
+    }
+
+    /// The profile of `community`, if this tree has it.
+    pub fn community(&self, community: &str) -> Option<&Community> {
+        self.communities().find(|c| c.id == community)
+    }
+
+    /// Grids `1..=n` of a community of `grids` go to the first half of a split.
+    pub fn split_grids(grids: u32) -> u32 {
+        grids.div_ceil(2)
+    }
+
+    /// This tree with `community` moved under the street `to` (at the end of its list).
+    pub fn moved(&self, community: &str, to: &str) -> Result<Topology, SimError> {
+        let mut tree = self.clone();
+        let missing = |what: &str| SimError::BadTopology { reason: format!("no {what} to move: {community} to {to}") };
+        let from = tree.streets.iter().position(|s| s.communities.iter().any(|c| c.id == community));
+        let from = from.ok_or_else(|| missing("community"))?;
+        let to = tree.streets.iter().position(|s| s.id == to).ok_or_else(|| missing("street"))?;
+        let at = tree.streets[from]
+            .communities
+            .iter()
+            .position(|c| c.id == community)
+            .ok_or_else(|| missing("community"))?;
+        let moving = tree.streets[from].communities.remove(at);
+        tree.streets[to].communities.push(moving);
+        Ok(tree)
     }
 
     pub fn street_of(&self, community: &str) -> Option<&str> {

@@ -24,6 +24,8 @@ fn a_broken_merge_rule_is_caught_by_the_checks() {
         settle: Duration::from_secs(600),
         progress: false,
         command: "test".into(),
+        all_processes: false,
+        bin_dir: None,
     })
     .expect("run");
     let lost = report.checks.iter().find(|c| c.name == "no acknowledged write lost").expect("the check ran");

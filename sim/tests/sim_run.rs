@@ -1,7 +1,7 @@
 //! Sim mode end to end: a small district through every kind of fault passes its
 //! checks, and the same seed gives the same report, byte for byte.
 
-use linli_sim::faults::{self, Fault};
+use linli_sim::faults::{self, Fault, FaultKind};
 use linli_sim::report::Report;
 use linli_sim::run::{Mode, RunConfig};
 use linli_sim::simulated::run::run_sim;
@@ -23,6 +23,9 @@ fn faults(topology: &Topology) -> Vec<Fault> {
         "delay,community:5,600,3600,400",
         "loss,community:2,900,3600,5",
         "skew,community:4,0,14000,-120000",
+        "kill,street:3,4000,300",
+        "move,community:8,5400,street:1",
+        "split,community:6,6000",
     ]
     .iter()
     .map(|flag| faults::parse_flag(flag).expect("flag"))
@@ -45,6 +48,8 @@ fn run(seed: u64) -> Report {
         settle: Duration::from_secs(600),
         progress: false,
         command: "test".into(),
+        all_processes: false,
+        bin_dir: None,
     })
     .expect("run")
 }
@@ -58,9 +63,19 @@ fn a_district_through_every_fault_passes_its_checks_the_same_way_twice() {
     assert!(first.records > 500, "records: {}", first.records);
     assert!(first.propagation.as_ref().is_some_and(|p| p.count > 100), "propagation: {:?}", first.propagation);
     let caught_up: Vec<&str> = first.catch_ups.iter().map(|c| c.node.as_str()).collect();
-    for node in ["t-s01-c01", "t-s02", "t-s01"] {
+    for node in ["t-s01-c01", "t-s02", "t-s01", "t-s03"] {
         assert!(caught_up.contains(&node), "{node} did not catch up: {:?}", first.catch_ups);
     }
+    // The moved community's whole log reached its new street.
+    assert!(
+        first.catch_ups.iter().any(|c| c.kind == FaultKind::Move && c.node.starts_with("t-s03-") && c.log_entries > 0),
+        "{:?}",
+        first.catch_ups
+    );
+    // The split moved the old community's records to the two new ones.
+    let split = first.splits.first().expect("a split");
+    assert_eq!(split.moved.len(), 2, "{split:?}");
+    assert!(split.moved.values().all(|n| *n > 0), "{split:?}");
     assert!(
         first.idle_reconnect.as_ref().is_some_and(|i| i.bytes > 0 && i.bytes < 2_000),
         "{:?}",

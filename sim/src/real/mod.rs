@@ -1,13 +1,25 @@
 //! Real mode: every node of the topology is a real linli server (tonic over loopback,
-//! RocksDB in a directory of its own) in this process, each child reaching its parent
-//! through a [`Proxy`] that counts the link's bytes and carries its faults.
+//! RocksDB in a directory of its own), each child reaching its parent through a
+//! [`Proxy`] that counts the link's bytes and carries its faults. A node runs in this
+//! process (`linli_node::server::run`), or as a child process of the production binary
+//! ([`process`]) when a `kill` fault needs to SIGKILL it, or when every node is asked
+//! to (`--processes all`).
 //!
 //! Each node sits behind a gate: the workload's writes and reads hold it shared, a
-//! crash or a wipe holds it exclusive, so a node is never stopped under a write the
-//! workload has not seen answered (an unanswered write would be neither acknowledged
-//! nor surely lost, and the ledger could not account for it).
+//! crash, a kill or a wipe holds it exclusive, so a node is never stopped under a write
+//! the workload has not seen answered (an unanswered write would be neither
+//! acknowledged nor surely lost, and the ledger could not account for it). What a kill
+//! does cut is everything else the node is doing: its links' batches being applied and
+//! acknowledged, its children's catch-up, its group commits of peers' changes, its
+//! compactions.
+//!
+//! Before the checks, [`RealDistrict::adopt_all`] stops each process gracefully and
+//! opens its data directory in this process again: the checks read every node's
+//! documents and views directly, as they do for the others.
 
+pub mod process;
 pub mod proxy;
+mod reshape;
 
 use crate::error::SimError;
 use crate::topology::Topology;
@@ -21,49 +33,96 @@ use linli_node::NodeError;
 use linli_node::config::{LinkConfig, ServerConfig, Tier};
 use linli_node::link::status::LinkStatus;
 use linli_node::server::{self, Running};
+use process::{Binaries, NodeProcess};
 use proxy::Proxy;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{RwLock, oneshot};
 use tokio::task::JoinHandle;
 
-struct Up {
+/// A node that is up: a server task in this process, or a child process.
+enum Up {
+    Here(Served),
+    Process(Box<NodeProcess>),
+}
+
+struct Served {
     running: Running,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), NodeError>>,
 }
 
 struct Slot {
-    config: ServerConfig,
+    /// Changed only under the gate's exclusive hold (a move reconfigures a node).
+    config: std::sync::Mutex<ServerConfig>,
     tier: Tier,
+    /// Started (and restarted) as a child process.
+    process: AtomicBool,
+    /// Split: the node serves its history and takes no more of the workload's writes.
+    retired: AtomicBool,
     /// `None` while the node is down.
     up: RwLock<Option<Up>>,
+}
+
+impl Slot {
+    fn new(config: ServerConfig, tier: Tier, process: bool, up: Option<Up>) -> Self {
+        Slot { config: config.into(), tier, process: process.into(), retired: false.into(), up: RwLock::new(up) }
+    }
+
+    fn config(&self) -> ServerConfig {
+        self.config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+/// Which nodes run as child processes.
+#[derive(Debug, Clone, Default)]
+pub struct Processes {
+    pub nodes: BTreeSet<String>,
+    /// Where `linli-node` and `linli-coordinator` are (default: beside this executable).
+    pub bin_dir: Option<PathBuf>,
 }
 
 pub struct RealDistrict {
     root: PathBuf,
     registries: Registries,
+    bins: Option<Binaries>,
     slots: BTreeMap<String, Slot>,
     /// The proxy in front of each child's parent, by child id.
     proxies: BTreeMap<String, Proxy>,
 }
 
 impl RealDistrict {
-    /// Starts every node of `topology` under `root`, parents first.
+    /// Starts every node of `topology` under `root`, parents first. The communities a
+    /// split will make (those of `later` not in `topology`) get their place and their
+    /// proxy now, and start at the split.
     pub async fn start(
         topology: &Topology,
+        later: &Topology,
         registries: Registries,
         link: LinkConfig,
         root: &Path,
+        processes: &Processes,
     ) -> Result<Self, SimError> {
-        let mut district =
-            RealDistrict { root: root.to_path_buf(), registries, slots: BTreeMap::new(), proxies: BTreeMap::new() };
+        let bins = match processes.nodes.is_empty() {
+            true => None,
+            false => Some(Binaries::find(processes.bin_dir.as_deref())?),
+        };
+        let mut district = RealDistrict {
+            root: root.to_path_buf(),
+            registries,
+            bins,
+            slots: BTreeMap::new(),
+            proxies: BTreeMap::new(),
+        };
+        let as_process = |id: &str| processes.nodes.contains(id);
         let streets: Vec<String> = topology.streets.iter().map(|s| s.id.clone()).collect();
-        district.add(&topology.district, Tier::District, None, streets, &link).await?;
+        let top = &topology.district;
+        district.add(top, Tier::District, None, streets, &link, as_process(top)).await?;
         for street in &topology.streets {
             let communities = street.communities.iter().map(|c| c.id.clone()).collect();
-            district.add(&street.id, Tier::Street, Some(&topology.district), communities, &link).await?;
+            district.add(&street.id, Tier::Street, Some(top), communities, &link, as_process(&street.id)).await?;
         }
         // Communities start in parallel: opening a store is most of a start.
         let mut starting = tokio::task::JoinSet::new();
@@ -73,21 +132,41 @@ impl RealDistrict {
                 let proxy = Proxy::start(parent_addr)
                     .await
                     .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
-                let config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
+                let mut config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
                 district.proxies.insert(community.id.clone(), proxy);
-                let registries = district.registries.clone();
+                let process = as_process(&community.id);
+                if process {
+                    config.listen = process::free_addr()?;
+                }
+                let (registries, bins) = (district.registries.clone(), district.bins.clone());
                 starting.spawn(async move {
-                    let up = launch(config.clone(), registries, config.listen).await;
-                    (config, up)
+                    let up = start_node(config.clone(), registries, process, bins.as_ref()).await;
+                    (config, process, up)
                 });
             }
         }
         while let Some(started) = starting.join_next().await {
-            let (mut config, up) =
+            let (mut config, process, up) =
                 started.map_err(|e| SimError::Run { reason: format!("a node's start panicked: {e}") })?;
             let (up, addr) = up?;
             config.listen = addr;
-            district.slots.insert(config.id.clone(), Slot { config, tier: Tier::Community, up: RwLock::new(Some(up)) });
+            let id = config.id.clone();
+            let slot = Slot::new(config, Tier::Community, process, Some(up));
+            district.slots.insert(id, slot);
+        }
+        for street in &later.streets {
+            let new: Vec<_> = street.communities.iter().filter(|c| !district.slots.contains_key(&c.id)).collect();
+            for community in new {
+                let proxy = Proxy::start(district.addr(&street.id)?)
+                    .await
+                    .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
+                let mut config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
+                district.proxies.insert(community.id.clone(), proxy);
+                // Its own address from the start: a restart must find it again.
+                config.listen = process::free_addr()?;
+                let slot = Slot::new(config, Tier::Community, false, None);
+                district.slots.insert(community.id.clone(), slot);
+            }
         }
         Ok(district)
     }
@@ -99,6 +178,7 @@ impl RealDistrict {
         parent: Option<&str>,
         children: Vec<String>,
         link: &LinkConfig,
+        process: bool,
     ) -> Result<(), SimError> {
         let proxy = match parent {
             Some(parent) => Some(
@@ -112,9 +192,12 @@ impl RealDistrict {
         if let Some(proxy) = proxy {
             self.proxies.insert(id.to_string(), proxy);
         }
-        let (up, addr) = launch(config.clone(), self.registries.clone(), config.listen).await?;
+        if process {
+            config.listen = process::free_addr()?;
+        }
+        let (up, addr) = start_node(config.clone(), self.registries.clone(), process, self.bins.as_ref()).await?;
         config.listen = addr;
-        self.slots.insert(id.to_string(), Slot { config, tier, up: RwLock::new(Some(up)) });
+        self.slots.insert(id.to_string(), Slot::new(config, tier, process, Some(up)));
         Ok(())
     }
 
@@ -144,40 +227,85 @@ impl RealDistrict {
     }
 
     fn addr(&self, node: &str) -> Result<SocketAddr, SimError> {
-        Ok(self.slot(node)?.config.listen)
+        Ok(self.slot(node)?.config().listen)
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = (&str, Tier)> {
         self.slots.iter().map(|(id, slot)| (id.as_str(), slot.tier))
     }
 
-    /// Writes at `node`; `Ok(None)` while the node is down.
+    /// Writes at `node`; `Ok(None)` while the node is down or retired by a split.
     pub async fn write(&self, node: &str, write: Write) -> Result<Option<Written>, SimError> {
-        let up = self.slot(node)?.up.read().await;
-        let Some(up) = up.as_ref() else { return Ok(None) };
-        let written = up.running.engine.write_async(write).await;
-        written.map(Some).map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) })
+        let slot = self.slot(node)?;
+        let up = slot.up.read().await;
+        if slot.retired.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match up.as_ref() {
+            None => Ok(None),
+            Some(Up::Here(served)) => served
+                .running
+                .engine
+                .write_async(write)
+                .await
+                .map(Some)
+                .map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) }),
+            Some(Up::Process(process)) => process.write(&write).await.map(Some),
+        }
     }
 
     /// Reads at `node`; `Ok(None)` while the node is down or the record unknown there.
     pub async fn get(&self, node: &str, key: &RecordKey) -> Result<Option<Record>, SimError> {
         let up = self.slot(node)?.up.read().await;
-        let Some(up) = up.as_ref() else { return Ok(None) };
-        up.running
-            .engine
-            .get_async(key.clone())
-            .await
-            .map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) })
+        match up.as_ref() {
+            None => Ok(None),
+            Some(Up::Here(served)) => served
+                .running
+                .engine
+                .get_async(key.clone())
+                .await
+                .map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) }),
+            Some(Up::Process(process)) => process.get(key).await,
+        }
     }
 
-    /// The running handles of `node`, if it is up.
+    /// The running handles of `node`, if it is up in this process.
     pub async fn running(&self, node: &str) -> Result<Option<Running>, SimError> {
-        Ok(self.slot(node)?.up.read().await.as_ref().map(|up| up.running.clone()))
+        Ok(match self.slot(node)?.up.read().await.as_ref() {
+            Some(Up::Here(served)) => Some(served.running.clone()),
+            _ => None,
+        })
+    }
+
+    /// The end of `node`'s log and its links by peer; `None` while it is down.
+    pub async fn log_and_links(&self, node: &str) -> Result<Option<(u64, BTreeMap<String, LinkStatus>)>, SimError> {
+        let up = self.slot(node)?.up.read().await;
+        match up.as_ref() {
+            None => Ok(None),
+            Some(up) => log_and_links_of(up).await.map(Some),
+        }
+    }
+
+    /// The end of `node`'s log; `None` while it is down.
+    pub async fn log_end(&self, node: &str) -> Result<Option<u64>, SimError> {
+        Ok(self.log_and_links(node).await?.map(|(end, _)| end))
     }
 
     /// The link statuses `node` holds, by peer (empty while it is down).
     pub async fn links(&self, node: &str) -> Result<BTreeMap<String, LinkStatus>, SimError> {
-        Ok(self.running(node).await?.map(|r| r.links.all()).unwrap_or_default())
+        Ok(self.log_and_links(node).await?.map(|(_, links)| links).unwrap_or_default())
+    }
+
+    /// Resident memory of the nodes that run as processes (this process's own is
+    /// counted by the caller).
+    pub async fn processes_rss_bytes(&self) -> u64 {
+        let mut total = 0;
+        for slot in self.slots.values() {
+            if let Some(Up::Process(process)) = slot.up.read().await.as_ref() {
+                total += process.rss_bytes();
+            }
+        }
+        total
     }
 
     pub fn proxy(&self, child: &str) -> Result<&Proxy, SimError> {
@@ -198,6 +326,20 @@ impl RealDistrict {
         Ok(())
     }
 
+    /// SIGKILL to `node`'s process, after the workload's writes in flight there are
+    /// answered; it stays down until [`Self::restart`].
+    pub async fn kill(&self, node: &str) -> Result<(), SimError> {
+        let mut up = self.slot(node)?.up.write().await;
+        match up.take() {
+            Some(Up::Process(process)) => process.kill().await,
+            Some(here @ Up::Here(_)) => {
+                *up = Some(here);
+                Err(SimError::Run { reason: format!("{node} runs in this process: only a process can be killed") })
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Stops `node`, deletes its data directory, and leaves it down.
     pub async fn wipe(&self, node: &str) -> Result<(), SimError> {
         let slot = self.slot(node)?;
@@ -205,8 +347,9 @@ impl RealDistrict {
         if let Some(running) = up.take() {
             shut(node, running).await?;
         }
-        std::fs::remove_dir_all(&slot.config.data_dir)
-            .map_err(|e| SimError::Io { what: format!("wiping {}", slot.config.data_dir.display()), source: e })
+        let data_dir = slot.config().data_dir;
+        std::fs::remove_dir_all(&data_dir)
+            .map_err(|e| SimError::Io { what: format!("wiping {}", data_dir.display()), source: e })
     }
 
     /// Starts a stopped `node` again on its old address, so its children's proxies
@@ -215,8 +358,21 @@ impl RealDistrict {
         let slot = self.slot(node)?;
         let mut up = slot.up.write().await;
         if up.is_none() {
-            let (started, _) = launch(slot.config.clone(), self.registries.clone(), slot.config.listen).await?;
+            let process = slot.process.load(Ordering::SeqCst);
+            let (started, _) = start_node(slot.config(), self.registries.clone(), process, self.bins.as_ref()).await?;
             *up = Some(started);
+        }
+        Ok(())
+    }
+
+    /// Stops every node that runs as a process gracefully and starts it again in this
+    /// process on the same data directory and address, so the checks read it directly.
+    pub async fn adopt_all(&self) -> Result<(), SimError> {
+        for (node, slot) in &self.slots {
+            if slot.process.swap(false, Ordering::SeqCst) {
+                self.stop(node).await?;
+                self.restart(node).await?;
+            }
         }
         Ok(())
     }
@@ -229,11 +385,34 @@ impl RealDistrict {
     }
 }
 
+async fn log_and_links_of(up: &Up) -> Result<(u64, BTreeMap<String, LinkStatus>), SimError> {
+    match up {
+        Up::Here(served) => Ok((*served.running.engine.log_end().borrow(), served.running.links.all())),
+        Up::Process(process) => process.links().await,
+    }
+}
+
+async fn start_node(
+    config: ServerConfig,
+    registries: Registries,
+    process: bool,
+    bins: Option<&Binaries>,
+) -> Result<(Up, SocketAddr), SimError> {
+    if !process {
+        let listen = config.listen;
+        return launch(config, registries, listen).await.map(|(served, addr)| (Up::Here(served), addr));
+    }
+    let bins =
+        bins.ok_or_else(|| SimError::Run { reason: format!("{}: no binaries to run it as a process", config.id) })?;
+    let process = NodeProcess::spawn(bins, &config, registries).await?;
+    Ok((Up::Process(Box::new(process)), config.listen))
+}
+
 async fn launch(
     config: ServerConfig,
     registries: Registries,
     listen: SocketAddr,
-) -> Result<(Up, SocketAddr), SimError> {
+) -> Result<(Served, SocketAddr), SimError> {
     let node = config.id.clone();
     let io = |e| SimError::Io { what: format!("listening for {node} on {listen}"), source: e };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
@@ -247,7 +426,7 @@ async fn launch(
     };
     let task = tokio::spawn(server::run(config, registries, listener, shutdown, Some(started_tx)));
     match started.await {
-        Ok(running) => Ok((Up { running, stop, task }, addr)),
+        Ok(running) => Ok((Served { running, stop, task }, addr)),
         // The server ended before its engine opened: its error says why.
         Err(_) => {
             let reason = match task.await {
@@ -261,13 +440,30 @@ async fn launch(
 }
 
 async fn shut(node: &str, up: Up) -> Result<(), SimError> {
-    let _ = up.stop.send(());
-    match up.task.await {
+    let served = match up {
+        Up::Here(served) => served,
+        Up::Process(process) => return process.terminate().await,
+    };
+    let _ = served.stop.send(());
+    match served.task.await {
         Ok(result) => result.map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) }),
         Err(e) => Err(SimError::Node {
             node: node.to_string(),
             source: Box::new(NodeError::Stopped { reason: Some(format!("server task failed: {e}")) }),
         }),
+    }
+}
+
+impl RealDistrict {
+    /// The in-process handles the checks read; an error for a process not adopted yet.
+    async fn inspected(&self, node: &str) -> Result<Option<Running>, SimError> {
+        match self.slot(node)?.up.read().await.as_ref() {
+            Some(Up::Here(served)) => Ok(Some(served.running.clone())),
+            Some(Up::Process(_)) => Err(SimError::Run {
+                reason: format!("{node} still runs as a process: the checks read it after adopt_all"),
+            }),
+            None => Ok(None),
+        }
     }
 }
 
@@ -277,7 +473,7 @@ impl crate::checks::Inspect for RealDistrict {
     }
 
     async fn docs(&self, node: &str) -> Result<BTreeMap<String, serde_json::Value>, SimError> {
-        let running = self.running(node).await?.ok_or_else(|| SimError::NoNode { node: node.to_string() })?;
+        let running = self.inspected(node).await?.ok_or_else(|| SimError::NoNode { node: node.to_string() })?;
         running
             .engine
             .materialize_async()
@@ -286,7 +482,7 @@ impl crate::checks::Inspect for RealDistrict {
     }
 
     async fn views_and_recount(&self, node: &str) -> Result<Option<(Views, Views)>, SimError> {
-        let Some(running) = self.running(node).await? else { return Ok(None) };
+        let Some(running) = self.inspected(node).await? else { return Ok(None) };
         let error = |e| SimError::Node { node: node.to_string(), source: Box::new(e) };
         let views = running.engine.views_async().await.map_err(error)?;
         let recounted = running.engine.recount_async().await.map_err(error)?;
@@ -294,6 +490,7 @@ impl crate::checks::Inspect for RealDistrict {
     }
 
     async fn record(&self, node: &str, key: &RecordKey) -> Result<Option<Record>, SimError> {
+        self.inspected(node).await?;
         self.get(node, key).await
     }
 }

@@ -2,6 +2,8 @@
 //! ways, delays them on demand, loses them on demand (a lost chunk closes the
 //! connection, as a reset TCP stream: the link reconnects and resumes), and cuts the
 //! link (drops every connection and refuses new ones) until healed. It is how the simulator's real mode puts faults on links.
+//! A re-parented community's proxy is retargeted to its new street: the community keeps
+//! dialling the same address, as a site whose uplink is re-patched.
 
 use crate::rng::Rng;
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 pub struct Proxy {
     addr: SocketAddr,
+    target: Arc<std::sync::Mutex<SocketAddr>>,
     bytes_up: Arc<AtomicU64>,
     bytes_down: Arc<AtomicU64>,
     cut: Arc<AtomicBool>,
@@ -45,7 +48,9 @@ impl Proxy {
         let delay_ms = Arc::new(AtomicU64::new(0));
         let loss_ppm = Arc::new(AtomicU64::new(0));
         let (generation, _) = watch::channel(0u64);
+        let target = Arc::new(std::sync::Mutex::new(target));
         let accept = {
+            let to = target.clone();
             let (up, down, cut, delay, loss, generation) = (
                 bytes_up.clone(),
                 bytes_down.clone(),
@@ -62,6 +67,7 @@ impl Proxy {
                         drop(client);
                         continue;
                     }
+                    let target = *to.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     let Ok(server) = TcpStream::connect(target).await else { continue };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
@@ -75,11 +81,17 @@ impl Proxy {
                 }
             })
         };
-        Ok(Proxy { addr, bytes_up, bytes_down, cut, delay_ms, loss_ppm, generation, accept })
+        Ok(Proxy { addr, target, bytes_up, bytes_down, cut, delay_ms, loss_ppm, generation, accept })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Forwards new connections to `target` from now on and drops the live ones.
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = target;
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Drops the link and keeps it down until [`Self::heal`].

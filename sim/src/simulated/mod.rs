@@ -40,7 +40,9 @@ fn node_id(id: &str) -> Result<NodeId, SimError> {
 impl SimDistrict {
     /// Every node of `topology`, each link configured from the tree (a parent's
     /// routes hold each child's subtree, as a real parent learns it from the Hello).
-    pub fn build(topology: &Topology, registries: Registries, rng: Rng) -> Result<Self, SimError> {
+    /// The communities a split will make (those of `later` not in `topology`) are
+    /// there too, down and outside their street's scope until the split.
+    pub fn build(topology: &Topology, later: &Topology, registries: Registries, rng: Rng) -> Result<Self, SimError> {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
         let mut district_routes = Routes::new(&node_id(&topology.district)?);
@@ -66,9 +68,20 @@ impl SimDistrict {
                 nodes.push(SimNode::new(id.clone(), Tier::Community, Routes::new(&id), Scope::only(&community.id)));
             }
         }
-        let index = nodes.iter().enumerate().map(|(i, n)| (n.id.to_string(), i)).collect();
+        let now = nodes.len();
+        let mut index: BTreeMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id.to_string(), i)).collect();
+        for street in &later.streets {
+            let new: Vec<_> = street.communities.iter().filter(|c| !index.contains_key(&c.id)).collect();
+            for community in new {
+                let parent = *index.get(&street.id).ok_or_else(|| SimError::NoNode { node: street.id.clone() })?;
+                let id = node_id(&community.id)?;
+                index.insert(community.id.clone(), nodes.len());
+                edges.push((nodes.len(), parent));
+                nodes.push(SimNode::new(id.clone(), Tier::Community, Routes::new(&id), Scope::only(&community.id)));
+            }
+        }
         let mut district = Self { net: Net::new(nodes, &edges, rng), index, registries };
-        for i in 0..district.net.nodes.len() {
+        for i in 0..now {
             district.net.nodes[i].start(&district.registries)?;
         }
         for link in 0..district.net.links.len() {
@@ -118,10 +131,82 @@ impl SimDistrict {
         Ok(link)
     }
 
+    /// The first half of a move of `community` to the street `to`: `to` restarts with
+    /// the community in its scope and its routes, and the district learns `to`'s new
+    /// subtree (as from its Hello).
+    pub fn accept(&mut self, to: usize, community: usize) -> Result<(), SimError> {
+        let id = self.net.nodes[community].id.to_string();
+        let street = self.net.nodes[to].id.to_string();
+        if !self.net.nodes[to].is_up() {
+            return Err(SimError::Run { reason: format!("{id} cannot move to {street}: it is down") });
+        }
+        let node = &mut self.net.nodes[to];
+        node.routes.children.insert(id.clone(), [id.clone()].into());
+        node.routes.left.remove(&id);
+        let scope = add_owner(node.scope(), &id);
+        node.set_scope(scope);
+        self.net.nodes[0].routes.children.entry(street).or_default().insert(id);
+        self.crash(to);
+        self.restart(to)
+    }
+
+    /// The first step of a split at `street`: it restarts with the new communities in
+    /// its scope and routes, the district learns its new subtree, and they start.
+    pub fn begin_split(&mut self, street: usize, new: &[usize]) -> Result<(), SimError> {
+        let street_id = self.net.nodes[street].id.to_string();
+        for &community in new {
+            let id = self.net.nodes[community].id.to_string();
+            let node = &mut self.net.nodes[street];
+            node.routes.children.insert(id.clone(), [id.clone()].into());
+            let scope = add_owner(node.scope(), &id);
+            node.set_scope(scope);
+            self.net.nodes[0].routes.children.entry(street_id.clone()).or_default().insert(id);
+        }
+        self.crash(street);
+        self.restart(street)?;
+        for &community in new {
+            self.restart(community)?;
+        }
+        Ok(())
+    }
+
+    /// The second half, once `from` has handed over: `from` restarts without the
+    /// community and forgets its documents, the district drops it from `from`'s
+    /// subtree, and the community's link is re-patched to `to`.
+    pub fn release(&mut self, from: usize, to: usize, community: usize) -> Result<(), SimError> {
+        let id = self.net.nodes[community].id.to_string();
+        let street = self.net.nodes[from].id.to_string();
+        let node = &mut self.net.nodes[from];
+        node.routes.children.remove(&id);
+        // As a real street remembers it at its restart: its entries are no broadcast.
+        node.routes.left.insert(id.clone());
+        let scope = match node.scope() {
+            Scope::Owners(owners) => Scope::Owners(owners.iter().filter(|o| **o != id).cloned().collect()),
+            Scope::All => Scope::All,
+        };
+        node.set_scope(scope);
+        if let Some(subtree) = self.net.nodes[0].routes.children.get_mut(&street) {
+            subtree.remove(&id);
+        }
+        self.crash(from);
+        self.restart(from)?;
+        self.net.nodes[from].forget([id].into())?;
+        let link = self.uplink(community)?;
+        self.net.move_child(link, to);
+        self.net.connect(link)
+    }
+
     pub fn uplink(&self, child: usize) -> Result<usize, SimError> {
         self.net
             .uplink(child)
             .ok_or_else(|| SimError::NoNode { node: format!("an uplink of {}", self.net.nodes[child].id) })
+    }
+}
+
+fn add_owner(scope: &Scope, owner: &str) -> Scope {
+    match scope {
+        Scope::Owners(owners) => Scope::Owners(owners.iter().cloned().chain([owner.to_string()]).collect()),
+        Scope::All => Scope::All,
     }
 }
 

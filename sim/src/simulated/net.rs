@@ -209,6 +209,20 @@ impl Net {
         self.uplink[node].into_iter().chain(self.downlinks[node].iter().copied()).collect()
     }
 
+    /// Re-patches `link` from its child's old parent to `parent`: the session ends,
+    /// and the next one starts from the two nodes' checkpoints of each other (none, for
+    /// a new pair: each ships the other its log from the start).
+    pub fn move_child(&mut self, link: usize, parent: usize) {
+        self.break_link(link);
+        let old = self.links[link].parent;
+        self.downlinks[old].retain(|l| *l != link);
+        self.downlinks[parent].push(link);
+        let l = &mut self.links[link];
+        l.parent = parent;
+        l.applied_through = [0; 2];
+        l.backoff_ms = BACKOFF_MS_MIN;
+    }
+
     /// Ends the current session of `link`; frames in flight are dropped.
     pub fn break_link(&mut self, link: usize) {
         let l = &mut self.links[link];

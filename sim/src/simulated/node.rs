@@ -9,7 +9,7 @@ use crate::error::SimError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
 use linli_core::link::{Checkpoint, Hello, Routes, Tier};
-use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Scope, Written};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Scope, SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{LogEntry, MemoryStore, Storage, StoreBatch};
 use linli_core::views::Views;
@@ -57,6 +57,20 @@ impl SimNode {
         }
         self.replica = Some(replica);
         Ok(())
+    }
+
+    /// The owners this node may hold from its next start on (a move changes a street's).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Drops every document of `owners`, as a street does for a community that left it.
+    pub fn forget(&mut self, owners: std::collections::BTreeSet<String>) -> Result<(), SimError> {
+        self.steps(Event::Forget { owners }).map(drop)
     }
 
     /// Stops the node; what it committed stays.
@@ -144,6 +158,20 @@ impl SimNode {
         for effect in self.steps(event)? {
             if let Effect::Sync { reply, .. } = effect {
                 return Ok(reply);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs a split here (see `docs/split.md`); `Ok(None)` while down.
+    pub fn split(&mut self, rule: SplitRule, now_ms: u64) -> Result<Option<SplitReport>, SimError> {
+        if !self.is_up() {
+            return Ok(None);
+        }
+        let now_ms = now_ms.saturating_add_signed(self.skew_ms);
+        for effect in self.steps(Event::Split { rule, now_ms })? {
+            if let Effect::Split { result } = effect {
+                return result.map(Some).map_err(core_error(&self.id));
             }
         }
         Ok(None)

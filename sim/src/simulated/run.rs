@@ -8,9 +8,10 @@ use crate::checks::{self, Check};
 use crate::error::SimError;
 use crate::faults::FaultKind;
 use crate::ledger::Ledger;
-use crate::report::{self, CatchUp, Idle, Report, Sample};
+use crate::report::{self, CatchUp, Idle, Report, Sample, SplitDone};
 use crate::rng::Rng;
-use crate::run::{RunConfig, Tally, parent_of};
+use crate::run::{RunConfig, Tally, parent_of, split_ledger};
+use crate::topology::Topology;
 use crate::workload::community::WRITES_PER_ARRIVAL;
 use crate::workload::{Clock, CommunityLoad, Decision, WAITS_MAX};
 use linli_core::ids::RecordKey;
@@ -35,10 +36,21 @@ const SAMPLES_MAX: u64 = 600;
 const TICK_MS: u64 = 10_000;
 /// How often the settle phase looks whether the links are quiet.
 const SETTLE_POLL_MS: u64 = 250;
+/// A move's hand-over: how often it looks whether the old street's log is applied
+/// at the district and the community, and how long it may wait.
+const HANDOVER_POLL_MS: u64 = 50;
+const HANDOVER_MS_MAX: u64 = 60_000;
 
 #[derive(Debug, Clone, Copy)]
 enum Due {
-    Fault { index: usize, end: bool },
+    Fault {
+        index: usize,
+        end: bool,
+    },
+    /// A move waiting for its old street to hand over, by fault index.
+    Handover(usize),
+    /// A split waiting for its street to hold all of the community's log.
+    Splitting(usize),
     Load(usize),
     Probe,
     Sample,
@@ -61,6 +73,25 @@ struct Pending {
     link: usize,
 }
 
+/// A move begun: the new street took the community, the old one is handing over.
+struct Moving {
+    community: usize,
+    from: usize,
+    to: usize,
+    /// The old street's log end when the move began: applied at the district and at
+    /// the community, the hand-over is done.
+    end: u64,
+    started_ms: u64,
+}
+
+/// A split begun: the community stopped writing, its street is catching up with it.
+struct Splitting {
+    community: usize,
+    street: usize,
+    end: u64,
+    started_ms: u64,
+}
+
 struct Sim {
     district: SimDistrict,
     config: RunConfig,
@@ -78,6 +109,11 @@ struct Sim {
     latencies: Vec<(String, Duration)>,
     catching_up: Vec<Pending>,
     catch_ups: Vec<CatchUp>,
+    moving: BTreeMap<usize, Moving>,
+    splitting: BTreeMap<usize, Splitting>,
+    splits: Vec<SplitDone>,
+    /// Loads of communities that were split: they write no more.
+    retired: BTreeSet<usize>,
     samples: Vec<Sample>,
     sample_ms: u64,
     end_ms: u64,
@@ -86,7 +122,8 @@ struct Sim {
 pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
     let registries = Registries::defaults().map_err(|e| SimError::Run { reason: format!("the registries: {e}") })?;
     let root = Rng::new(config.seed);
-    let district = SimDistrict::build(&config.topology, registries.clone(), root.fork("net"))?;
+    let final_tree = crate::faults::final_topology(&config.topology, &config.faults)?;
+    let district = SimDistrict::build(&config.topology, &final_tree, registries.clone(), root.fork("net"))?;
     let clock = Clock { start_ms: config.start_ms, speed: config.speed };
     let end_ms = config.duration.as_millis() as u64;
     let arrivals_per_ms = config.rate / WRITES_PER_ARRIVAL / 1e3 / config.speed;
@@ -104,6 +141,16 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
             writers.push((district.node(&community.id)?, district.node(&street.id)?));
         }
     }
+    // The communities a split makes start writing when it runs.
+    for split in config.faults.iter().filter(|f| f.kind == FaultKind::Split) {
+        for id in Topology::split_into(&split.node) {
+            let street = final_tree.street_of(&id).unwrap_or_default().to_string();
+            let profile = final_tree.community(&id).cloned().ok_or_else(|| SimError::NoNode { node: id.clone() })?;
+            let from_ms = clock.virtual_ms(split.start_ms as f64);
+            loads.push(CommunityLoad::new(profile, &street, root.fork(&id), from_ms, arrivals_per_ms));
+            writers.push((district.node(&id)?, district.node(&street)?));
+        }
+    }
     let mut sim = Sim {
         district,
         clock,
@@ -119,6 +166,10 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
         latencies: Vec::new(),
         catching_up: Vec::new(),
         catch_ups: Vec::new(),
+        moving: BTreeMap::new(),
+        splitting: BTreeMap::new(),
+        splits: Vec::new(),
+        retired: BTreeSet::new(),
         samples: Vec::new(),
         sample_ms: (end_ms / SAMPLES_MAX).max(1_000),
         end_ms,
@@ -130,7 +181,9 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
     }
     for (index, fault) in sim.config.faults.clone().iter().enumerate() {
         sim.at(fault.start_ms, Due::Fault { index, end: false });
-        sim.at(fault.end_ms, Due::Fault { index, end: true });
+        if !matches!(fault.kind, FaultKind::Move | FaultKind::Split) {
+            sim.at(fault.end_ms, Due::Fault { index, end: true });
+        }
     }
     sim.at(500, Due::Probe);
     sim.at(0, Due::Sample);
@@ -145,9 +198,10 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
 
     let mut checks = vec![Check::new("settled", settled, format!("quiet after {settle_ms} ms"))];
     let bytes = sim.district.net.bytes();
-    let Sim { mut district, config, tally, ledger, latencies, catch_ups, samples, .. } = sim;
+    let Sim { mut district, config, tally, mut ledger, latencies, catch_ups, splits, samples, .. } = sim;
+    split_ledger(&mut ledger, &config)?;
     let inspector = Inspector(RefCell::new(&mut district));
-    checks.extend(block_on(checks::run_all(&inspector, &config.topology, &ledger))?);
+    checks.extend(block_on(checks::run_all(&inspector, &final_tree, &ledger))?);
     Ok(report::build(report::Inputs {
         config: &config,
         boot_ms: 0,
@@ -159,6 +213,7 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
         records: ledger.records().len(),
         latencies,
         catch_ups,
+        splits,
         idle,
         samples,
         bytes_on_links: bytes,
@@ -222,6 +277,8 @@ impl Sim {
                 Due::Load(i) => self.load_step(i)?,
                 Due::Probe => self.probe_step()?,
                 Due::Fault { index, end } => self.fault(index, end)?,
+                Due::Handover(index) => self.handover(index)?,
+                Due::Splitting(index) => self.split_when_caught_up(index)?,
                 Due::Sample => {
                     self.sample();
                     self.at(at_ms + self.sample_ms, Due::Sample);
@@ -258,6 +315,9 @@ impl Sim {
     }
 
     fn load_step(&mut self, i: usize) -> Result<(), SimError> {
+        if self.retired.contains(&i) {
+            return Ok(());
+        }
         let now_virtual = self.virtual_now();
         let retry_virtual_ms = (RETRY_MS as f64 * self.clock.speed) as i64;
         let action = self.loads[i].pop();
@@ -396,10 +456,129 @@ impl Sim {
         self.catching_up = still;
     }
 
+    /// A move's first half (see [`SimDistrict::accept`]); the workload's steps of the
+    /// old street for the community go to the new one from now on.
+    fn begin_move(&mut self, index: usize, community: usize, to_id: &str) -> Result<(), SimError> {
+        let to = self.district.node(to_id)?;
+        let link = self.district.uplink(community)?;
+        let from = self.district.net.links[link].parent;
+        self.district.accept(to, community)?;
+        for (i, writers) in self.writers.iter_mut().enumerate() {
+            if writers.0 == community {
+                writers.1 = to;
+                self.loads[i].set_street(to_id);
+            }
+        }
+        // Probes leave it alone from now on: their street for it would be the old one.
+        self.faulted.insert(community);
+        let end = self.district.net.nodes[from].log_end()?;
+        self.moving.insert(index, Moving { community, from, to, end, started_ms: self.now() });
+        self.handover(index)
+    }
+
+    /// The second half once the old street's log is applied at the district and at
+    /// the community (no write it acknowledged is left behind); until then it looks
+    /// again, for [`HANDOVER_MS_MAX`] at most.
+    fn handover(&mut self, index: usize) -> Result<(), SimError> {
+        let Some(moving) = self.moving.get(&index) else { return Ok(()) };
+        let net = &self.district.net;
+        let (community, from, to, end) = (moving.community, moving.from, moving.to, moving.end);
+        let applied_up = net.uplink(from).map_or(0, |l| net.links[l].applied_through[Dir::Up as usize]);
+        let applied_down = net.uplink(community).map_or(0, |l| net.links[l].applied_through[Dir::Down as usize]);
+        if applied_up < end || applied_down < end {
+            if self.now() - moving.started_ms > HANDOVER_MS_MAX {
+                return Err(SimError::Run {
+                    reason: format!(
+                        "moving {}: {}'s log through {end} is applied at the district through {applied_up} and at \
+                         the community through {applied_down} after {HANDOVER_MS_MAX} ms",
+                        net.nodes[community].id, net.nodes[from].id
+                    ),
+                });
+            }
+            self.at(self.now() + HANDOVER_POLL_MS, Due::Handover(index));
+            return Ok(());
+        }
+        self.moving.remove(&index);
+        self.district.release(from, to, community)?;
+        let link = self.district.uplink(community)?;
+        self.catching_up.push(Pending {
+            node: community,
+            kind: FaultKind::Move,
+            down_ms: 0,
+            target: self.district.net.nodes[community].log_end()?,
+            healed_ms: self.now(),
+            bytes_before: self.district.net.links[link].bytes,
+            link,
+        });
+        Ok(())
+    }
+
+    /// A split's first step (see [`SimDistrict::begin_split`]); the community stops
+    /// writing, and the split runs once its street holds all of its log.
+    fn begin_split(&mut self, index: usize, community: usize) -> Result<(), SimError> {
+        let link = self.district.uplink(community)?;
+        let street = self.district.net.links[link].parent;
+        let id = self.district.net.nodes[community].id.to_string();
+        let new = Topology::split_into(&id).iter().map(|n| self.district.node(n)).collect::<Result<Vec<_>, _>>()?;
+        self.district.begin_split(street, &new)?;
+        for (i, load) in self.loads.iter().enumerate() {
+            if load.id == id {
+                self.retired.insert(i);
+            }
+        }
+        self.faulted.insert(community);
+        let end = self.district.net.nodes[community].log_end()?;
+        self.splitting.insert(index, Splitting { community, street, end, started_ms: self.now() });
+        self.split_when_caught_up(index)
+    }
+
+    fn split_when_caught_up(&mut self, index: usize) -> Result<(), SimError> {
+        let Some(splitting) = self.splitting.get(&index) else { return Ok(()) };
+        let (community, street, end) = (splitting.community, splitting.street, splitting.end);
+        let net = &self.district.net;
+        let applied = net.uplink(community).map_or(0, |l| net.links[l].applied_through[Dir::Up as usize]);
+        if applied < end {
+            if self.now() - splitting.started_ms > HANDOVER_MS_MAX {
+                return Err(SimError::Run {
+                    reason: format!(
+                        "splitting {}: its log through {end} is applied at {} through {applied} after {HANDOVER_MS_MAX} ms",
+                        net.nodes[community].id, net.nodes[street].id
+                    ),
+                });
+            }
+            self.at(self.now() + HANDOVER_POLL_MS, Due::Splitting(index));
+            return Ok(());
+        }
+        let splitting = self.splitting.remove(&index).ok_or_else(|| SimError::Run { reason: "split lost".into() })?;
+        let id = self.district.net.nodes[community].id.to_string();
+        let profile = self.config.topology.community(&id).ok_or_else(|| SimError::NoNode { node: id.clone() })?;
+        let rule = Topology::split_rule(profile);
+        let now_virtual = self.virtual_now() as u64;
+        let report = self.district.net.nodes[street]
+            .split(rule, now_virtual)?
+            .ok_or_else(|| SimError::Run { reason: format!("{id}: its street is down at the split") })?;
+        self.district.net.pump_node(street)?;
+        self.splits.push(SplitDone {
+            community: id,
+            street: self.district.net.nodes[street].id.to_string(),
+            moved: report.moved,
+            left: report.left,
+            time_ms: (self.now() - splitting.started_ms) as f64,
+        });
+        Ok(())
+    }
+
     fn fault(&mut self, index: usize, end: bool) -> Result<(), SimError> {
         let fault = self.config.faults[index].clone();
         let node = self.district.node(&fault.node)?;
         tracing::info!(kind = ?fault.kind, node = %fault.node, end, "fault");
+        if fault.kind == FaultKind::Split {
+            return self.begin_split(index, node);
+        }
+        if fault.kind == FaultKind::Move {
+            let to = fault.to.clone().unwrap_or_default();
+            return self.begin_move(index, node, &to);
+        }
         // The district has no uplink; expand() refuses link faults on it.
         let uplink = self.district.net.uplink(node);
         let link = |uplink: Option<usize>| {
@@ -412,8 +591,11 @@ impl Sim {
                 FaultKind::Delay => self.district.net.links[link(uplink)?].delay_ms = fault.delay_ms,
                 FaultKind::Loss => self.district.net.links[link(uplink)?].loss = fault.loss_pct / 100.0,
                 FaultKind::Skew => self.district.net.nodes[node].skew_ms = fault.skew_ms,
-                FaultKind::Crash => self.district.crash(node),
+                // The in-memory store holds exactly what the node made durable: a
+                // SIGKILL leaves what a graceful stop leaves.
+                FaultKind::Crash | FaultKind::Kill => self.district.crash(node),
                 FaultKind::Wipe => self.district.wipe(node),
+                FaultKind::Move | FaultKind::Split => {}
             }
             return Ok(());
         }
@@ -422,7 +604,8 @@ impl Sim {
             FaultKind::Delay => self.district.net.links[link(uplink)?].delay_ms = 0,
             FaultKind::Loss => self.district.net.links[link(uplink)?].loss = 0.0,
             FaultKind::Skew => self.district.net.nodes[node].skew_ms = 0,
-            FaultKind::Crash | FaultKind::Wipe => self.district.restart(node)?,
+            FaultKind::Crash | FaultKind::Kill | FaultKind::Wipe => self.district.restart(node)?,
+            FaultKind::Move | FaultKind::Split => {}
         }
         self.faulted.remove(&node);
         if parent_of(&self.config.topology, &fault.node).is_some() {

@@ -206,8 +206,28 @@ impl CommunityLoad {
         }
     }
 
+    /// The community was moved under `street`: the steps its old street would have
+    /// written are its new street's now.
+    pub fn set_street(&mut self, street: &str) {
+        let old = std::mem::replace(&mut self.street, street.to_string());
+        let queue = std::mem::take(&mut self.queue);
+        self.queue = queue
+            .into_iter()
+            .map(|Reverse(mut action)| {
+                if action.writer == old {
+                    action.writer = street.to_string();
+                }
+                Reverse(action)
+            })
+            .collect();
+    }
+
     /// Puts back an action whose writer did not see its state yet, `retry_ms` later.
+    /// A step of a street that is no longer this community's goes to its street now.
     pub fn retry(&mut self, mut action: Action, retry_ms: i64) {
+        if action.writer != self.id && action.writer != self.street {
+            action.writer = self.street.clone();
+        }
         action.due_ms += retry_ms;
         action.waits += 1;
         self.seq += 1;
@@ -232,7 +252,7 @@ impl CommunityLoad {
                 id,
                 "grids",
                 &[
-                    ("name", json!(format!("第{}网格", n + 1))),
+                    ("name", json!(fields::grid_name(n + 1))),
                     ("kind", json!("base")),
                     ("party_members", json!(rng.range(2, 12))),
                     ("leader", fields::person(rng)),
@@ -280,7 +300,7 @@ impl CommunityLoad {
                     &[
                         ("category", json!(fields::category(rng))),
                         ("channel", json!(fields::channel(rng))),
-                        ("grid", json!(format!("第{}网格", rng.range(1, u64::from(self.profile.grids.max(1)))))),
+                        ("grid", json!(fields::grid_name(rng.range(1, u64::from(self.profile.grids.max(1))) as u32))),
                         ("summary", fields::summary(rng, self.made)),
                         ("reported_at", json!(now_ms)),
                         ("deadline", json!(now_ms + deadline_h * HOUR_MS)),

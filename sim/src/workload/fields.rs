@@ -27,6 +27,11 @@ pub const SERVICES: [&str; 9] = [
     "epidemic_support",
     "other",
 ];
+/// The name of a community's grid `n` (1-based), as its records name it.
+pub fn grid_name(n: u32) -> String {
+    format!("第{n}网格")
+}
+
 const SUMMARIES: [&str; 6] = ["路灯不亮", "路面鼓包", "楼道堆物", "噪音扰民", "电梯故障", "垃圾清运不及时"];
 const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵"];
 pub const COLOURS: [&str; 7] = ["red", "orange", "yellow", "green", "cyan", "blue", "purple"];

@@ -14,6 +14,8 @@ mod clock;
 pub mod community;
 mod fields;
 
+pub use fields::grid_name;
+
 pub use clock::{Clock, DAY_MS, HOUR_MS, curve};
 pub use community::{Action, CommunityLoad, Decision, Step};
 
