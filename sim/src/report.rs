@@ -245,10 +245,11 @@ pub fn summary(report: &Report) -> String {
         rows.push((
             "catch-up".into(),
             format!(
-                "{} after {:?} of {:.1} s: {:.0} ms, {} bytes",
+                "{} after {:?} of {:.1} s: its log through {} applied at its parent {:.0} ms after, {} bytes",
                 c.node,
                 c.kind,
                 c.down_ms as f64 / 1e3,
+                c.log_entries,
                 c.time_ms,
                 c.bytes
             ),

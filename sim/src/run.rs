@@ -656,7 +656,7 @@ async fn sample(
             at_ms: started.elapsed().as_millis() as u64,
             acked: tally.acked.load(Ordering::Relaxed),
             bytes: district.bytes_on_links(),
-            rss_bytes: report::rss_bytes() + district.processes_rss_bytes().await,
+            rss_bytes: report::rss_bytes() + district.processes_rss_bytes(),
             street_lag: lag,
         };
         if progress {

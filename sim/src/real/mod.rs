@@ -297,11 +297,14 @@ impl RealDistrict {
     }
 
     /// Resident memory of the nodes that run as processes (this process's own is
-    /// counted by the caller).
-    pub async fn processes_rss_bytes(&self) -> u64 {
+    /// counted by the caller). A node whose gate a fault holds (it is stopping,
+    /// starting or handing over) is not waited for: it counts 0 in this sample.
+    pub fn processes_rss_bytes(&self) -> u64 {
         let mut total = 0;
         for slot in self.slots.values() {
-            if let Some(Up::Process(process)) = slot.up.read().await.as_ref() {
+            if let Ok(up) = slot.up.try_read()
+                && let Some(Up::Process(process)) = up.as_ref()
+            {
                 total += process.rss_bytes();
             }
         }
