@@ -132,29 +132,25 @@ async fn aggregates(district: &impl Inspect, topology: &Topology, ledger: &Ledge
         Check::from_problems("aggregates equal the ledger", compared, "view entries", std::mem::take(&mut problems));
 
     let mut stale = Vec::new();
+    let mut foreign = Vec::new();
     let nodes = district.node_ids();
     for node in &nodes {
-        if let Some((views, recounted)) = district.views_and_recount(node).await?
-            && views != recounted
-        {
+        let Some((views, recounted)) = district.views_and_recount(node).await? else { continue };
+        if views != recounted {
             stale.push(format!("{node}: {}", diff_views(&views, &recounted).join(", ")));
+        }
+        if let Some(street) = topology.streets.iter().find(|s| &s.id == node) {
+            let mine: BTreeSet<&str> = street
+                .communities
+                .iter()
+                .map(|c| c.id.as_str())
+                .chain([street.id.as_str(), topology.district.as_str()])
+                .collect();
+            let counted: BTreeSet<&str> = views.counts.keys().map(|k| k.community.as_str()).collect();
+            foreign.extend(counted.difference(&mine).map(|other| format!("{node} counts {other}")));
         }
     }
     let compared = nodes.len();
-    let mut foreign = Vec::new();
-    for street in &topology.streets {
-        let Some((views, _)) = district.views_and_recount(&street.id).await? else { continue };
-        let mine: BTreeSet<&str> = street
-            .communities
-            .iter()
-            .map(|c| c.id.as_str())
-            .chain([street.id.as_str(), topology.district.as_str()])
-            .collect();
-        let counted: BTreeSet<&str> = views.counts.keys().map(|k| k.community.as_str()).collect();
-        for other in counted.difference(&mine) {
-            foreign.push(format!("{} counts {other}", street.id));
-        }
-    }
     Ok(vec![
         recount,
         Check::from_problems("views equal a recount at every node", compared, "nodes", stale),

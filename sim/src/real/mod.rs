@@ -135,21 +135,17 @@ impl RealDistrict {
                 let mut config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
                 district.proxies.insert(community.id.clone(), proxy);
                 let process = as_process(&community.id);
-                if process {
-                    config.listen = process::free_addr()?;
-                }
                 let (registries, bins) = (district.registries.clone(), district.bins.clone());
                 starting.spawn(async move {
-                    let up = start_node(config.clone(), registries, process, bins.as_ref()).await;
+                    let up = first_start(&mut config, registries, process, bins.as_ref()).await;
                     (config, process, up)
                 });
             }
         }
         while let Some(started) = starting.join_next().await {
-            let (mut config, process, up) =
+            let (config, process, up) =
                 started.map_err(|e| SimError::Run { reason: format!("a node's start panicked: {e}") })?;
-            let (up, addr) = up?;
-            config.listen = addr;
+            let up = up?;
             let id = config.id.clone();
             let slot = Slot::new(config, Tier::Community, process, Some(up));
             district.slots.insert(id, slot);
@@ -192,11 +188,7 @@ impl RealDistrict {
         if let Some(proxy) = proxy {
             self.proxies.insert(id.to_string(), proxy);
         }
-        if process {
-            config.listen = process::free_addr()?;
-        }
-        let (up, addr) = start_node(config.clone(), self.registries.clone(), process, self.bins.as_ref()).await?;
-        config.listen = addr;
+        let up = first_start(&mut config, self.registries.clone(), process, self.bins.as_ref()).await?;
         self.slots.insert(id.to_string(), Slot::new(config, tier, process, Some(up)));
         Ok(())
     }
@@ -392,6 +384,37 @@ async fn log_and_links_of(up: &Up) -> Result<(u64, BTreeMap<String, LinkStatus>)
     match up {
         Up::Here(served) => Ok((*served.running.engine.log_end().borrow(), served.running.links.all())),
         Up::Process(process) => process.links().await,
+    }
+}
+
+/// Process starts at most, each on a new port, before a node's first start fails.
+const FIRST_START_TRIES_MAX: usize = 3;
+
+/// A node's first start: in this process on a port of its own choosing, or as a
+/// process on a free port, tried again on another if the first is taken meanwhile.
+/// Sets `config.listen` to where it listens.
+async fn first_start(
+    config: &mut ServerConfig,
+    registries: Registries,
+    process: bool,
+    bins: Option<&Binaries>,
+) -> Result<Up, SimError> {
+    let mut tries = 0;
+    loop {
+        if process {
+            config.listen = process::free_addr()?;
+        }
+        tries += 1;
+        match start_node(config.clone(), registries.clone(), process, bins).await {
+            Ok((up, addr)) => {
+                config.listen = addr;
+                return Ok(up);
+            }
+            Err(e) if process && tries < FIRST_START_TRIES_MAX => {
+                tracing::warn!(node = %config.id, error = %e, "a process did not start; another port");
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -80,11 +80,25 @@ pub struct NodeProcess {
     registries: Registries,
 }
 
-/// A free loopback address for a process to listen on (the port is released first; a
-/// process started right after takes it).
+/// Ports handed out by [`free_addr`] in this process: never twice.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// Tries at most this many ports for one address.
+const PORT_TRIES_MAX: usize = 64;
+
+/// A free loopback address for a process to listen on, never one handed out before.
+/// The port is released before the process binds it: another listener of this machine
+/// may take it meanwhile, which [`NodeProcess::spawn`] finds out (the node that answers
+/// there is not the one started) and says.
 pub fn free_addr() -> Result<SocketAddr, SimError> {
     let io = |e| SimError::Io { what: "finding a free port".into(), source: e };
-    std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?.local_addr().map_err(io)
+    for _ in 0..PORT_TRIES_MAX {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?.local_addr().map_err(io)?;
+        if HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(addr.port()) {
+            return Ok(addr);
+        }
+    }
+    Err(SimError::Run { reason: format!("no new loopback port in {PORT_TRIES_MAX} tries") })
 }
 
 impl NodeProcess {
@@ -146,8 +160,13 @@ impl NodeProcess {
         let channel = loop {
             if let Ok(channel) = endpoint.connect().await {
                 let mut query = QueryClient::new(channel.clone());
-                if query.links(v1::LinksRequest {}).await.is_ok() {
-                    break channel;
+                if let Ok(reply) = query.links(v1::LinksRequest {}).await {
+                    let answering = reply.into_inner().node;
+                    if answering == node {
+                        break channel;
+                    }
+                    let _ = child.kill().await;
+                    return Err(exited(&node, &log, &format!("found {answering} on its port {}", config.listen)));
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
