@@ -97,17 +97,26 @@ pub fn parse_scenario(name: &str, text: &str) -> Result<Vec<FaultSpec>, SimError
     Ok(file.fault)
 }
 
-/// Parses a `--fault kind,node,at_s,for_s[,amount]` flag, or `move,community,at_s,street`.
+/// Parses a `--fault kind,node,at_s,for_s[,amount]` flag, `move,community,at_s,street`
+/// or `split,community,at_s`.
 pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
     let bad = |reason: String| SimError::BadScenario { source_name: format!("--fault {flag}"), reason };
     let parts: Vec<&str> = flag.split(',').map(str::trim).collect();
-    if parts[0] == "split" {
-        let [_, node, at_s] = parts[..] else {
-            return Err(bad("expected split,community,at_s, e.g. split,community:3,30".into()));
+    // A move or a split: once, for good.
+    let once = match parts[0] {
+        "move" => Some((FaultKind::Move, "move,community,at_s,street, e.g. move,community:3,20,street:2")),
+        "split" => Some((FaultKind::Split, "split,community,at_s, e.g. split,community:3,30")),
+        _ => None,
+    };
+    if let Some((kind, usage)) = once {
+        let (node, at_s, to) = match (kind, &parts[..]) {
+            (FaultKind::Move, [_, node, at_s, to]) => (node, at_s, Some(to.to_string())),
+            (FaultKind::Split, [_, node, at_s]) => (node, at_s, None),
+            _ => return Err(bad(format!("expected {usage}"))),
         };
         let at_s = at_s.parse::<f64>().map_err(|_| bad(format!("at_s `{at_s}` is not a number")))?;
         return Ok(FaultSpec {
-            kind: FaultKind::Split,
+            kind,
             node: node.to_string(),
             at_s: Some(at_s),
             for_s: None,
@@ -115,24 +124,7 @@ pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
             loss_pct: None,
             skew_ms: None,
             daily: None,
-            to: None,
-        });
-    }
-    if parts[0] == "move" {
-        let [_, node, at_s, to] = parts[..] else {
-            return Err(bad("expected move,community,at_s,street, e.g. move,community:3,20,street:2".into()));
-        };
-        let at_s = at_s.parse::<f64>().map_err(|_| bad(format!("at_s `{at_s}` is not a number")))?;
-        return Ok(FaultSpec {
-            kind: FaultKind::Move,
-            node: node.to_string(),
-            at_s: Some(at_s),
-            for_s: None,
-            delay_ms: None,
-            loss_pct: None,
-            skew_ms: None,
-            daily: None,
-            to: Some(to.to_string()),
+            to,
         });
     }
     if !(4..=5).contains(&parts.len()) {
@@ -432,6 +424,13 @@ mod tests {
             .expect_err("to a community");
         assert!(err.to_string().contains("not a street"), "{err}");
         assert!(parse_flag("move,community:1,5").is_err(), "a move without its street");
+        assert!(parse_flag("split,community:1,5,street:2").is_err(), "a split goes to no street");
+        let split = parse_flag("split,community:2,30").expect("split");
+        let faults = expand(&[split], &tree, &clock, 60_000).expect("expand");
+        let [a, b] = Topology::split_into(&tree.streets[0].communities[1].id);
+        let after = final_topology(&tree, &faults).expect("final");
+        assert!(after.community(&a).is_some() && after.community(&b).is_some(), "the two new communities");
+        assert_eq!(after.community_count(), tree.community_count() + 2, "the old one stays, as history");
     }
 
     #[test]
