@@ -36,8 +36,9 @@ const SAMPLES_MAX: u64 = 600;
 const TICK_MS: u64 = 10_000;
 /// How often the settle phase looks whether the links are quiet.
 const SETTLE_POLL_MS: u64 = 250;
-/// A move's hand-over: how often it looks whether the old street's log is applied
-/// at the district and the community, and how long it may wait.
+/// A move's hand-over (the old street's log applied at the district and the
+/// community) and a split's wait (the community's log applied at its street): how
+/// often they look, and how long they may wait.
 const HANDOVER_POLL_MS: u64 = 50;
 const HANDOVER_MS_MAX: u64 = 60_000;
 
