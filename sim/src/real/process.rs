@@ -2,8 +2,8 @@
 //! for a community, `linli-coordinator` for a street or the district) with the node's
 //! config passed as flags and `LINLI_LINK_*` variables, reached over gRPC as any client
 //! reaches it. This is what a `kill` fault needs: SIGKILL ends the process wherever it
-//! is (a synced write half done, a link mid-batch, a compaction), and the restart must
-//! recover from what its disk holds.
+//! is (a group commit of peers' changes half done, a link mid-batch, a compaction), and
+//! the restart must recover from what its disk holds.
 //!
 //! The process writes its log to `<node>.log` beside its data directory; a process that
 //! exits by itself is an error of the run, named with that log.
