@@ -18,7 +18,7 @@ use crate::error::SimError;
 use crate::ledger::Ledger;
 use crate::topology::Topology;
 use linli_core::doc::Record;
-use linli_core::ids::RecordKey;
+use linli_core::ids::{DocId, RecordKey};
 use linli_core::views::Views;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -87,7 +87,7 @@ async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<C
         for community in &street.communities {
             let mine = docs(district, &community.id).await?;
             let others = mine.keys().filter(|doc| {
-                let owner = doc.split('/').next().unwrap_or_default();
+                let owner = DocId::parse(doc).map(|d| d.owner).unwrap_or_default();
                 owner != community.id && owner != street.id && owner != topology.district
             });
             foreign.extend(others.map(|doc| format!("{} holds {doc}", community.id)));

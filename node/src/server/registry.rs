@@ -9,7 +9,6 @@ use linli_core::replica::SplitRule;
 use linli_core::write::Write;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
-use std::collections::BTreeMap;
 use tonic::{Request, Response, Status};
 
 pub struct RegistryService {
@@ -58,12 +57,11 @@ impl Registry for RegistryService {
 
     #[tracing::instrument(skip_all, name = "registry.split")]
     async fn split(&self, request: Request<v1::SplitRequest>) -> Result<Response<v1::SplitReply>, Status> {
-        let v1::SplitRequest { from, by_field, to, default_to } = request.into_inner();
         // The engine checks the input (`Error::Split` names the field at fault) and the
         // scope before it touches anything.
-        let to: BTreeMap<String, String> = to.into_iter().collect();
-        tracing::info!(%from, %by_field, ?to, ?default_to, "split requested");
-        let report = self.engine.split_async(SplitRule { from, by_field, to, default_to }).await.map_err(status)?;
+        let rule = SplitRule::from(request.into_inner());
+        tracing::info!(from = %rule.from, by_field = %rule.by_field, to = ?rule.to, default_to = ?rule.default_to, "split requested");
+        let report = self.engine.split_async(rule).await.map_err(status)?;
         Ok(Response::new(v1::SplitReply::from(&report)))
     }
 }

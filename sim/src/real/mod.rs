@@ -261,14 +261,6 @@ impl RealDistrict {
         }
     }
 
-    /// The running handles of `node`, if it is up in this process.
-    pub async fn running(&self, node: &str) -> Result<Option<Running>, SimError> {
-        Ok(match self.slot(node)?.up.read().await.as_ref() {
-            Some(Up::Here(served)) => Some(served.running.clone()),
-            _ => None,
-        })
-    }
-
     /// The end of `node`'s log and its links by peer; `None` while it is down.
     pub async fn log_and_links(&self, node: &str) -> Result<Option<(u64, BTreeMap<String, LinkStatus>)>, SimError> {
         let up = self.slot(node)?.up.read().await;

@@ -207,13 +207,7 @@ impl NodeProcess {
     }
 
     pub async fn split(&self, rule: &SplitRule) -> Result<SplitReport, SimError> {
-        let request = v1::SplitRequest {
-            from: rule.from.clone(),
-            by_field: rule.by_field.clone(),
-            to: rule.to.clone().into_iter().collect(),
-            default_to: rule.default_to.clone(),
-        };
-        let reply = self.registry.clone().split(request).await.map_err(|s| self.refused(s))?;
+        let reply = self.registry.clone().split(v1::SplitRequest::from(rule)).await.map_err(|s| self.refused(s))?;
         SplitReport::try_from(reply.into_inner()).map_err(|e| self.bad_reply(e))
     }
 

@@ -135,32 +135,33 @@ impl SimDistrict {
     /// the community in its scope and its routes, and the district learns `to`'s new
     /// subtree (as from its Hello).
     pub fn accept(&mut self, to: usize, community: usize) -> Result<(), SimError> {
-        let id = self.net.nodes[community].id.to_string();
-        let street = self.net.nodes[to].id.to_string();
         if !self.net.nodes[to].is_up() {
+            let (id, street) = (&self.net.nodes[community].id, &self.net.nodes[to].id);
             return Err(SimError::Run { reason: format!("{id} cannot move to {street}: it is down") });
         }
-        let node = &mut self.net.nodes[to];
+        self.take_child(to, community);
+        self.crash(to);
+        self.restart(to)
+    }
+
+    /// `street`'s scope and routes take `community` (for its next start), and the
+    /// district learns `street`'s new subtree.
+    fn take_child(&mut self, street: usize, community: usize) {
+        let id = self.net.nodes[community].id.to_string();
+        let street_id = self.net.nodes[street].id.to_string();
+        let node = &mut self.net.nodes[street];
         node.routes.children.insert(id.clone(), [id.clone()].into());
         node.routes.left.remove(&id);
         let scope = add_owner(node.scope(), &id);
         node.set_scope(scope);
-        self.net.nodes[0].routes.children.entry(street).or_default().insert(id);
-        self.crash(to);
-        self.restart(to)
+        self.net.nodes[0].routes.children.entry(street_id).or_default().insert(id);
     }
 
     /// The first step of a split at `street`: it restarts with the new communities in
     /// its scope and routes, the district learns its new subtree, and they start.
     pub fn begin_split(&mut self, street: usize, new: &[usize]) -> Result<(), SimError> {
-        let street_id = self.net.nodes[street].id.to_string();
         for &community in new {
-            let id = self.net.nodes[community].id.to_string();
-            let node = &mut self.net.nodes[street];
-            node.routes.children.insert(id.clone(), [id.clone()].into());
-            let scope = add_owner(node.scope(), &id);
-            node.set_scope(scope);
-            self.net.nodes[0].routes.children.entry(street_id.clone()).or_default().insert(id);
+            self.take_child(street, community);
         }
         self.crash(street);
         self.restart(street)?;

@@ -457,6 +457,16 @@ impl Sim {
         self.catching_up = still;
     }
 
+    /// Looks again at `due` after [`HANDOVER_POLL_MS`], unless a wait begun at
+    /// `started_ms` is past [`HANDOVER_MS_MAX`]: then the run fails with `what`.
+    fn wait_again(&mut self, started_ms: u64, due: Due, what: String) -> Result<(), SimError> {
+        if self.now() - started_ms > HANDOVER_MS_MAX {
+            return Err(SimError::Run { reason: format!("{what} after {HANDOVER_MS_MAX} ms") });
+        }
+        self.at(self.now() + HANDOVER_POLL_MS, due);
+        Ok(())
+    }
+
     /// A move's first half (see [`SimDistrict::accept`]); the workload's steps of the
     /// old street for the community go to the new one from now on.
     fn begin_move(&mut self, index: usize, community: usize, to_id: &str) -> Result<(), SimError> {
@@ -487,17 +497,12 @@ impl Sim {
         let applied_up = net.uplink(from).map_or(0, |l| net.links[l].applied_through[Dir::Up as usize]);
         let applied_down = net.uplink(community).map_or(0, |l| net.links[l].applied_through[Dir::Down as usize]);
         if applied_up < end || applied_down < end {
-            if self.now() - moving.started_ms > HANDOVER_MS_MAX {
-                return Err(SimError::Run {
-                    reason: format!(
-                        "moving {}: {}'s log through {end} is applied at the district through {applied_up} and at \
-                         the community through {applied_down} after {HANDOVER_MS_MAX} ms",
-                        net.nodes[community].id, net.nodes[from].id
-                    ),
-                });
-            }
-            self.at(self.now() + HANDOVER_POLL_MS, Due::Handover(index));
-            return Ok(());
+            let what = format!(
+                "moving {}: {}'s log through {end} is applied at the district through {applied_up} and at the \
+                 community through {applied_down}",
+                net.nodes[community].id, net.nodes[from].id
+            );
+            return self.wait_again(moving.started_ms, Due::Handover(index), what);
         }
         self.moving.remove(&index);
         self.district.release(from, to, community)?;
@@ -539,16 +544,11 @@ impl Sim {
         let net = &self.district.net;
         let applied = net.uplink(community).map_or(0, |l| net.links[l].applied_through[Dir::Up as usize]);
         if applied < end {
-            if self.now() - splitting.started_ms > HANDOVER_MS_MAX {
-                return Err(SimError::Run {
-                    reason: format!(
-                        "splitting {}: its log through {end} is applied at {} through {applied} after {HANDOVER_MS_MAX} ms",
-                        net.nodes[community].id, net.nodes[street].id
-                    ),
-                });
-            }
-            self.at(self.now() + HANDOVER_POLL_MS, Due::Splitting(index));
-            return Ok(());
+            let what = format!(
+                "splitting {}: its log through {end} is applied at {} through {applied}",
+                net.nodes[community].id, net.nodes[street].id
+            );
+            return self.wait_again(splitting.started_ms, Due::Splitting(index), what);
         }
         let splitting = self.splitting.remove(&index).ok_or_else(|| SimError::Run { reason: "split lost".into() })?;
         let id = self.district.net.nodes[community].id.to_string();
