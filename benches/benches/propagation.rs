@@ -9,7 +9,7 @@
 
 use linli_benches::request_at as request;
 use linli_core::schema::Registries;
-use linli_node::config::{LinkConfig, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier};
 use linli_node::server::{self, Running};
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ async fn start(
         children,
         registries_dir: None,
         metrics_listen: None,
-        link: LinkConfig::default(),
+        link: LinkLimits::default(),
     };
     let (started, running) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

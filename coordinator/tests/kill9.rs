@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use linli_node::config::{LinkConfig, Tier};
+use linli_node::config::{LinkLimits, Tier};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -60,7 +60,7 @@ async fn a_street_killed_mid_catch_up_restarts_and_converges() {
     // Small batches, one in flight: the catch-up takes many synced round trips, so
     // the kill lands in the middle of it.
     let mut community = config(C1, Tier::Community, dir.path().join("c"), Some(format!("http://{street_addr}")), &[]);
-    community.link = LinkConfig { batch_entries_max: 8, window_batches_max: 1, ..link_config() };
+    community.link = LinkLimits { batch_entries_max: 8, window_batches_max: 1, ..link_config() };
     let community = start(community, any()).await;
 
     // The community works while its street is down.

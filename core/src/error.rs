@@ -156,6 +156,11 @@ pub enum Error {
     #[error("corrupt {what} at key {key}: {reason}")]
     Corrupt { what: &'static str, key: String, reason: String },
 
+    /// A link's peer broke the protocol (a second Hello, a batch out of order, an ack
+    /// of what was never sent): the session ends and the link reconnects.
+    #[error("link with `{peer}`: {reason}")]
+    Link { peer: String, reason: String },
+
     #[error("storage: {0}")]
     Rocks(#[from] rocksdb::Error),
 

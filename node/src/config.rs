@@ -41,36 +41,12 @@ pub struct ServerConfig {
     pub registries_dir: Option<PathBuf>,
     /// Prometheus metrics HTTP listen address; None = no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
-    pub link: LinkConfig,
+    pub link: LinkLimits,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LinkConfig {
-    /// Bound on one log batch on the wire, before compression. Default 262_144.
-    pub batch_bytes_max: usize,
-    /// Bound on log entries in one batch. Default 512.
-    pub batch_entries_max: usize,
-    /// Batches sent and not yet acknowledged; the sender waits past it. Default 4.
-    pub window_batches_max: usize,
-    /// Reconnect backoff: first delay and cap, in ms; full jitter. Defaults 100 and 10_000.
-    pub backoff_ms_min: u64,
-    pub backoff_ms_max: u64,
-    /// Idle link keepalive interval in ms. Default 15_000.
-    pub keepalive_ms: u64,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            batch_bytes_max: 262_144,
-            batch_entries_max: 512,
-            window_batches_max: 4,
-            backoff_ms_min: 100,
-            backoff_ms_max: 10_000,
-            keepalive_ms: 15_000,
-        }
-    }
-}
+/// The `[link]` section: the link's bounds, defined (with their defaults and what
+/// happens when each is hit) in core, where the session enforces them.
+pub use linli_core::link::LinkLimits;
 
 /// Values given as flags; None = not given.
 #[derive(Debug, Clone, Default)]
@@ -105,12 +81,19 @@ pub enum ConfigError {
 /// Top-level keys of the file; `link` is the `[link]` table.
 const KEYS: [&str; 9] =
     ["id", "tier", "listen", "data_dir", "parent", "children", "registries_dir", "metrics_listen", "link"];
-/// `[link]` keys, in the order of [`LinkConfig`]'s fields.
-const LINK_KEYS: [&str; 6] =
-    ["batch_bytes_max", "batch_entries_max", "window_batches_max", "backoff_ms_min", "backoff_ms_max", "keepalive_ms"];
+/// `[link]` keys, in the order of [`LinkLimits`]'s fields.
+const LINK_KEYS: [&str; 7] = [
+    "batch_bytes_max",
+    "batch_entries_max",
+    "window_batches_max",
+    "backoff_ms_min",
+    "backoff_ms_max",
+    "keepalive_ms",
+    "skipped_flush_ms",
+];
 /// Inclusive bounds of the `[link]` values, same order.
-const LINK_BOUNDS: [(u64, u64); 6] =
-    [(1024, 16 << 20), (1, 65_536), (1, 64), (1, u64::MAX), (1, u64::MAX), (100, u64::MAX)];
+const LINK_BOUNDS: [(u64, u64); 7] =
+    [(1024, 16 << 20), (1, 65_536), (1, 64), (1, u64::MAX), (1, u64::MAX), (100, u64::MAX), (1, 60_000)];
 const ENV_IGNORED: [&str; 2] = ["LINLI_LOG", "LINLI_CONFIG"];
 const ENV_IGNORED_PREFIXES: [&str; 3] = ["LINLI_CRASH_", "LINLI_TEST_", "LINLI_SIM_"];
 
@@ -165,7 +148,7 @@ struct Layers {
     children: Option<Sourced<Vec<String>>>,
     registries_dir: Option<Sourced<PathBuf>>,
     metrics_listen: Option<Sourced<String>>,
-    link: [Option<Sourced<u64>>; 6],
+    link: [Option<Sourced<u64>>; 7],
 }
 
 fn put<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, source: &str) {
@@ -334,9 +317,10 @@ impl Layers {
             None => None,
         };
 
-        let d = LinkConfig::default();
-        let defaults = [d.batch_bytes_max as u64, d.batch_entries_max as u64, d.window_batches_max as u64];
-        let defaults = [defaults[0], defaults[1], defaults[2], d.backoff_ms_min, d.backoff_ms_max, d.keepalive_ms];
+        let d = LinkLimits::default();
+        let sizes = [d.batch_bytes_max as u64, d.batch_entries_max as u64, d.window_batches_max as u64];
+        let defaults =
+            [sizes[0], sizes[1], sizes[2], d.backoff_ms_min, d.backoff_ms_max, d.keepalive_ms, d.skipped_flush_ms];
         let source = |i: usize| self.link[i].as_ref().map_or("default", |s| s.source.as_str());
         let mut v = defaults;
         for (i, value) in v.iter_mut().enumerate() {
@@ -352,13 +336,14 @@ impl Layers {
             return Err(invalid("link.backoff_ms_max", source(4), problem));
         }
         // The bounds above keep the usize ones within 16 MiB.
-        let link = LinkConfig {
+        let link = LinkLimits {
             batch_bytes_max: v[0] as usize,
             batch_entries_max: v[1] as usize,
             window_batches_max: v[2] as usize,
             backoff_ms_min: v[3],
             backoff_ms_max: v[4],
             keepalive_ms: v[5],
+            skipped_flush_ms: v[6],
         };
         Ok(ServerConfig { id, tier, listen, data_dir, parent, children, registries_dir, metrics_listen, link })
     }
@@ -433,7 +418,7 @@ keepalive_ms = 5000
         assert_eq!(c.parent.as_deref(), Some("http://127.0.0.1:7400"));
         assert_eq!(c.children, ["lg-pingdi-pingdi"]);
         assert_eq!((c.registries_dir, c.metrics_listen), (None, None));
-        assert_eq!(c.link, LinkConfig { keepalive_ms: 5000, ..LinkConfig::default() });
+        assert_eq!(c.link, LinkLimits { keepalive_ms: 5000, ..LinkLimits::default() });
         assert_eq!(c.data_dir, dir.path().join("data/lg-pingdi"));
     }
 

@@ -12,7 +12,7 @@ use crate::topology::Topology;
 use crate::workload::{Clock, CommunityLoad, Decision, WAITS_MAX};
 use linli_core::schema::Registries;
 use linli_core::write::Write;
-use linli_node::config::LinkConfig;
+use linli_node::config::LinkLimits;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,6 +94,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Probes in a run at most; the report's percentiles come from them.
 const PROBES_MAX: usize = 20_000;
 
+/// The bounds of every link in a run, both modes: a real link's defaults, with a
+/// quicker reconnect (a run compresses a day into minutes).
+pub fn link_limits() -> LinkLimits {
+    LinkLimits { backoff_ms_min: 50, backoff_ms_max: 2_000, ..LinkLimits::default() }
+}
+
 pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
     if config.faults.iter().any(|f| f.kind == FaultKind::Skew) {
         return Err(skew_unsupported());
@@ -103,7 +109,7 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         .prefix("linli-sim-")
         .tempdir()
         .map_err(|e| SimError::Io { what: "creating the data directory".into(), source: e })?;
-    let link = LinkConfig { backoff_ms_min: 50, backoff_ms_max: 2_000, ..LinkConfig::default() };
+    let link = link_limits();
     let boot = Instant::now();
     let processes = config.processes();
     // The tree once the run's moves and splits are made.

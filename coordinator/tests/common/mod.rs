@@ -8,7 +8,7 @@ use linli_core::ids::RecordKey;
 use linli_core::replica::Written;
 use linli_core::schema::Registries;
 use linli_core::write::Write;
-use linli_node::config::{LinkConfig, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier};
 use linli_node::server::{self, Running};
 pub use linli_sim::real::proxy::Proxy;
 use serde_json::json;
@@ -48,9 +48,9 @@ impl Node {
     }
 }
 
-pub fn link_config() -> LinkConfig {
+pub fn link_config() -> LinkLimits {
     // Quick reconnects: the tests cut and heal links.
-    LinkConfig { backoff_ms_min: 20, backoff_ms_max: 200, ..LinkConfig::default() }
+    LinkLimits { backoff_ms_min: 20, backoff_ms_max: 200, ..LinkLimits::default() }
 }
 
 pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, children: &[&str]) -> ServerConfig {

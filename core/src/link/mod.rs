@@ -11,11 +11,20 @@
 //! for every store). When a checkpoint names another log, or points past the end of
 //! the peer's log, one side lost state it had acknowledged (a wiped disk, a restored
 //! backup): [`resume`] asks for repair, Automerge's sync protocol per document, on
-//! top of the fast path. The runtime (`linli-node`) does the I/O.
+//! top of the fast path.
+//!
+//! Everything a link decides is in [`Session`]: the runtime (`linli-node`'s tokio pump,
+//! or the simulator's network) only moves frames, reads the log and calls the engine.
+//! [`tree`] builds the routes and scope of a node; [`LinkLimits`] bounds a link.
 
+pub mod limits;
 mod routes;
+pub mod session;
+pub mod tree;
 
+pub use limits::LinkLimits;
 pub use routes::Routes;
+pub use session::{Action, PeerIs, Progress, Session};
 
 use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;

@@ -20,7 +20,7 @@ use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routes {
     /// This node.
     pub me: String,

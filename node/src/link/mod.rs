@@ -2,22 +2,19 @@
 //!
 //! A child dials its parent ([`uplink`]) and keeps the stream up; a parent serves the
 //! `Replication` service ([`service`]). Once both Hellos are exchanged, both ends run
-//! the same [`session`]: ship the own log from the peer's checkpoint, apply the peer's
-//! batches (checkpoint in the same synced write), ack, and repair when checkpoints
-//! disagree with what a side holds.
+//! the same pump ([`pump`]) around core's `Session`, which decides everything the
+//! link does; the pump moves frames, reads the log and calls the engine.
 
+pub mod pump;
 pub mod service;
-pub mod session;
 pub mod status;
 pub mod uplink;
 
-pub use session::Shared;
+pub use pump::Shared;
 pub use status::{LinkStatus, Links};
 
 /// gRPC metadata naming the child that opens a link, so the parent can answer with
 /// its checkpoint for that child in its Hello.
 pub const NODE_HEADER: &str = "linli-node";
 
-/// Bound on a frame on the wire (decoded). Log batches are bounded well below it by
-/// `LinkConfig::batch_bytes_max`; one log entry larger than a batch still goes alone.
-pub const FRAME_BYTES_MAX: usize = 32 * 1024 * 1024;
+pub use linli_core::link::limits::FRAME_BYTES_MAX;

@@ -1,11 +1,11 @@
 //! The parent's end: the `Replication` service that children dial.
 
 use super::NODE_HEADER;
-use super::session::{self, PeerIs, Shared};
+use super::pump::{self, Shared};
 use super::uplink::OUTBOUND_FRAMES_MAX;
 use crate::error::NodeError;
 use linli_core::ids::NodeId;
-use linli_core::link::{Frame, Hello, Tier};
+use linli_core::link::{Frame, Hello, PeerIs};
 use linli_proto::v1;
 use linli_proto::v1::replication_server::Replication;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,24 +28,6 @@ pub struct ReplicationService {
 impl ReplicationService {
     pub fn new(shared: Arc<Shared>, children: BTreeSet<String>) -> Self {
         Self { shared, children, sessions: Arc::default() }
-    }
-}
-
-/// The name a child's subtree is kept under, so routes survive restarts.
-pub fn subtree_meta_name(child: &str) -> String {
-    format!("subtree/{child}")
-}
-
-/// The subtree a child may claim: a community is its own subtree; a street or
-/// district child vouches for its own children.
-fn accepted_subtree(child: &NodeId, hello: &Hello) -> BTreeSet<String> {
-    match hello.tier {
-        Tier::Community => [child.to_string()].into(),
-        Tier::Street | Tier::District => {
-            let mut owners = hello.subtree.clone();
-            owners.insert(child.to_string());
-            owners
-        }
     }
 }
 
@@ -108,15 +90,13 @@ async fn serve(
         Some(Err(source)) => return Err(NodeError::Wire { peer, source }),
         None => return Err(NodeError::Link { peer, reason: "closed before its Hello".into() }),
     };
-    let subtree = accepted_subtree(&child, &theirs);
-    let known = shared.routes().children.get(child.as_str()).cloned();
-    if known.as_ref() != Some(&subtree) {
+    let mut routes = shared.routes();
+    if let Some(entry) = routes.accept(&child, &theirs) {
         // Persist it first: routes must survive a restart while this child is away.
-        let value = subtree.iter().cloned().collect::<Vec<_>>().join(",").into_bytes();
-        shared.engine.apply_async(child.clone(), Vec::new(), vec![(subtree_meta_name(child.as_str()), value)]).await?;
-        if let Ok(mut routes) = shared.routes.write() {
-            routes.children.insert(child.to_string(), subtree);
+        shared.engine.apply_async(child.clone(), Vec::new(), vec![entry]).await?;
+        if let Ok(mut shared_routes) = shared.routes.write() {
+            shared_routes.accept(&child, &theirs);
         }
     }
-    session::run(shared, PeerIs::Child, mine, theirs, inbound, out).await
+    pump::run(shared, PeerIs::Child, mine, theirs, inbound, out).await
 }

@@ -1,9 +1,9 @@
 //! The child's end: dial the parent, keep the stream up, reconnect with backoff.
 
-use super::session::{self, PeerIs, Shared};
+use super::pump::{self, Shared};
 use super::{FRAME_BYTES_MAX, NODE_HEADER};
 use crate::error::NodeError;
-use linli_core::link::Frame;
+use linli_core::link::{Frame, PeerIs};
 use linli_proto::v1;
 use linli_proto::v1::replication_client::ReplicationClient;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ async fn connect_and_run(shared: &Arc<Shared>, parent: &str) -> Result<(), NodeE
     out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
         .await
         .map_err(|_| NodeError::Link { peer: parent.into(), reason: "closed during Hello".into() })?;
-    session::run(shared.clone(), PeerIs::Parent, mine, theirs, inbound, out).await
+    pump::run(shared.clone(), PeerIs::Parent, mine, theirs, inbound, out).await
 }
 
 /// xorshift64*, seeded from the clock: jitter needs spread, not secrecy.

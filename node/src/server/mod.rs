@@ -17,11 +17,11 @@ pub use registry::{RegistryService, status};
 use crate::config::ServerConfig;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
-use crate::link::service::{ReplicationService, subtree_meta_name};
+use crate::link::service::ReplicationService;
 use crate::link::{FRAME_BYTES_MAX, Links, Shared, uplink};
 use linli_core::ids::NodeId;
-use linli_core::link::{Routes, Tier};
-use linli_core::replica::{ReplicaConfig, Scope};
+use linli_core::link::{Routes, tree};
+use linli_core::replica::ReplicaConfig;
 use linli_core::schema::Registries;
 use linli_core::store::Storage;
 use linli_proto::v1::query_server::QueryServer;
@@ -34,14 +34,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
-
-/// The children this node had at its last start: a child no longer listed has moved
-/// to another parent, and its documents are forgotten here.
-const CHILDREN_META: &str = "children";
-
-/// Every owner that moved away from below this node, kept for good: the log still
-/// holds their entries, and they must not go to the children as broadcasts.
-const LEFT_META: &str = "children_left";
 
 /// What a running server exposes to the code that started it (tests, the simulator).
 #[derive(Clone)]
@@ -61,10 +53,7 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let node = NodeId::new(&config.id)?;
     let tier = config.tier;
-    let scope = match tier {
-        Tier::District => Scope::All,
-        _ => Scope::Owners(config.children.iter().cloned().chain([config.id.clone()]).collect()),
-    };
+    let scope = tree::scope(tier, &config.id, &config.children);
     let engine_config = EngineConfig::new(ReplicaConfig::new(node.clone(), scope), registries, config.data_dir.clone());
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
         .await
@@ -131,56 +120,18 @@ pub async fn run(
     Ok(())
 }
 
-/// A comma-separated list of owners kept in `meta`.
-fn owner_list(bytes: Option<Vec<u8>>) -> BTreeSet<String> {
-    bytes
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(|s| s.split(',').filter(|c| !c.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
-}
-
-/// Routes from config and the subtrees children announced before; forgets the
-/// documents of children that moved away since the last start, and remembers them as
-/// left (see [`Routes::left`]).
+/// Routes from config and what the store remembers (see `linli_core::link::tree`);
+/// forgets the documents of children that moved away since the last start.
 async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerConfig) -> Result<Routes, NodeError> {
     let store = engine.store()?;
-    let mut routes = Routes::new(node);
-    for child in &config.children {
-        let announced = store.meta(&subtree_meta_name(child))?.and_then(|bytes| String::from_utf8(bytes).ok());
-        let mut owners: BTreeSet<String> =
-            announced.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(String::from).collect();
-        owners.insert(child.clone());
-        routes.children.insert(child.clone(), owners);
+    let children: BTreeSet<String> = config.children.iter().cloned().collect();
+    let restored = tree::restore(node, &children, |name| store.meta(name))?;
+    if !restored.gone.is_empty() {
+        tracing::info!(owners = ?restored.gone, "children moved away: forgetting their documents");
+        engine.forget_async(restored.gone).await?;
     }
-    let before = owner_list(store.meta(CHILDREN_META)?);
-    let now: BTreeSet<String> = config.children.iter().cloned().collect();
-    let mut gone = BTreeSet::new();
-    for child in before.difference(&now) {
-        let announced = store.meta(&subtree_meta_name(child))?.and_then(|bytes| String::from_utf8(bytes).ok());
-        gone.extend(announced.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(String::from));
-        gone.insert(child.clone());
+    if !restored.meta.is_empty() {
+        engine.apply_async(node.clone(), Vec::new(), restored.meta).await?;
     }
-    // Owners still below another child stay.
-    let kept = routes.subtree();
-    gone.retain(|owner| !kept.contains(owner));
-    let left_before = owner_list(store.meta(LEFT_META)?);
-    let mut left: BTreeSet<String> = left_before.iter().chain(&gone).cloned().collect();
-    // One that came back is below again.
-    left.retain(|owner| !kept.contains(owner));
-    if !gone.is_empty() {
-        tracing::info!(owners = ?gone, "children moved away: forgetting their documents");
-        engine.forget_async(gone).await?;
-    }
-    let mut meta = Vec::new();
-    if before != now {
-        meta.push((CHILDREN_META.to_string(), now.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()));
-    }
-    if left != left_before {
-        meta.push((LEFT_META.to_string(), left.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()));
-    }
-    if !meta.is_empty() {
-        engine.apply_async(node.clone(), Vec::new(), meta).await?;
-    }
-    routes.left = left;
-    Ok(routes)
+    Ok(restored.routes)
 }

@@ -30,7 +30,7 @@ use linli_core::schema::Registries;
 use linli_core::views::Views;
 use linli_core::write::Write;
 use linli_node::NodeError;
-use linli_node::config::{LinkConfig, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier};
 use linli_node::link::status::LinkStatus;
 use linli_node::server::{self, Running};
 use process::{Binaries, NodeProcess};
@@ -101,7 +101,7 @@ impl RealDistrict {
         topology: &Topology,
         later: &Topology,
         registries: Registries,
-        link: LinkConfig,
+        link: LinkLimits,
         root: &Path,
         processes: &Processes,
     ) -> Result<Self, SimError> {
@@ -173,7 +173,7 @@ impl RealDistrict {
         tier: Tier,
         parent: Option<&str>,
         children: Vec<String>,
-        link: &LinkConfig,
+        link: &LinkLimits,
         process: bool,
     ) -> Result<(), SimError> {
         let proxy = match parent {
@@ -199,7 +199,7 @@ impl RealDistrict {
         tier: Tier,
         parent: Option<SocketAddr>,
         children: Vec<String>,
-        link: &LinkConfig,
+        link: &LinkLimits,
     ) -> ServerConfig {
         ServerConfig {
             id: id.to_string(),

@@ -17,8 +17,7 @@ use crate::rng::Rng;
 use crate::topology::Topology;
 use linli_core::doc::Record;
 use linli_core::ids::{NodeId, RecordKey};
-use linli_core::link::{Routes, Tier};
-use linli_core::replica::Scope;
+use linli_core::link::{LinkLimits, Tier};
 use linli_core::schema::Registries;
 use linli_core::views::Views;
 use net::Net;
@@ -38,34 +37,29 @@ fn node_id(id: &str) -> Result<NodeId, SimError> {
 }
 
 impl SimDistrict {
-    /// Every node of `topology`, each link configured from the tree (a parent's
-    /// routes hold each child's subtree, as a real parent learns it from the Hello).
-    /// The communities a split will make (those of `later` not in `topology`) are
-    /// there too, down and outside their street's scope until the split.
-    pub fn build(topology: &Topology, later: &Topology, registries: Registries, rng: Rng) -> Result<Self, SimError> {
+    /// Every node of `topology`, each configured with its children as a server is
+    /// (a parent learns each child's subtree from its Hello). The communities a split
+    /// will make (those of `later` not in `topology`) are there too, down and outside
+    /// their street's config until the split.
+    pub fn build(
+        topology: &Topology,
+        later: &Topology,
+        registries: Registries,
+        limits: LinkLimits,
+        rng: Rng,
+    ) -> Result<Self, SimError> {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
-        let mut district_routes = Routes::new(&node_id(&topology.district)?);
-        for street in &topology.streets {
-            let subtree: BTreeSet<String> =
-                street.communities.iter().map(|c| c.id.clone()).chain([street.id.clone()]).collect();
-            district_routes.children.insert(street.id.clone(), subtree);
-        }
-        nodes.push(SimNode::new(node_id(&topology.district)?, Tier::District, district_routes, Scope::All));
+        let streets: BTreeSet<String> = topology.streets.iter().map(|s| s.id.clone()).collect();
+        nodes.push(SimNode::new(node_id(&topology.district)?, Tier::District, streets));
         for street in &topology.streets {
             let street_index = nodes.len();
-            let mut routes = Routes::new(&node_id(&street.id)?);
-            for community in &street.communities {
-                routes.children.insert(community.id.clone(), [community.id.clone()].into());
-            }
-            let scope =
-                Scope::Owners(street.communities.iter().map(|c| c.id.clone()).chain([street.id.clone()]).collect());
-            nodes.push(SimNode::new(node_id(&street.id)?, Tier::Street, routes, scope));
+            let communities: BTreeSet<String> = street.communities.iter().map(|c| c.id.clone()).collect();
+            nodes.push(SimNode::new(node_id(&street.id)?, Tier::Street, communities));
             edges.push((street_index, 0));
             for community in &street.communities {
                 edges.push((nodes.len(), street_index));
-                let id = node_id(&community.id)?;
-                nodes.push(SimNode::new(id.clone(), Tier::Community, Routes::new(&id), Scope::only(&community.id)));
+                nodes.push(SimNode::new(node_id(&community.id)?, Tier::Community, BTreeSet::new()));
             }
         }
         let now = nodes.len();
@@ -74,13 +68,12 @@ impl SimDistrict {
             let new: Vec<_> = street.communities.iter().filter(|c| !index.contains_key(&c.id)).collect();
             for community in new {
                 let parent = *index.get(&street.id).ok_or_else(|| SimError::NoNode { node: street.id.clone() })?;
-                let id = node_id(&community.id)?;
                 index.insert(community.id.clone(), nodes.len());
                 edges.push((nodes.len(), parent));
-                nodes.push(SimNode::new(id.clone(), Tier::Community, Routes::new(&id), Scope::only(&community.id)));
+                nodes.push(SimNode::new(node_id(&community.id)?, Tier::Community, BTreeSet::new()));
             }
         }
-        let mut district = Self { net: Net::new(nodes, &edges, rng), index, registries };
+        let mut district = Self { net: Net::new(nodes, &edges, limits, rng), index, registries };
         for i in 0..now {
             district.net.nodes[i].start(&district.registries)?;
         }
@@ -132,8 +125,8 @@ impl SimDistrict {
     }
 
     /// The first half of a move of `community` to the street `to`: `to` restarts with
-    /// the community in its scope and its routes, and the district learns `to`'s new
-    /// subtree (as from its Hello).
+    /// the community among its children; the district learns `to`'s new subtree from
+    /// its Hello when its link comes back.
     pub fn accept(&mut self, to: usize, community: usize) -> Result<(), SimError> {
         if !self.net.nodes[to].is_up() {
             let (id, street) = (&self.net.nodes[community].id, &self.net.nodes[to].id);
@@ -144,21 +137,14 @@ impl SimDistrict {
         self.restart(to)
     }
 
-    /// `street`'s scope and routes take `community` (for its next start), and the
-    /// district learns `street`'s new subtree.
+    /// `street` is configured with `community` among its children (for its next start).
     fn take_child(&mut self, street: usize, community: usize) {
         let id = self.net.nodes[community].id.to_string();
-        let street_id = self.net.nodes[street].id.to_string();
-        let node = &mut self.net.nodes[street];
-        node.routes.children.insert(id.clone(), [id.clone()].into());
-        node.routes.left.remove(&id);
-        let scope = add_owner(node.scope(), &id);
-        node.set_scope(scope);
-        self.net.nodes[0].routes.children.entry(street_id).or_default().insert(id);
+        self.net.nodes[street].adopt(&id);
     }
 
-    /// The first step of a split at `street`: it restarts with the new communities in
-    /// its scope and routes, the district learns its new subtree, and they start.
+    /// The first step of a split at `street`: it restarts with the new communities
+    /// among its children, and they start.
     pub fn begin_split(&mut self, street: usize, new: &[usize]) -> Result<(), SimError> {
         for &community in new {
             self.take_child(street, community);
@@ -172,26 +158,13 @@ impl SimDistrict {
     }
 
     /// The second half, once `from` has handed over: `from` restarts without the
-    /// community and forgets its documents, the district drops it from `from`'s
-    /// subtree, and the community's link is re-patched to `to`.
+    /// community (and forgets its documents, as a server does at start), and the
+    /// community's link is re-patched to `to`.
     pub fn release(&mut self, from: usize, to: usize, community: usize) -> Result<(), SimError> {
         let id = self.net.nodes[community].id.to_string();
-        let street = self.net.nodes[from].id.to_string();
-        let node = &mut self.net.nodes[from];
-        node.routes.children.remove(&id);
-        // As a real street remembers it at its restart: its entries are no broadcast.
-        node.routes.left.insert(id.clone());
-        let scope = match node.scope() {
-            Scope::Owners(owners) => Scope::Owners(owners.iter().filter(|o| **o != id).cloned().collect()),
-            Scope::All => Scope::All,
-        };
-        node.set_scope(scope);
-        if let Some(subtree) = self.net.nodes[0].routes.children.get_mut(&street) {
-            subtree.remove(&id);
-        }
+        self.net.nodes[from].release(&id);
         self.crash(from);
         self.restart(from)?;
-        self.net.nodes[from].forget([id].into())?;
         let link = self.uplink(community)?;
         self.net.move_child(link, to);
         self.net.connect(link)
@@ -201,13 +174,6 @@ impl SimDistrict {
         self.net
             .uplink(child)
             .ok_or_else(|| SimError::NoNode { node: format!("an uplink of {}", self.net.nodes[child].id) })
-    }
-}
-
-fn add_owner(scope: &Scope, owner: &str) -> Scope {
-    match scope {
-        Scope::Owners(owners) => Scope::Owners(owners.iter().cloned().chain([owner.to_string()]).collect()),
-        Scope::All => Scope::All,
     }
 }
 

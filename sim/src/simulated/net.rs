@@ -1,7 +1,9 @@
 //! The simulated network: one link per child, carrying the same frames as a real
-//! link ([`linli_core::link::Frame`]) with the same rules: Hellos and
-//! [`linli_core::link::resume`], batches of log entries filtered by [`Routes`], acks
-//! within a window, refusals at the parent, and Automerge's sync protocol for repair.
+//! link ([`linli_core::link::Frame`]) between the same [`Session`]s as a real link
+//! (core's `link::session`: batches, windows, skipped entries, refusals, acks and
+//! repair are decided there, for both). This file keeps only what a network is:
+//! latency, loss, order per direction, sessions that break and reconnect with
+//! backoff, and the timers a session asks for.
 //!
 //! Time is the simulator's: a frame arrives after a latency drawn from the seeded
 //! generator (base, jitter, the link's added delay, its size over the bandwidth),
@@ -15,9 +17,7 @@
 use super::node::SimNode;
 use crate::error::SimError;
 use crate::rng::Rng;
-use linli_core::ids::{DocId, NodeId};
-use linli_core::link::{self, Checkpoint, Frame};
-use linli_core::store::LogEntry;
+use linli_core::link::{Action, Frame, LinkLimits, PeerIs, Session};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One-way latency of a frame on loopback-like links, before jitter.
@@ -28,13 +28,6 @@ const JITTER_MS_MEDIAN: f64 = 0.3;
 const BYTES_PER_MS: f64 = 12_500.0;
 /// A lost frame is noticed (keepalive timeout) this long after it was sent.
 const LOSS_DETECT_MS: u64 = 1_000;
-/// Reconnect backoff after a broken session, doubled per failure up to the max.
-const BACKOFF_MS_MIN: u64 = 50;
-const BACKOFF_MS_MAX: u64 = 2_000;
-/// As a real link's config: entries and bytes per batch, batches unacknowledged.
-const BATCH_ENTRIES_MAX: usize = 256;
-const BATCH_BYTES_MAX: usize = 1 << 20;
-const WINDOW_BATCHES_MAX: usize = 4;
 /// Framing estimate per frame and per log entry (ids, seq, lengths).
 const FRAME_OVERHEAD_BYTES: u64 = 16;
 const ENTRY_OVERHEAD_BYTES: u64 = 24;
@@ -48,30 +41,15 @@ pub enum Dir {
     Down = 1,
 }
 
-impl Dir {
-    fn back(self) -> Dir {
-        match self {
-            Dir::Up => Dir::Down,
-            Dir::Down => Dir::Up,
-        }
-    }
+/// The two ends of a link: the child's session with its parent, and the parent's
+/// with the child. An end sends in the direction of its index.
+const CHILD_END: usize = 0;
+const PARENT_END: usize = 1;
+
+fn dir_of(end: usize) -> Dir {
+    if end == CHILD_END { Dir::Up } else { Dir::Down }
 }
 
-#[derive(Debug, Default)]
-struct Sender {
-    cursor: u64,
-    announced: u64,
-    in_flight: VecDeque<u64>,
-    /// The sender's log identity at the session's start, for the receiver's checkpoint.
-    log_id: String,
-}
-
-#[derive(Debug)]
-struct Session {
-    senders: [Sender; 2],
-}
-
-#[derive(Debug)]
 pub struct Link {
     pub child: usize,
     pub parent: usize,
@@ -80,10 +58,13 @@ pub struct Link {
     pub loss: f64,
     /// Bumped whenever a session starts or breaks: frames of older ones are dropped.
     epoch: u64,
-    active: Option<Session>,
+    /// The session at each end while the link is up: `[child's, parent's]`.
+    active: Option<[Session; 2]>,
     connecting: bool,
     backoff_ms: u64,
     last_arrival_ms: [u64; 2],
+    /// The timer each end's session asked for, if one is scheduled.
+    timer_at: [Option<u64>; 2],
     pub bytes: u64,
     pub sessions: u64,
     /// How far each receiver has applied its sender's log: `[Up]` is the parent's
@@ -96,18 +77,37 @@ impl Link {
         self.active.is_some()
     }
 
-    /// No frame of the current session is unacknowledged.
+    /// Nothing of the current session is unacknowledged or being applied.
     pub fn idle(&self) -> bool {
-        self.active.as_ref().is_some_and(|s| s.senders.iter().all(|d| d.in_flight.is_empty()))
+        self.active.as_ref().is_some_and(|ends| ends.iter().all(Session::idle))
     }
 }
 
 #[derive(Debug)]
 enum NetEvent {
-    Connect { link: usize },
-    Established { link: usize, epoch: u64 },
-    Deliver { link: usize, epoch: u64, dir: Dir, frame: Frame },
-    Break { link: usize, epoch: u64 },
+    Connect {
+        link: usize,
+    },
+    Established {
+        link: usize,
+        epoch: u64,
+    },
+    Deliver {
+        link: usize,
+        epoch: u64,
+        dir: Dir,
+        frame: Frame,
+    },
+    Break {
+        link: usize,
+        epoch: u64,
+    },
+    /// A session's timer (skipped entries to announce).
+    Timer {
+        link: usize,
+        epoch: u64,
+        end: usize,
+    },
 }
 
 /// A frame a node received and acted on: what the run may want to look at.
@@ -123,7 +123,7 @@ pub struct Delivered {
 pub enum Stepped {
     /// No event was due: the network is quiet.
     Nothing,
-    /// A connection attempt, a session start or break.
+    /// A connection attempt, a session start or break, a timer.
     Internal,
     Delivered(Delivered),
 }
@@ -132,6 +132,8 @@ pub struct Net {
     pub now_ms: u64,
     pub nodes: Vec<SimNode>,
     pub links: Vec<Link>,
+    /// The bounds every link runs with (the simulator's, see `crate::run`).
+    limits: LinkLimits,
     /// The link of each child node, by node index.
     uplink: Vec<Option<usize>>,
     /// The links of each parent node, by node index.
@@ -147,7 +149,7 @@ fn overflow() -> SimError {
 
 impl Net {
     /// `edges`: (child, parent) node indexes.
-    pub fn new(nodes: Vec<SimNode>, edges: &[(usize, usize)], rng: Rng) -> Self {
+    pub fn new(nodes: Vec<SimNode>, edges: &[(usize, usize)], limits: LinkLimits, rng: Rng) -> Self {
         let mut uplink = vec![None; nodes.len()];
         let mut downlinks = vec![Vec::new(); nodes.len()];
         let mut links = Vec::new();
@@ -163,14 +165,15 @@ impl Net {
                 epoch: 0,
                 active: None,
                 connecting: false,
-                backoff_ms: BACKOFF_MS_MIN,
+                backoff_ms: limits.backoff_ms_min,
                 last_arrival_ms: [0; 2],
+                timer_at: [None; 2],
                 bytes: 0,
                 sessions: 0,
                 applied_through: [0; 2],
             });
         }
-        Self { now_ms: 0, nodes, links, uplink, downlinks, queue: BTreeMap::new(), next_event: 0, rng }
+        Self { now_ms: 0, nodes, links, limits, uplink, downlinks, queue: BTreeMap::new(), next_event: 0, rng }
     }
 
     pub fn uplink(&self, node: usize) -> Option<usize> {
@@ -220,7 +223,7 @@ impl Net {
         let l = &mut self.links[link];
         l.parent = parent;
         l.applied_through = [0; 2];
-        l.backoff_ms = BACKOFF_MS_MIN;
+        l.backoff_ms = self.limits.backoff_ms_min;
     }
 
     /// Ends the current session of `link`; frames in flight are dropped.
@@ -229,6 +232,7 @@ impl Net {
         l.epoch += 1;
         l.active = None;
         l.connecting = false;
+        l.timer_at = [None; 2];
     }
 
     fn usable(&self, link: usize) -> bool {
@@ -249,6 +253,12 @@ impl Net {
                     self.retry(link)?;
                 }
             }
+            NetEvent::Timer { link, epoch, end } => {
+                if self.links[link].epoch == epoch && self.links[link].is_up() {
+                    self.links[link].timer_at[end] = None;
+                    self.drive(link, end, Vec::new())?;
+                }
+            }
             NetEvent::Deliver { link, epoch, dir, frame } => {
                 if self.links[link].epoch == epoch && self.links[link].is_up() {
                     return self.on_deliver(link, dir, frame).map(Stepped::Delivered);
@@ -259,13 +269,14 @@ impl Net {
     }
 
     fn retry(&mut self, link: usize) -> Result<(), SimError> {
+        let max = self.limits.backoff_ms_max;
         let l = &mut self.links[link];
         if l.connecting {
             return Ok(());
         }
         l.connecting = true;
         let wait = l.backoff_ms;
-        l.backoff_ms = (l.backoff_ms * 2).min(BACKOFF_MS_MAX);
+        l.backoff_ms = (l.backoff_ms * 2).min(max);
         self.schedule(self.now_ms + wait, NetEvent::Connect { link })
     }
 
@@ -294,62 +305,115 @@ impl Net {
         let (child, parent) = (self.links[link].child, self.links[link].parent);
         let (child_id, parent_id) = (self.nodes[child].id.clone(), self.nodes[parent].id.clone());
         let child_hello = self.nodes[child].hello(&parent_id)?;
+        // The parent takes the child's subtree from its Hello, as a real parent does.
+        self.nodes[parent].accept(&child_id, &child_hello)?;
         let parent_hello = self.nodes[parent].hello(&child_id)?;
         let hello_bytes = 2 * FRAME_OVERHEAD_BYTES
             + [&child_hello, &parent_hello]
                 .iter()
                 .map(|h| (h.log_id.len() + h.subtree.iter().map(String::len).sum::<usize>() + 48) as u64)
                 .sum::<u64>();
-        let up = link::resume(&child_hello, &parent_hello);
-        let down = link::resume(&parent_hello, &child_hello);
+        let now = self.now_ms;
+        let (child_end, child_actions) =
+            Session::start(&child_hello, &parent_hello, PeerIs::Parent, self.limits.clone(), now);
+        let (parent_end, parent_actions) =
+            Session::start(&parent_hello, &child_hello, PeerIs::Child, self.limits.clone(), now);
         let l = &mut self.links[link];
         l.bytes += hello_bytes;
         l.sessions += 1;
-        l.backoff_ms = BACKOFF_MS_MIN;
+        l.backoff_ms = self.limits.backoff_ms_min;
         // What each side holds of the other's log now; a wiped side starts over.
-        l.applied_through = [up.send_after, down.send_after];
-        l.active = Some(Session {
-            senders: [
-                Sender {
-                    cursor: up.send_after,
-                    announced: up.send_after,
-                    in_flight: VecDeque::new(),
-                    log_id: child_hello.log_id.clone(),
-                },
-                Sender {
-                    cursor: down.send_after,
-                    announced: down.send_after,
-                    in_flight: VecDeque::new(),
-                    log_id: parent_hello.log_id.clone(),
-                },
-            ],
-        });
-        if up.repair {
-            self.start_repair(link)?;
-        }
-        self.pump(link, Dir::Up)?;
-        self.pump(link, Dir::Down)
+        l.applied_through = [parent_end.progress().applied_through, child_end.progress().applied_through];
+        l.active = Some([child_end, parent_end]);
+        self.drive(link, CHILD_END, child_actions)?;
+        self.drive(link, PARENT_END, parent_actions)
     }
 
-    /// Both ends start Automerge's sync protocol on every document they share.
-    fn start_repair(&mut self, link: usize) -> Result<(), SimError> {
-        let (child, parent) = (self.links[link].child, self.links[link].parent);
-        let (child_id, parent_id) = (self.nodes[child].id.clone(), self.nodes[parent].id.clone());
-        // Up, everything: a parent that lost its disk also lost what it broadcast.
-        for doc in self.nodes[child].doc_ids()? {
-            if let Some(message) = self.nodes[child].sync(&parent_id, doc.clone(), None)? {
-                self.send(link, Dir::Up, Frame::Sync { doc, message })?;
-            }
-        }
-        for doc in self.nodes[parent].doc_ids()? {
-            if !self.nodes[parent].routes.shares_down(&doc, &child_id) {
+    /// Carries out what the session at `end` of `link` asks, starting with `actions`,
+    /// until it asks for nothing more; then arms its timer if it wants one.
+    fn drive(&mut self, link: usize, end: usize, actions: Vec<Action>) -> Result<(), SimError> {
+        let node = if end == CHILD_END { self.links[link].child } else { self.links[link].parent };
+        let mut queue: VecDeque<Action> = actions.into();
+        let mut engine_stepped = false;
+        loop {
+            let Some(action) = queue.pop_front() else {
+                let log_end = self.nodes[node].log_end()?;
+                let now = self.now_ms;
+                let Some(ends) = self.links[link].active.as_mut() else { return Ok(()) };
+                match ends[end].poll(log_end, 0, now) {
+                    Some(next) => queue.push_back(next),
+                    None => break,
+                }
                 continue;
-            }
-            if let Some(message) = self.nodes[parent].sync(&child_id, doc.clone(), None)? {
-                self.send(link, Dir::Down, Frame::Sync { doc, message })?;
-            }
+            };
+            let action = match action {
+                Action::Send(frame) => {
+                    self.send(link, dir_of(end), frame)?;
+                    continue;
+                }
+                other => other,
+            };
+            let now = self.now_ms;
+            let Some(ends) = self.links[link].active.as_mut() else { return Ok(()) };
+            let session = &mut ends[end];
+            let me = &mut self.nodes[node];
+            let more: Vec<Action> = match action {
+                Action::Send(_) => Vec::new(),
+                Action::ReadLog { after, entries_max } => {
+                    let entries = me.log_after(after, entries_max)?;
+                    session.on_log(entries, &me.routes, now).into_iter().collect()
+                }
+                Action::Apply { docs, checkpoint } => {
+                    engine_stepped = true;
+                    let refused = me.apply(session.peer(), docs, checkpoint)?;
+                    for (doc, reason) in &refused {
+                        tracing::warn!(%doc, %reason, from = %session.peer(), "refused a peer's changes");
+                    }
+                    session.on_applied(refused)
+                }
+                Action::Sync { doc, message } => {
+                    engine_stepped = true;
+                    let (reply, refused) = me.sync(session.peer(), doc.clone(), message)?;
+                    session.on_synced(doc, reply, refused)
+                }
+                Action::ListDocs => {
+                    let docs = me.doc_ids()?;
+                    session.on_docs(docs, &me.routes);
+                    Vec::new()
+                }
+                Action::PeerRefused { seq, doc, reason } => {
+                    tracing::warn!(seq, %doc, %reason, to = %session.peer(), "the peer refused a log entry");
+                    Vec::new()
+                }
+            };
+            queue.extend(more);
+        }
+        self.note_progress(link);
+        self.arm_timer(link, end)?;
+        if engine_stepped {
+            // What this node applied is in its log now: its other links may ship it.
+            self.pump_node(node)?;
         }
         Ok(())
+    }
+
+    fn note_progress(&mut self, link: usize) {
+        let l = &mut self.links[link];
+        if let Some(ends) = l.active.as_ref() {
+            l.applied_through =
+                [ends[PARENT_END].progress().applied_through, ends[CHILD_END].progress().applied_through];
+        }
+    }
+
+    fn arm_timer(&mut self, link: usize, end: usize) -> Result<(), SimError> {
+        let l = &self.links[link];
+        let Some(at) = l.active.as_ref().and_then(|ends| ends[end].deadline_ms()) else { return Ok(()) };
+        if l.timer_at[end].is_some_and(|armed| armed <= at) {
+            return Ok(());
+        }
+        let epoch = l.epoch;
+        self.links[link].timer_at[end] = Some(at);
+        self.schedule(at.max(self.now_ms), NetEvent::Timer { link, epoch, end })
     }
 
     fn latency_ms(&mut self, link: usize, bytes: u64) -> u64 {
@@ -372,63 +436,12 @@ impl Net {
         self.schedule(at, NetEvent::Deliver { link, epoch, dir, frame })
     }
 
-    /// Ships what `dir`'s sender has for its peer, within the window.
+    /// Lets the session at `dir`'s sending end ship what it has for its peer.
     pub fn pump(&mut self, link: usize, dir: Dir) -> Result<(), SimError> {
-        let (child, parent) = (self.links[link].child, self.links[link].parent);
-        let (sender, peer) = match dir {
-            Dir::Up => (child, parent),
-            Dir::Down => (parent, child),
-        };
-        let peer_id = self.nodes[peer].id.clone();
-        loop {
-            let Some(session) = self.links[link].active.as_mut() else { return Ok(()) };
-            let state = &mut session.senders[dir as usize];
-            if state.in_flight.len() >= WINDOW_BATCHES_MAX {
-                return Ok(());
-            }
-            let end = self.nodes[sender].log_end()?;
-            if state.cursor >= end {
-                // Everything left was not for the peer: say so once the window is
-                // empty, so a reconnect does not rescan it.
-                if state.cursor > state.announced && state.in_flight.is_empty() {
-                    let through = state.cursor;
-                    state.announced = through;
-                    state.in_flight.push_back(through);
-                    self.send(link, dir, Frame::Batch { entries: Vec::new(), through })?;
-                }
-                return Ok(());
-            }
-            let cursor = state.cursor;
-            let entries = self.nodes[sender].log_after(cursor, BATCH_ENTRIES_MAX)?;
-            let routes = &self.nodes[sender].routes;
-            let mut batch: Vec<LogEntry> = Vec::new();
-            let mut bytes = 0usize;
-            let mut through = cursor;
-            for entry in entries {
-                let size = entry.changes.iter().map(Vec::len).sum::<usize>() + 64;
-                if !batch.is_empty() && bytes + size > BATCH_BYTES_MAX {
-                    break;
-                }
-                through = entry.seq;
-                let ships = match dir {
-                    Dir::Up => routes.ships_up(&entry, &peer_id),
-                    Dir::Down => routes.ships_down(&entry, &peer_id),
-                };
-                if ships {
-                    bytes += size;
-                    batch.push(entry);
-                }
-            }
-            let Some(session) = self.links[link].active.as_mut() else { return Ok(()) };
-            let state = &mut session.senders[dir as usize];
-            state.cursor = through;
-            if batch.is_empty() {
-                continue;
-            }
-            state.announced = through;
-            state.in_flight.push_back(through);
-            self.send(link, dir, Frame::Batch { entries: batch, through })?;
+        if !self.links[link].is_up() {
+            return Ok(());
         }
+        self.drive(link, dir as usize, Vec::new())
     }
 
     /// Pumps every link `node` sends on: after it wrote or applied something.
@@ -443,68 +456,23 @@ impl Net {
     }
 
     fn on_deliver(&mut self, link: usize, dir: Dir, frame: Frame) -> Result<Delivered, SimError> {
-        let (child, parent) = (self.links[link].child, self.links[link].parent);
-        let (sender, receiver) = match dir {
-            Dir::Up => (child, parent),
-            Dir::Down => (parent, child),
+        let end = match dir {
+            Dir::Up => PARENT_END,
+            Dir::Down => CHILD_END,
         };
-        let sender_id = self.nodes[sender].id.clone();
-        match frame {
-            Frame::Batch { entries, through } => {
-                let docs = self.group(link, dir, &sender_id, entries);
-                let log_id = self.links[link]
-                    .active
-                    .as_ref()
-                    .map_or_else(String::new, |s| s.senders[dir as usize].log_id.clone());
-                for (doc, reason) in self.nodes[receiver].apply(&sender_id, docs, Checkpoint { log_id, through })? {
-                    tracing::warn!(%doc, %reason, from = %sender_id, "refused a peer's changes");
-                }
-                self.links[link].applied_through[dir as usize] = through;
-                self.send(link, dir.back(), Frame::Ack { through })?;
-                self.pump_node(receiver)?;
-            }
-            Frame::Ack { through } => {
-                if let Some(session) = self.links[link].active.as_mut() {
-                    let acked = &mut session.senders[dir.back() as usize];
-                    while acked.in_flight.front().is_some_and(|&t| t <= through) {
-                        acked.in_flight.pop_front();
-                    }
-                }
-                self.pump(link, dir.back())?;
-            }
-            Frame::Sync { doc, message } => {
-                if let Some(reason) = self.refusal(link, dir, &sender_id, &doc) {
-                    tracing::warn!(%doc, %reason, from = %sender_id, "refused a sync message");
-                } else if let Some(reply) = self.nodes[receiver].sync(&sender_id, doc.clone(), Some(message))? {
-                    self.send(link, dir.back(), Frame::Sync { doc, message: reply })?;
-                }
-                self.pump_node(receiver)?;
-            }
-            Frame::Refusal { .. } | Frame::Hello(_) => {}
-        }
-        Ok(Delivered { link, dir, receiver })
-    }
-
-    /// Why the parent would not take changes to `doc` from this child, if it would not.
-    fn refusal(&self, link: usize, dir: Dir, sender: &NodeId, doc: &DocId) -> Option<String> {
-        let parent = self.links[link].parent;
-        (dir == Dir::Up).then(|| self.nodes[parent].routes.refuses_from_child(sender, doc)).flatten()
-    }
-
-    /// A batch's entries by document, those the parent refuses from this child left out.
-    fn group(&self, link: usize, dir: Dir, sender: &NodeId, entries: Vec<LogEntry>) -> Vec<(DocId, Vec<Vec<u8>>)> {
-        let mut docs: Vec<(DocId, Vec<Vec<u8>>)> = Vec::new();
-        for entry in entries {
-            if let Some(reason) = self.refusal(link, dir, sender, &entry.doc) {
-                tracing::warn!(doc = %entry.doc, %reason, from = %sender, "refused a log entry");
-                continue;
-            }
-            match docs.iter().position(|(doc, _)| *doc == entry.doc) {
-                Some(i) => docs[i].1.extend(entry.changes),
-                None => docs.push((entry.doc, entry.changes)),
+        let receiver = if end == CHILD_END { self.links[link].child } else { self.links[link].parent };
+        let delivered = Delivered { link, dir, receiver };
+        let Some(ends) = self.links[link].active.as_mut() else { return Ok(delivered) };
+        match ends[end].on_frame(frame, &self.nodes[receiver].routes) {
+            Ok(actions) => self.drive(link, end, actions)?,
+            Err(e) => {
+                // As a real session: a peer that breaks the protocol ends it.
+                tracing::warn!(error = %e, "link session ended");
+                self.break_link(link);
+                self.retry(link)?;
             }
         }
-        docs
+        Ok(delivered)
     }
 }
 

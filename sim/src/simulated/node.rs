@@ -3,24 +3,29 @@
 //!
 //! Every step's `Persist` effects are committed before the next event, which is what
 //! the real engine guarantees before it answers. A crash drops the replica and keeps
-//! the store (what was committed is durable); a wipe drops both.
+//! the store (what was committed is durable); a wipe drops both. A start builds the
+//! node's routes and scope from its configured children and its store, as a server
+//! does (core's `link::tree`): children that left are forgotten there.
 
 use crate::error::SimError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
-use linli_core::link::{Checkpoint, Hello, Routes, Tier};
-use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, Scope, SplitReport, SplitRule, Written};
+use linli_core::link::{Checkpoint, Hello, Routes, Tier, tree};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{LogEntry, MemoryStore, Storage, StoreBatch};
 use linli_core::views::Views;
 use linli_core::write::Write;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct SimNode {
     pub id: NodeId,
     pub tier: Tier,
+    /// The children this node is configured with (for its next start).
+    children: BTreeSet<String>,
+    /// Built at each start from the children and the store; a child's Hello adds its
+    /// subtree.
     pub routes: Routes,
-    scope: Scope,
     store: MemoryStore,
     /// `None` while the node is down.
     replica: Option<Replica>,
@@ -35,8 +40,9 @@ fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
 }
 
 impl SimNode {
-    pub fn new(id: NodeId, tier: Tier, routes: Routes, scope: Scope) -> Self {
-        Self { id, tier, routes, scope, store: MemoryStore::new(), replica: None, incarnation: 0, skew_ms: 0 }
+    pub fn new(id: NodeId, tier: Tier, children: BTreeSet<String>) -> Self {
+        let routes = Routes::new(&id);
+        Self { id, tier, children, routes, store: MemoryStore::new(), replica: None, incarnation: 0, skew_ms: 0 }
     }
 
     pub fn is_up(&self) -> bool {
@@ -49,28 +55,51 @@ impl SimNode {
             return Ok(());
         }
         self.incarnation += 1;
-        let mut config = ReplicaConfig::new(self.id.clone(), self.scope.clone());
+        let scope = tree::scope(self.tier, self.id.as_str(), &self.children);
+        let mut config = ReplicaConfig::new(self.id.clone(), scope);
         config.incarnation = self.incarnation;
         let mut replica = Replica::open(config, registries.clone(), &self.store).map_err(core_error(&self.id))?;
         if let Some(birth) = replica.birth() {
             self.store.commit(&birth).map_err(core_error(&self.id))?;
         }
         self.replica = Some(replica);
+        let restored =
+            tree::restore(&self.id, &self.children, |name| self.store.meta(name)).map_err(core_error(&self.id))?;
+        if !restored.gone.is_empty() {
+            self.steps(Event::Forget { owners: restored.gone })?;
+        }
+        self.put_meta(restored.meta)?;
+        self.routes = restored.routes;
         Ok(())
     }
 
-    /// The owners this node may hold from its next start on (a move changes a street's).
-    pub fn set_scope(&mut self, scope: Scope) {
-        self.scope = scope;
+    /// Configures `child` below this node, from its next start on.
+    pub fn adopt(&mut self, child: &str) {
+        self.children.insert(child.to_string());
     }
 
-    pub fn scope(&self) -> &Scope {
-        &self.scope
+    /// Configures this node without `child`, from its next start on (it then forgets
+    /// the child's documents).
+    pub fn release(&mut self, child: &str) {
+        self.children.remove(child);
     }
 
-    /// Drops every document of `owners`, as a street does for a community that left it.
-    pub fn forget(&mut self, owners: std::collections::BTreeSet<String>) -> Result<(), SimError> {
-        self.steps(Event::Forget { owners }).map(drop)
+    /// Takes a child's subtree from its Hello, persisted before it is used.
+    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Result<(), SimError> {
+        let mut routes = self.routes.clone();
+        if let Some(entry) = routes.accept(child, hello) {
+            self.put_meta(vec![entry])?;
+            self.routes = routes;
+        }
+        Ok(())
+    }
+
+    fn put_meta(&mut self, meta: Vec<(String, Vec<u8>)>) -> Result<(), SimError> {
+        if meta.is_empty() {
+            return Ok(());
+        }
+        let event = Event::Changes { origin: self.id.clone(), docs: Vec::new(), meta };
+        self.steps(event).map(drop)
     }
 
     /// Stops the node; what it committed stays.
@@ -152,15 +181,21 @@ impl SimNode {
         Ok(refused)
     }
 
-    /// One step of Automerge's sync protocol with `peer` on `doc`: the reply to send.
-    pub fn sync(&mut self, peer: &NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, SimError> {
+    /// One step of Automerge's sync protocol with `peer` on `doc`: the reply to send,
+    /// and why the peer's message was refused, if it was.
+    pub fn sync(
+        &mut self,
+        peer: &NodeId,
+        doc: DocId,
+        message: Option<Vec<u8>>,
+    ) -> Result<(Option<Vec<u8>>, Option<String>), SimError> {
         let event = Event::Sync { peer: peer.clone(), doc, message };
         for effect in self.steps(event)? {
-            if let Effect::Sync { reply, .. } = effect {
-                return Ok(reply);
+            if let Effect::Sync { reply, result, .. } = effect {
+                return Ok((reply, result.err().map(|e| e.to_string())));
             }
         }
-        Ok(None)
+        Ok((None, None))
     }
 
     /// Runs a split here (see `docs/split.md`); `Ok(None)` while down.

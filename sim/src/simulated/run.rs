@@ -124,7 +124,13 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
     let registries = Registries::defaults().map_err(|e| SimError::Run { reason: format!("the registries: {e}") })?;
     let root = Rng::new(config.seed);
     let final_tree = crate::faults::final_topology(&config.topology, &config.faults)?;
-    let district = SimDistrict::build(&config.topology, &final_tree, registries.clone(), root.fork("net"))?;
+    let district = SimDistrict::build(
+        &config.topology,
+        &final_tree,
+        registries.clone(),
+        crate::run::link_limits(),
+        root.fork("net"),
+    )?;
     let clock = Clock { start_ms: config.start_ms, speed: config.speed };
     let end_ms = config.duration.as_millis() as u64;
     let arrivals_per_ms = config.rate / WRITES_PER_ARRIVAL / 1e3 / config.speed;

@@ -1,0 +1,57 @@
+//! The bounds of a link, in one place: the server's config parses them, the
+//! simulator starts from the same defaults, and the [`super::Session`] enforces them.
+
+/// Bound on one frame on the wire (decoded). Log batches stay far below it
+/// ([`LinkLimits::batch_bytes_max`]); a single log entry larger than a batch still goes
+/// alone, and a peer's frame past this bound is refused by the decoder (the session
+/// ends and reconnects).
+pub const FRAME_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// What a log entry costs in a batch besides its changes (ids, sequence number,
+/// lengths): counted against [`LinkLimits::batch_bytes_max`].
+pub const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// Frames a session may have queued for the peer before it stops reading the peer's
+/// frames (they are mostly answers to those): a peer that never reads cannot grow
+/// this node's memory past it.
+pub const OUTBOX_FRAMES_MAX: usize = 1024;
+
+/// Repair starts the sync protocol on one more document only while fewer frames than
+/// this wait to be sent, so repairing thousands of documents never floods the stream.
+pub const REPAIR_OUTBOX_LOW: usize = 16;
+
+/// The bounds of one link. Every field is a `[link]` key of a server's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkLimits {
+    /// Bound on one log batch before compression, counting [`ENTRY_OVERHEAD_BYTES`]
+    /// per entry. When hit the batch ends; one larger entry goes alone. Default 262,144.
+    pub batch_bytes_max: usize,
+    /// Bound on log entries in one batch. When hit the batch ends. Default 512.
+    pub batch_entries_max: usize,
+    /// Batches sent and not yet acknowledged; past it the sender waits for an `Ack`.
+    /// Default 4.
+    pub window_batches_max: usize,
+    /// Reconnect backoff: first delay and cap, in ms; full jitter. Defaults 100 and 10,000.
+    pub backoff_ms_min: u64,
+    pub backoff_ms_max: u64,
+    /// Idle link keepalive interval in ms. Default 15,000.
+    pub keepalive_ms: u64,
+    /// Entries skipped for the peer (not in its routes) are announced in an empty
+    /// batch once the log has been quiet this long, so a reconnect does not rescan
+    /// them, without a synced write at the peer per skipped entry. Default 1,000.
+    pub skipped_flush_ms: u64,
+}
+
+impl Default for LinkLimits {
+    fn default() -> Self {
+        Self {
+            batch_bytes_max: 262_144,
+            batch_entries_max: 512,
+            window_batches_max: 4,
+            backoff_ms_min: 100,
+            backoff_ms_max: 10_000,
+            keepalive_ms: 15_000,
+            skipped_flush_ms: 1_000,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! One session of a link: everything the link decides, without I/O.
+//!
+//! A [`Session`] is this node's end of one child-parent stream, the same at both ends
+//! once the [`Hello`]s are exchanged. It holds the cursor in this node's log, what was
+//! announced to the peer, the unacknowledged window, what is being applied from the
+//! peer and the documents waiting for repair. It takes events — a frame from the peer,
+//! log entries the runtime read for it, the engine's answer to a batch or a sync step,
+//! the time — and returns [`Action`]s: frames to send, log to read, batches and sync
+//! steps for the engine, documents to list. It never reads a clock, a socket or a
+//! disk, so the server's tokio pump (`linli-node`) and the simulator's network drive
+//! the very same decisions, and the tests below drive it with a script.
+//!
+//! The contract with the runtime that drives it:
+//! - call [`Session::poll`] until it returns `None` after every event, and again at
+//!   [`Session::deadline_ms`];
+//! - answer [`Action::ReadLog`] with [`Session::on_log`], [`Action::Apply`] with
+//!   [`Session::on_applied`] once the batch *and its checkpoint* are durable (one
+//!   synced write), [`Action::Sync`] with [`Session::on_synced`], [`Action::ListDocs`]
+//!   with [`Session::on_docs`];
+//! - hand it no frame of the peer while an `Apply` it returned is not answered (a
+//!   stream is read one frame at a time; the pump stops reading meanwhile);
+//! - send the frames of [`Action::Send`] in the order they come.
+//!
+//! Why the pieces are where they are:
+//! - [`send`]: batches bounded in entries and bytes, filtered by [`Routes`], at most
+//!   `window_batches_max` unacknowledged; entries skipped for the peer are announced
+//!   after a quiet period (an empty batch), so a reconnect does not rescan them;
+//! - [`receive`]: a batch becomes one group per document for the engine and the
+//!   checkpoint to persist with them; entries outside a child's subtree are refused
+//!   (a `Refusal` frame naming the entry and why) and the rest still applies; the
+//!   `Ack` goes out only once the engine says the batch is durable;
+//! - [`repair`]: when a checkpoint names a log the other side no longer has, or
+//!   points past its end (a wiped disk, a restored backup), Automerge's sync protocol
+//!   runs on every shared document, a few documents at a time.
+
+mod receive;
+mod repair;
+mod send;
+#[cfg(test)]
+mod tests;
+
+use super::Checkpoint;
+use super::{Frame, Hello, LinkLimits, Routes, resume};
+use crate::error::Error;
+use crate::ids::{DocId, NodeId};
+use crate::store::LogEntry;
+
+/// What the peer of a session is to this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerIs {
+    Parent,
+    Child,
+}
+
+/// What the runtime does for a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this frame to the peer, after the frames of earlier actions.
+    Send(Frame),
+    /// Read this node's log after `after`, at most `entries_max` entries, and hand them
+    /// to [`Session::on_log`].
+    ReadLog { after: u64, entries_max: usize },
+    /// Apply the peer's changes, one group per document, and persist `checkpoint` in
+    /// the same durable write; then answer [`Session::on_applied`].
+    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint },
+    /// One step of Automerge's sync protocol with the peer on `doc`: receive `message`,
+    /// or (`None`) start over; then answer [`Session::on_synced`].
+    Sync { doc: DocId, message: Option<Vec<u8>> },
+    /// List every document this node holds and hand them to [`Session::on_docs`]
+    /// (repair starts from them).
+    ListDocs,
+    /// The peer refused one of this node's log entries: for the runtime to log and count.
+    PeerRefused { seq: u64, doc: String, reason: String },
+}
+
+/// Where a session stands, for status, metrics and the simulator's probes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// This node's log: shipped to the peer through (skipped entries included), and
+    /// acknowledged by the peer through.
+    pub sent_through: u64,
+    pub acked_through: u64,
+    /// The peer's log: applied here through (durable), and its end as last known.
+    pub applied_through: u64,
+    pub peer_log_end: u64,
+    /// Batches sent and not acknowledged.
+    pub in_flight: usize,
+    /// Whether this session runs the repair path.
+    pub repair: bool,
+}
+
+pub struct Session {
+    peer: NodeId,
+    peer_is: PeerIs,
+    peer_log_id: String,
+    limits: LinkLimits,
+    send: send::Sender,
+    receive: receive::Receiver,
+    repair: repair::Repair,
+}
+
+fn broken(peer: &NodeId, reason: String) -> Error {
+    Error::Link { peer: peer.to_string(), reason }
+}
+
+impl Session {
+    /// The session after the Hellos: `mine` as sent, `theirs` as received. Returns
+    /// [`Action::ListDocs`] when the link must repair.
+    pub fn start(
+        mine: &Hello,
+        theirs: &Hello,
+        peer_is: PeerIs,
+        limits: LinkLimits,
+        now_ms: u64,
+    ) -> (Self, Vec<Action>) {
+        let resume = resume(mine, theirs);
+        // What this node holds of the peer's log, durable from an earlier session; none
+        // when the checkpoint no longer holds (the peer's log is new, or ends before it).
+        let applied = mine
+            .checkpoint
+            .as_ref()
+            .filter(|cp| cp.log_id == theirs.log_id && cp.through <= theirs.log_end)
+            .map_or(0, |cp| cp.through);
+        let session = Self {
+            peer: theirs.node.clone(),
+            peer_is,
+            peer_log_id: theirs.log_id.clone(),
+            send: send::Sender::new(resume.send_after, now_ms),
+            receive: receive::Receiver::new(applied, theirs.log_end),
+            repair: repair::Repair::new(resume.repair),
+            limits,
+        };
+        let actions = if resume.repair { vec![Action::ListDocs] } else { Vec::new() };
+        (session, actions)
+    }
+
+    pub fn peer(&self) -> &NodeId {
+        &self.peer
+    }
+
+    pub fn peer_is(&self) -> PeerIs {
+        self.peer_is
+    }
+
+    pub fn limits(&self) -> &LinkLimits {
+        &self.limits
+    }
+
+    /// The next thing to do on this node's side, given its log's end, the frames
+    /// waiting to be sent, and the time: read more log, announce skipped entries, or
+    /// start repairing one more document. `None`: wait for an event or the deadline.
+    pub fn poll(&mut self, log_end: u64, outbox_frames: usize, now_ms: u64) -> Option<Action> {
+        if let Some(action) = self.send.poll(&self.limits, log_end, now_ms) {
+            return Some(action);
+        }
+        self.repair.poll(outbox_frames)
+    }
+
+    /// When to call [`Session::poll`] again if nothing else happens.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.send.deadline_ms(&self.limits)
+    }
+
+    /// The log entries an [`Action::ReadLog`] asked for; returns the batch to send,
+    /// if any of them is for the peer.
+    pub fn on_log(&mut self, entries: Vec<LogEntry>, routes: &Routes, now_ms: u64) -> Option<Action> {
+        let ships = |entry: &LogEntry| match self.peer_is {
+            PeerIs::Parent => routes.ships_up(entry, &self.peer),
+            PeerIs::Child => routes.ships_down(entry, &self.peer),
+        };
+        self.send.on_log(&self.limits, entries, ships, now_ms)
+    }
+
+    /// A frame from the peer. An error means the peer broke the protocol: the session
+    /// ends (the link reconnects and resumes from the checkpoints).
+    pub fn on_frame(&mut self, frame: Frame, routes: &Routes) -> Result<Vec<Action>, Error> {
+        match frame {
+            Frame::Batch { entries, through } => {
+                let (peer, peer_is) = (&self.peer, self.peer_is);
+                let refuses = |doc: &DocId| refusal(peer_is, peer, routes, doc);
+                let checkpoint_log = self.peer_log_id.clone();
+                self.receive.on_batch(entries, through, refuses, checkpoint_log).map_err(|reason| broken(peer, reason))
+            }
+            Frame::Ack { through } => {
+                self.send.on_ack(through).map_err(|reason| broken(&self.peer, reason))?;
+                Ok(Vec::new())
+            }
+            Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
+            Frame::Sync { doc, message } => Ok(vec![match refusal(self.peer_is, &self.peer, routes, &doc) {
+                Some(reason) => Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason }),
+                None => Action::Sync { doc, message: Some(message) },
+            }]),
+            Frame::Hello(_) => Err(broken(&self.peer, "a second Hello".into())),
+        }
+    }
+
+    /// The engine applied the last [`Action::Apply`] and its checkpoint is durable;
+    /// `refused` lists the documents it would not take, with why. Returns the
+    /// refusals and the `Ack`.
+    pub fn on_applied(&mut self, refused: Vec<(DocId, String)>) -> Vec<Action> {
+        self.receive.on_applied(refused)
+    }
+
+    /// The engine ran a sync step on `doc`: the message to send next, or why the
+    /// peer's message was refused.
+    pub fn on_synced(&mut self, doc: DocId, reply: Option<Vec<u8>>, refused: Option<String>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let Some(reason) = refused {
+            actions.push(Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason }));
+        }
+        if let Some(message) = reply {
+            actions.push(Action::Send(Frame::Sync { doc, message }));
+        }
+        actions
+    }
+
+    /// Every document this node holds, as [`Action::ListDocs`] asked: those the link
+    /// shares wait for their repair.
+    pub fn on_docs(&mut self, docs: Vec<DocId>, routes: &Routes) {
+        let shared = docs.into_iter().filter(|doc| match self.peer_is {
+            PeerIs::Child => routes.shares_down(doc, &self.peer),
+            // Up, everything: a parent that lost its disk also lost what it broadcast.
+            PeerIs::Parent => true,
+        });
+        self.repair.queue(shared);
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress {
+            sent_through: self.send.announced(),
+            acked_through: self.send.acked(),
+            applied_through: self.receive.applied_through(),
+            peer_log_end: self.receive.peer_log_end(),
+            in_flight: self.send.in_flight(),
+            repair: self.repair.running(),
+        }
+    }
+
+    /// Nothing of this node's is unacknowledged and nothing of the peer's is being
+    /// applied.
+    pub fn idle(&self) -> bool {
+        self.send.in_flight() == 0 && !self.receive.applying()
+    }
+}
+
+/// Why this node would not take changes to `doc` from its peer, if it would not.
+fn refusal(peer_is: PeerIs, peer: &NodeId, routes: &Routes, doc: &DocId) -> Option<String> {
+    match peer_is {
+        PeerIs::Child => routes.refuses_from_child(peer, doc),
+        PeerIs::Parent => None,
+    }
+}

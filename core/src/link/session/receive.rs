@@ -1,0 +1,108 @@
+//! The receiving half of a session: the peer's batches become one group per document
+//! for the engine, with the checkpoint to persist beside them; refusals; acks.
+
+use super::Action;
+use crate::ids::DocId;
+use crate::link::{Checkpoint, Frame};
+use crate::store::LogEntry;
+use std::collections::HashMap;
+
+pub(super) struct Receiver {
+    /// The peer's log is applied here, durably, through this entry.
+    applied_through: u64,
+    /// The peer's log end as last known (its Hello, or a batch past it).
+    peer_log_end: u64,
+    /// The batch the engine is applying: the `through` to ack, and the first entry of
+    /// each document, which a refusal names.
+    applying: Option<(u64, HashMap<DocId, u64>)>,
+}
+
+impl Receiver {
+    pub fn new(applied_through: u64, peer_log_end: u64) -> Self {
+        Self { applied_through, peer_log_end, applying: None }
+    }
+
+    pub fn applied_through(&self) -> u64 {
+        self.applied_through
+    }
+
+    pub fn peer_log_end(&self) -> u64 {
+        self.peer_log_end
+    }
+
+    pub fn applying(&self) -> bool {
+        self.applying.is_some()
+    }
+
+    /// A batch of the peer's log through `through`. Entries `refuses` names a reason
+    /// for are refused (a `Refusal` each) and the rest grouped per document, in one
+    /// pass; the checkpoint goes with them. A batch at or below what is applied here
+    /// (a replay) is acked again and applies nothing. `Err`: the batch breaks the
+    /// protocol (entries out of order or past its `through`).
+    pub fn on_batch(
+        &mut self,
+        entries: Vec<LogEntry>,
+        through: u64,
+        refuses: impl Fn(&DocId) -> Option<String>,
+        peer_log_id: String,
+    ) -> Result<Vec<Action>, String> {
+        if self.applying.is_some() {
+            return Err(format!("batch through {through} arrived before the previous one was applied"));
+        }
+        if through <= self.applied_through {
+            return Ok(vec![Action::Send(Frame::Ack { through })]);
+        }
+        let mut last = self.applied_through;
+        for entry in &entries {
+            if entry.seq <= last || entry.seq > through {
+                let why = format!(
+                    "batch through {through}: entry {} is out of order (after {last}, applied through {})",
+                    entry.seq, self.applied_through
+                );
+                return Err(why);
+            }
+            last = entry.seq;
+        }
+        let mut actions = Vec::new();
+        let mut docs: Vec<(DocId, Vec<Vec<u8>>)> = Vec::new();
+        let mut index: HashMap<DocId, usize> = HashMap::new();
+        let mut first_seq: HashMap<DocId, u64> = HashMap::new();
+        for entry in entries {
+            if let Some(reason) = refuses(&entry.doc) {
+                actions.push(Action::Send(Frame::Refusal { seq: entry.seq, doc: entry.doc.to_string(), reason }));
+                continue;
+            }
+            match index.get(&entry.doc) {
+                Some(&i) => docs[i].1.extend(entry.changes),
+                None => {
+                    index.insert(entry.doc.clone(), docs.len());
+                    first_seq.insert(entry.doc.clone(), entry.seq);
+                    docs.push((entry.doc, entry.changes));
+                }
+            }
+        }
+        self.applying = Some((through, first_seq));
+        actions.push(Action::Apply { docs, checkpoint: Checkpoint { log_id: peer_log_id, through } });
+        Ok(actions)
+    }
+
+    /// The engine's answer to the batch: refusals for the documents it would not take,
+    /// then the `Ack`.
+    pub fn on_applied(&mut self, refused: Vec<(DocId, String)>) -> Vec<Action> {
+        let Some((through, first_seq)) = self.applying.take() else {
+            tracing::warn!("an apply was answered that the session did not ask for");
+            return Vec::new();
+        };
+        let mut actions: Vec<Action> = refused
+            .into_iter()
+            .map(|(doc, reason)| {
+                let seq = first_seq.get(&doc).copied().unwrap_or(0);
+                Action::Send(Frame::Refusal { seq, doc: doc.to_string(), reason })
+            })
+            .collect();
+        self.applied_through = through;
+        self.peer_log_end = self.peer_log_end.max(through);
+        actions.push(Action::Send(Frame::Ack { through }));
+        actions
+    }
+}

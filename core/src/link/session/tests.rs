@@ -1,0 +1,466 @@
+//! Scripted tests of [`Session`]: a child `c` and its street `s`, each with a log, a
+//! fake engine (it applies everything except the documents told to fail) and a
+//! durable checkpoint of the other's log. Every action either session returns is
+//! written to a trace, one line each, and each test compares the trace with what the
+//! protocol must do:
+//!
+//! ```text
+//! c read after 0 max 512      the child's session asks for its log
+//! c→s batch 2 [1 a/r/1, 2 a/r/1]   a frame on the wire, with its `through` and entries
+//! s apply a/r/1×2 @c.1:2      the street's engine applies, checkpoint beside it
+//! s→c ack 2                   once durable
+//! ```
+
+use super::*;
+use crate::link::{Checkpoint, Hello, LinkLimits, Routes, Tier};
+use std::collections::{BTreeSet, VecDeque};
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+fn doc(owner: &str, shard: &str) -> DocId {
+    DocId::new(owner, "requests", shard).unwrap()
+}
+
+/// One node of the script.
+struct Side {
+    name: &'static str,
+    tier: Tier,
+    log_id: String,
+    log: Vec<LogEntry>,
+    routes: Routes,
+    /// What this side durably holds of the other's log.
+    checkpoint: Option<Checkpoint>,
+    /// Documents whose changes this side's engine refuses.
+    fails: BTreeSet<DocId>,
+    docs: Vec<DocId>,
+    session: Option<Session>,
+    /// Frames sent and not delivered yet.
+    outbox: VecDeque<Frame>,
+}
+
+impl Side {
+    fn new(name: &'static str, tier: Tier, log_id: &str) -> Self {
+        let me = id(name);
+        Self {
+            name,
+            tier,
+            log_id: log_id.into(),
+            log: Vec::new(),
+            routes: Routes::new(&me),
+            checkpoint: None,
+            fails: BTreeSet::new(),
+            docs: Vec::new(),
+            session: None,
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// Appends entries for `doc` of `bytes` bytes each.
+    fn write(&mut self, doc: &DocId, count: usize, bytes: usize) {
+        for _ in 0..count {
+            let seq = self.log.len() as u64 + 1;
+            self.log.push(LogEntry { seq, doc: doc.clone(), origin: None, changes: vec![vec![7; bytes]] });
+        }
+    }
+
+    fn log_end(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            node: id(self.name),
+            tier: self.tier,
+            log_id: self.log_id.clone(),
+            log_end: self.log_end(),
+            checkpoint: self.checkpoint.clone(),
+            subtree: self.routes.subtree(),
+        }
+    }
+}
+
+fn entries(entries: &[LogEntry]) -> String {
+    let list: Vec<String> = entries.iter().map(|e| format!("{} {}", e.seq, short(&e.doc))).collect();
+    format!("[{}]", list.join(", "))
+}
+
+fn short(doc: &DocId) -> String {
+    format!("{}/r/{}", doc.owner, doc.shard)
+}
+
+fn frame(frame: &Frame) -> String {
+    match frame {
+        Frame::Hello(h) => format!("hello end {}", h.log_end),
+        Frame::Batch { entries: list, through } => format!("batch {through} {}", entries(list)),
+        Frame::Ack { through } => format!("ack {through}"),
+        Frame::Refusal { seq, doc, reason } => format!("refusal {seq} {doc}: {reason}"),
+        Frame::Sync { doc, .. } => format!("sync {}", short(doc)),
+    }
+}
+
+/// A child `c` below a street `s`, and the trace of what they do.
+struct Script {
+    c: Side,
+    s: Side,
+    limits: LinkLimits,
+    now_ms: u64,
+    trace: Vec<String>,
+}
+
+impl Script {
+    fn new() -> Self {
+        let mut s = Side::new("s", Tier::Street, "s.1");
+        s.routes.children.insert("a".into(), ["a".to_string()].into());
+        Self {
+            c: Side::new("a", Tier::Community, "a.1"),
+            s,
+            limits: LinkLimits::default(),
+            now_ms: 0,
+            trace: Vec::new(),
+        }
+    }
+
+    fn side(&mut self, child: bool) -> (&mut Side, &mut Side) {
+        if child { (&mut self.c, &mut self.s) } else { (&mut self.s, &mut self.c) }
+    }
+
+    fn note(&mut self, line: String) {
+        self.trace.push(line);
+    }
+
+    /// Exchanges Hellos and starts both sessions.
+    fn connect(&mut self) {
+        let (child_hello, street_hello) = (self.c.hello(), self.s.hello());
+        let (c, actions_c) =
+            Session::start(&child_hello, &street_hello, PeerIs::Parent, self.limits.clone(), self.now_ms);
+        let (s, actions_s) =
+            Session::start(&street_hello, &child_hello, PeerIs::Child, self.limits.clone(), self.now_ms);
+        let (pc, ps) = (c.progress(), s.progress());
+        self.note(format!("connect: c sends after {}, s sends after {}", pc.sent_through, ps.sent_through));
+        self.c.session = Some(c);
+        self.s.session = Some(s);
+        self.run(true, actions_c);
+        self.run(false, actions_s);
+    }
+
+    fn disconnect(&mut self) {
+        self.c.session = None;
+        self.s.session = None;
+        self.c.outbox.clear();
+        self.s.outbox.clear();
+        self.note("disconnect".into());
+    }
+
+    /// Carries out actions of one side; what they lead to is run too.
+    fn run(&mut self, child: bool, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        loop {
+            let now_ms = self.now_ms;
+            if queue.is_empty() {
+                let (me, _) = self.side(child);
+                let (log_end, outbox) = (me.log_end(), me.outbox.len());
+                match me.session.as_mut().and_then(|s| s.poll(log_end, outbox, now_ms)) {
+                    Some(next) => queue.push_back(next),
+                    None => return,
+                }
+            }
+            let Some(action) = queue.pop_front() else { return };
+            let to = if child { "s" } else { "c" };
+            let from = if child { "c" } else { "s" };
+            let line = match &action {
+                Action::Send(f) => format!("{from}→{to} {}", frame(f)),
+                Action::ReadLog { after, entries_max } => format!("{from} read after {after} max {entries_max}"),
+                Action::Apply { docs, checkpoint } => {
+                    let list: Vec<String> = docs.iter().map(|(d, ch)| format!("{}×{}", short(d), ch.len())).collect();
+                    format!("{from} apply [{}] @{}:{}", list.join(", "), checkpoint.log_id, checkpoint.through)
+                }
+                Action::Sync { doc, message } => {
+                    format!("{from} sync {} {}", short(doc), if message.is_some() { "step" } else { "start" })
+                }
+                Action::ListDocs => format!("{from} list docs"),
+                Action::PeerRefused { seq, doc, .. } => format!("{from} peer refused {seq} {doc}"),
+            };
+            self.trace.push(line);
+            let (me, _) = self.side(child);
+            let Some(session) = me.session.as_mut() else { return };
+            let more = match action {
+                Action::Send(f) => {
+                    me.outbox.push_back(f);
+                    Vec::new()
+                }
+                Action::ReadLog { after, entries_max } => {
+                    let read: Vec<LogEntry> =
+                        me.log.iter().filter(|e| e.seq > after).take(entries_max).cloned().collect();
+                    session.on_log(read, &me.routes, now_ms).into_iter().collect()
+                }
+                Action::Apply { docs, checkpoint } => {
+                    let refused = docs
+                        .iter()
+                        .filter(|(d, _)| me.fails.contains(d))
+                        .map(|(d, _)| (d.clone(), "automerge said no".to_string()))
+                        .collect();
+                    me.checkpoint = Some(checkpoint);
+                    session.on_applied(refused)
+                }
+                Action::Sync { doc, .. } => session.on_synced(doc, None, None),
+                Action::ListDocs => {
+                    session.on_docs(me.docs.clone(), &me.routes);
+                    Vec::new()
+                }
+                Action::PeerRefused { .. } => Vec::new(),
+            };
+            queue.extend(more);
+        }
+    }
+
+    /// Polls a side (after its log grew, or time passed).
+    fn poll(&mut self, child: bool) {
+        self.run(child, Vec::new());
+    }
+
+    /// Delivers the oldest frame in flight from one side to the other.
+    fn deliver(&mut self, from_child: bool) -> bool {
+        let (sender, receiver) = self.side(from_child);
+        let Some(f) = sender.outbox.pop_front() else { return false };
+        let Some(session) = receiver.session.as_mut() else { return false };
+        match session.on_frame(f, &receiver.routes) {
+            Ok(actions) => self.run(!from_child, actions),
+            Err(e) => self.note(format!("error: {e}")),
+        }
+        true
+    }
+
+    /// Delivers frames both ways until none is in flight.
+    fn settle(&mut self) {
+        while self.deliver(true) | self.deliver(false) {}
+    }
+
+    fn text(&self) -> String {
+        self.trace.join("\n")
+    }
+}
+
+fn assert_trace(script: &Script, expected: &str) {
+    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let got: Vec<&str> = script.trace.iter().map(String::as_str).collect();
+    assert_eq!(got, expected, "\ngot:\n{}\n", script.text());
+}
+
+#[test]
+fn hellos_then_a_batch_each_way_and_the_acks() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.s.write(&doc("a", "1"), 1, 10);
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 512
+         c→s batch 2 [1 a/r/1, 2 a/r/1]
+         s read after 0 max 512
+         s→c batch 1 [1 a/r/1]
+         s apply [a/r/1×2] @a.1:2
+         s→c ack 2
+         c apply [a/r/1×1] @s.1:1
+         c→s ack 1",
+    );
+    let (c, s) = (t.c.session.as_ref().unwrap().progress(), t.s.session.as_ref().unwrap().progress());
+    assert_eq!((c.acked_through, c.applied_through, c.in_flight), (2, 1, 0));
+    assert_eq!((s.acked_through, s.applied_through, s.in_flight), (1, 2, 0));
+}
+
+#[test]
+fn batches_end_at_the_entries_bound_and_at_the_bytes_bound() {
+    let mut t = Script::new();
+    t.limits.batch_entries_max = 2;
+    t.c.write(&doc("a", "1"), 3, 10);
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 2
+         c→s batch 2 [1 a/r/1, 2 a/r/1]
+         c read after 2 max 2
+         c→s batch 3 [3 a/r/1]
+         s apply [a/r/1×2] @a.1:2
+         s→c ack 2
+         s apply [a/r/1×1] @a.1:3
+         s→c ack 3",
+    );
+    // Bytes: 100 + 64 overhead per entry; 400 bytes hold two entries, not three. An
+    // entry larger than the bound still goes, alone.
+    let mut t = Script::new();
+    t.limits.batch_bytes_max = 400;
+    t.c.write(&doc("a", "1"), 3, 100);
+    t.c.write(&doc("a", "2"), 1, 1000);
+    t.connect();
+    t.settle();
+    let batches: Vec<&String> = t.trace.iter().filter(|l| l.starts_with("c→s batch")).collect();
+    assert_eq!(batches, ["c→s batch 2 [1 a/r/1, 2 a/r/1]", "c→s batch 3 [3 a/r/1]", "c→s batch 4 [4 a/r/2]"]);
+}
+
+#[test]
+fn a_full_window_waits_for_an_ack_and_the_ack_releases_it() {
+    let mut t = Script::new();
+    t.limits.batch_entries_max = 1;
+    t.limits.window_batches_max = 2;
+    t.c.write(&doc("a", "1"), 3, 10);
+    t.connect();
+    // Nothing delivered yet: two batches out, the third waits.
+    assert_eq!(t.c.session.as_ref().unwrap().progress().in_flight, 2);
+    t.deliver(true); // the first batch reaches the street, which acks it
+    t.deliver(false); // the ack releases one slot: the third batch goes
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 1
+         c→s batch 1 [1 a/r/1]
+         c read after 1 max 1
+         c→s batch 2 [2 a/r/1]
+         s apply [a/r/1×1] @a.1:1
+         s→c ack 1
+         c read after 2 max 1
+         c→s batch 3 [3 a/r/1]
+         s apply [a/r/1×1] @a.1:2
+         s→c ack 2
+         s apply [a/r/1×1] @a.1:3
+         s→c ack 3",
+    );
+}
+
+#[test]
+fn entries_skipped_for_the_peer_are_announced_after_a_quiet_period() {
+    let mut t = Script::new();
+    t.s.routes.children.insert("b".into(), ["b".to_string()].into());
+    // The street's log holds another community's entries only: nothing goes to `a`.
+    t.s.write(&doc("b", "1"), 3, 10);
+    t.connect();
+    t.settle();
+    assert_eq!(t.s.session.as_ref().unwrap().deadline_ms(), Some(1_000));
+    t.now_ms = 999;
+    t.poll(false);
+    t.now_ms = 1_000;
+    t.poll(false);
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         s read after 0 max 512
+         s→c batch 3 []
+         c apply [] @s.1:3
+         c→s ack 3",
+    );
+    assert_eq!(t.s.session.as_ref().unwrap().deadline_ms(), None, "nothing left to announce");
+}
+
+#[test]
+fn a_refused_entry_and_a_document_the_engine_refuses_leave_the_rest_applied() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 1, 10);
+    t.c.write(&doc("b", "1"), 1, 10); // not in the child's subtree
+    t.c.write(&doc("a", "2"), 1, 10);
+    t.c.routes = Routes::new(&id("a"));
+    t.c.routes.children.insert("b".into(), ["b".to_string()].into()); // the child claims b below it
+    t.s.fails.insert(doc("a", "2"));
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 512
+         c→s batch 3 [1 a/r/1, 2 b/r/1, 3 a/r/2]
+         s→c refusal 2 b/requests/1: document b/requests/1 belongs to `b`, which is not in the subtree of `a`
+         s apply [a/r/1×1, a/r/2×1] @a.1:3
+         s→c refusal 3 a/requests/2: automerge said no
+         s→c ack 3
+         c peer refused 2 b/requests/1
+         c peer refused 3 a/requests/2",
+    );
+}
+
+#[test]
+fn a_reconnect_resumes_from_each_sides_checkpoint() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.s.write(&doc("a", "1"), 1, 10);
+    t.connect();
+    t.settle();
+    t.disconnect();
+    t.trace.clear();
+    t.c.write(&doc("a", "1"), 1, 10);
+    t.s.write(&doc("a", "1"), 1, 10);
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 2, s sends after 1
+         c read after 2 max 512
+         c→s batch 3 [3 a/r/1]
+         s read after 1 max 512
+         s→c batch 2 [2 a/r/1]
+         s apply [a/r/1×1] @a.1:3
+         s→c ack 3
+         c apply [a/r/1×1] @s.1:2
+         c→s ack 2",
+    );
+}
+
+#[test]
+fn a_replayed_batch_is_acked_and_applies_nothing() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.connect();
+    t.settle();
+    t.trace.clear();
+    let replay = Frame::Batch { entries: t.c.log.clone(), through: 2 };
+    let s = t.s.session.as_mut().unwrap();
+    let actions = s.on_frame(replay, &t.s.routes).unwrap();
+    assert_eq!(actions, vec![Action::Send(Frame::Ack { through: 2 })]);
+    // Out of order, or past its own `through`: the peer broke the protocol.
+    let mut bad = t.c.log.clone();
+    bad[0].seq = 9;
+    let err = s.on_frame(Frame::Batch { entries: bad, through: 3 }, &t.s.routes).unwrap_err();
+    assert!(err.to_string().contains("entry 9 is out of order"), "{err}");
+    let err = s.on_frame(Frame::Ack { through: 5 }, &t.s.routes).unwrap_err();
+    assert!(err.to_string().contains("past 0 sent"), "{err}");
+}
+
+#[test]
+fn a_checkpoint_that_names_a_lost_log_starts_the_repair_path() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.connect();
+    t.settle();
+    t.disconnect();
+    t.trace.clear();
+    // The street lost its disk: a new log, no checkpoint of the child. The child's
+    // checkpoint names the street's old log.
+    let mut street = Side::new("s", Tier::Street, "s.2");
+    street.routes.children.insert("a".into(), ["a".to_string()].into());
+    street.routes.children.insert("b".into(), ["b".to_string()].into()); // not shared with `a`
+    t.c.checkpoint = Some(Checkpoint { log_id: "s.1".into(), through: 4 });
+    t.s = street;
+    t.c.docs = vec![doc("a", "1"), doc("s", "all")];
+    t.s.docs = vec![doc("a", "1"), doc("b", "1")];
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c list docs
+         c read after 0 max 512
+         c→s batch 2 [1 a/r/1, 2 a/r/1]
+         c sync a/r/1 start
+         c sync s/r/all start
+         s list docs
+         s sync a/r/1 start
+         s apply [a/r/1×2] @a.1:2
+         s→c ack 2",
+    );
+    assert!(t.c.session.as_ref().unwrap().progress().repair);
+}

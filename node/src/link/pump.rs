@@ -1,0 +1,342 @@
+//! The tokio pump around core's [`Session`]: one task per link that reads the peer's
+//! frames, reads this node's log off the engine thread, calls the engine, and writes
+//! frames. Everything the link decides — batches, the window, skipped entries,
+//! refusals, acks, repair — is the session's; this file only moves what the session
+//! asks for between the stream, the store and the engine.
+//!
+//! The pump never waits on a send: frames go to a local outbox, drained into the
+//! stream's bounded channel as it has room, so a peer that is slow to read cannot
+//! stall this node's reading of its frames (two ends waiting on each other's full
+//! channels would otherwise deadlock). It stops reading the peer's frames while the
+//! engine works on one of them, and while more than [`OUTBOX_FRAMES_MAX`] frames wait
+//! for the peer: HTTP/2 flow control then slows the peer, and memory stays bounded.
+//! The session ends when the stream does, at shutdown, or when the peer breaks the
+//! protocol; nothing it holds is needed afterwards (checkpoints are on disk).
+
+use super::status::{Links, now_ms};
+use crate::engine::{Applied, EngineHandle, SyncStep};
+use crate::error::NodeError;
+use linli_core::ids::{DocId, NodeId};
+use linli_core::link::limits::OUTBOX_FRAMES_MAX;
+use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier};
+use linli_core::store::{LogEntry, Storage};
+use linli_proto::v1;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+/// What every session of a node shares.
+pub struct Shared {
+    pub engine: EngineHandle,
+    pub tier: Tier,
+    pub routes: Arc<RwLock<Routes>>,
+    pub link: LinkLimits,
+    pub links: Links,
+    /// Becomes `true` at shutdown: sessions end and links close.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn routes(&self) -> Routes {
+        self.routes.read().map(|r| r.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// This node's Hello to `peer`, with the checkpoint it holds for the peer's log.
+    pub fn hello(&self, peer: &NodeId) -> Result<Hello, NodeError> {
+        let checkpoint =
+            self.engine.store()?.meta(&Checkpoint::meta_name(peer))?.and_then(|bytes| Checkpoint::decode(&bytes));
+        Ok(Hello {
+            node: self.engine.node().clone(),
+            tier: self.tier,
+            log_id: self.engine.log_id().to_string(),
+            log_end: *self.engine.log_end().borrow(),
+            checkpoint,
+            subtree: self.routes().subtree(),
+        })
+    }
+}
+
+/// An engine step a session asked for.
+enum EngineWork {
+    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint },
+    Sync { doc: DocId, message: Option<Vec<u8>> },
+}
+
+/// What the engine answered for an [`Action::Apply`] or [`Action::Sync`].
+enum EngineDone {
+    Applied(Result<Applied, NodeError>),
+    Synced(DocId, Result<SyncStep, NodeError>),
+}
+
+type EngineCall = Pin<Box<dyn Future<Output = EngineDone> + Send>>;
+
+/// Awaits the task in `slot`, or never when there is none.
+async fn finish<T>(slot: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+    match slot.as_mut() {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn engine_done(slot: &mut Option<EngineCall>) -> EngineDone {
+    match slot.as_mut() {
+        Some(call) => call.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn closed(peer: &NodeId) -> NodeError {
+    NodeError::Link { peer: peer.to_string(), reason: "the stream to the peer closed".into() }
+}
+
+fn task_failed(peer: &NodeId, what: &str, e: tokio::task::JoinError) -> NodeError {
+    NodeError::Link { peer: peer.to_string(), reason: format!("{what}: {e}") }
+}
+
+/// Runs a session until the stream ends, an error, or shutdown.
+pub async fn run(
+    shared: Arc<Shared>,
+    peer_is: PeerIs,
+    mine: Hello,
+    theirs: Hello,
+    inbound: tonic::Streaming<v1::Frame>,
+    out: mpsc::Sender<v1::Frame>,
+) -> Result<(), NodeError> {
+    let peer = theirs.node.clone();
+    let (session, actions) = Session::start(&mine, &theirs, peer_is, shared.link.clone(), now_ms());
+    let progress = session.progress();
+    tracing::info!(%peer, send_after = progress.sent_through, repair = progress.repair, "link up");
+    shared.links.update(peer.as_str(), |s| {
+        s.connected = true;
+        s.sessions += 1;
+        s.last_contact_ms = now_ms();
+        s.peer_log_end = progress.peer_log_end;
+        s.applied_through = progress.applied_through;
+        s.note_progress(now_ms());
+        s.acked_through = progress.acked_through;
+        s.sent_through = progress.sent_through;
+        s.repairs += u64::from(progress.repair);
+    });
+    let span = tracing::info_span!("link", %peer);
+    let mut pump = Pump {
+        shared: shared.clone(),
+        peer: peer.clone(),
+        session,
+        pending: actions.into(),
+        outbox: VecDeque::new(),
+        engine_work: VecDeque::new(),
+        engine_call: None,
+        log_read: None,
+        doc_list: None,
+    };
+    let result = pump.run(inbound, out).instrument(span).await;
+    pump.abort();
+    shared.links.update(peer.as_str(), |s| s.connected = false);
+    tracing::info!(%peer, outcome = ?result.as_ref().err().map(ToString::to_string), "link down");
+    result
+}
+
+type LogRead = JoinHandle<Result<Vec<LogEntry>, linli_core::Error>>;
+type DocList = JoinHandle<Result<Vec<DocId>, linli_core::Error>>;
+
+struct Pump {
+    shared: Arc<Shared>,
+    peer: NodeId,
+    session: Session,
+    /// Actions the session returned and the pump has not routed yet.
+    pending: VecDeque<Action>,
+    /// Frames for the peer, oldest first.
+    outbox: VecDeque<v1::Frame>,
+    /// Engine steps (applies, sync steps) in the order the session asked; one runs at
+    /// a time, so answers come back in order.
+    engine_work: VecDeque<EngineWork>,
+    engine_call: Option<EngineCall>,
+    log_read: Option<LogRead>,
+    doc_list: Option<DocList>,
+}
+
+impl Pump {
+    async fn run(
+        &mut self,
+        mut inbound: tonic::Streaming<v1::Frame>,
+        out: mpsc::Sender<v1::Frame>,
+    ) -> Result<(), NodeError> {
+        let mut log_end = self.shared.engine.log_end();
+        let mut shutdown = self.shared.shutdown.clone();
+        loop {
+            self.route()?;
+            let end = *log_end.borrow_and_update();
+            if let Some(action) = self.session.poll(end, self.outbox.len(), now_ms()) {
+                self.pending.push_back(action);
+                continue;
+            }
+            self.flush(&out)?;
+            self.report();
+            let reading =
+                self.engine_call.is_none() && self.engine_work.is_empty() && self.outbox.len() < OUTBOX_FRAMES_MAX;
+            let wait = self.session.deadline_ms().map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+            tokio::select! {
+                frame = inbound.message(), if reading => match frame? {
+                    Some(frame) => self.on_frame(frame)?,
+                    None => return Ok(()),
+                },
+                done = engine_done(&mut self.engine_call) => {
+                    self.engine_call = None;
+                    self.on_engine(done)?;
+                }
+                read = finish(&mut self.log_read) => {
+                    self.log_read = None;
+                    let entries = read.map_err(|e| task_failed(&self.peer, "log reader", e))??;
+                    let routes = self.shared.routes();
+                    self.pending.extend(self.session.on_log(entries, &routes, now_ms()));
+                }
+                docs = finish(&mut self.doc_list) => {
+                    self.doc_list = None;
+                    let docs = docs.map_err(|e| task_failed(&self.peer, "document lister", e))??;
+                    self.session.on_docs(docs, &self.shared.routes());
+                }
+                permit = out.reserve(), if !self.outbox.is_empty() => {
+                    let permit = permit.map_err(|_| closed(&self.peer))?;
+                    if let Some(frame) = self.outbox.pop_front() {
+                        permit.send(frame);
+                    }
+                }
+                changed = log_end.changed() => changed.map_err(|_| closed(&self.peer))?,
+                _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+        }
+    }
+
+    /// Routes the session's actions: frames to the outbox, log reads and document
+    /// lists to blocking tasks, engine steps to the engine (one at a time).
+    fn route(&mut self) -> Result<(), NodeError> {
+        while let Some(action) = self.pending.pop_front() {
+            match action {
+                Action::Send(frame) => {
+                    if let Frame::Refusal { seq, doc, reason } = &frame {
+                        tracing::warn!(seq, %doc, %reason, "refused a log entry from the peer");
+                        self.shared.links.update(self.peer.as_str(), |s| s.refused_here += 1);
+                    }
+                    if let Frame::Batch { entries, through } = &frame {
+                        tracing::debug!(entries = entries.len(), through, "batch sent");
+                    }
+                    self.outbox.push_back(v1::Frame::from(&frame));
+                }
+                Action::ReadLog { after, entries_max } => {
+                    let store = self.shared.engine.store()?;
+                    self.log_read = Some(tokio::task::spawn_blocking(move || store.log_after(after, entries_max)));
+                }
+                Action::ListDocs => {
+                    let store = self.shared.engine.store()?;
+                    self.doc_list = Some(tokio::task::spawn_blocking(move || store.doc_ids()));
+                }
+                Action::PeerRefused { seq, doc, reason } => {
+                    tracing::warn!(seq, %doc, %reason, "the peer refused a log entry");
+                    self.shared.links.update(self.peer.as_str(), |s| s.refused_there += 1);
+                }
+                Action::Apply { docs, checkpoint } => {
+                    self.engine_work.push_back(EngineWork::Apply { docs, checkpoint })
+                }
+                Action::Sync { doc, message } => self.engine_work.push_back(EngineWork::Sync { doc, message }),
+            }
+        }
+        if self.engine_call.is_none()
+            && let Some(work) = self.engine_work.pop_front()
+        {
+            self.engine_call = Some(self.call(work));
+        }
+        Ok(())
+    }
+
+    fn call(&self, work: EngineWork) -> EngineCall {
+        let (engine, peer) = (self.shared.engine.clone(), self.peer.clone());
+        match work {
+            EngineWork::Apply { docs, checkpoint } => Box::pin(async move {
+                let meta = vec![(Checkpoint::meta_name(&peer), checkpoint.encode())];
+                EngineDone::Applied(engine.apply_async(peer, docs, meta).await)
+            }),
+            EngineWork::Sync { doc, message } => Box::pin(async move {
+                let step = engine.sync_async(peer, doc.clone(), message).await;
+                EngineDone::Synced(doc, step)
+            }),
+        }
+    }
+
+    fn on_frame(&mut self, frame: v1::Frame) -> Result<(), NodeError> {
+        let peer = self.peer.clone();
+        let frame = Frame::try_from(frame).map_err(|source| NodeError::Wire { peer: peer.to_string(), source })?;
+        let sync = matches!(frame, Frame::Sync { .. });
+        self.shared.links.update(peer.as_str(), |s| {
+            s.last_contact_ms = now_ms();
+            s.sync_messages += u64::from(sync);
+        });
+        let routes = self.shared.routes();
+        self.pending.extend(self.session.on_frame(frame, &routes)?);
+        Ok(())
+    }
+
+    fn on_engine(&mut self, done: EngineDone) -> Result<(), NodeError> {
+        match done {
+            EngineDone::Applied(applied) => {
+                let refused = applied?
+                    .into_iter()
+                    .filter_map(|(doc, result)| result.err().map(|e| (doc, e.to_string())))
+                    .collect();
+                self.pending.extend(self.session.on_applied(refused));
+            }
+            EngineDone::Synced(doc, step) => {
+                let step = step?;
+                let refused = step.result.err().map(|e| e.to_string());
+                self.pending.extend(self.session.on_synced(doc, step.reply, refused));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the outbox to the stream as far as its channel has room, without waiting.
+    fn flush(&mut self, out: &mpsc::Sender<v1::Frame>) -> Result<(), NodeError> {
+        while !self.outbox.is_empty() {
+            match out.try_reserve() {
+                Ok(permit) => {
+                    if let Some(frame) = self.outbox.pop_front() {
+                        permit.send(frame);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(())) => break,
+                Err(mpsc::error::TrySendError::Closed(())) => return Err(closed(&self.peer)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The session's positions into the link's status.
+    fn report(&self) {
+        let progress = self.session.progress();
+        self.shared.links.update(self.peer.as_str(), |s| {
+            s.sent_through = progress.sent_through;
+            s.acked_through = progress.acked_through;
+            let moved = s.applied_through != progress.applied_through || s.peer_log_end < progress.peer_log_end;
+            s.applied_through = progress.applied_through;
+            s.peer_log_end = s.peer_log_end.max(progress.peer_log_end);
+            if moved {
+                s.note_progress(now_ms());
+            }
+        });
+    }
+
+    /// Ends the session's background reads.
+    fn abort(&mut self) {
+        if let Some(task) = self.log_read.take() {
+            task.abort();
+        }
+        if let Some(task) = self.doc_list.take() {
+            task.abort();
+        }
+    }
+}
