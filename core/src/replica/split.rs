@@ -1,5 +1,6 @@
-//! Splitting a community (see [`Event::Split`](super::Event::Split)): every record not moved yet is copied
-//! to the new community its field value maps to, and the original is marked as moved.
+//! Splitting a community (see [`Event::Split`](super::Event::Split)): every record not
+//! moved yet is copied to the new community its field value maps to, and the original
+//! is marked as moved.
 //! All or nothing: the input and the scope are checked before anything is touched,
 //! and on any error every touched document is rolled back.
 
@@ -92,9 +93,9 @@ impl Replica {
         Ok(())
     }
 
-    /// The split itself (see [`Event::Split`](super::Event::Split)): copies and marks in the documents'
-    /// open transactions, then commits them all into `batch`. On any error every
-    /// touched document is rolled back and nothing reaches `batch`.
+    /// The split itself: copies and marks in the documents' open transactions, then
+    /// commits them all into `batch`. On any error every touched document is rolled
+    /// back and nothing reaches `batch`.
     fn split_records(
         &mut self,
         store: &dyn Storage,
@@ -135,7 +136,7 @@ impl Replica {
         Ok(report)
     }
 
-    /// Applies a split's copies and marks to open transactions; see [`Event::Split`].
+    /// Applies a split's copies and marks to open transactions.
     fn split_apply(
         &mut self,
         store: &dyn Storage,

@@ -1,7 +1,7 @@
 //! Local writes: validating each write against its schema and scope, one Automerge
 //! change per touched document, and the log entries and view moves that every kind of
 //! change shares (`log_changes`). Also the runtime's own named values
-//! ([`Event::Meta`](super::Event::Meta)), which are local writes of a kind, without a document.
+//! ([`Event::Meta`](super::Event::Meta)): local writes too, without a document.
 //!
 //! A write that fails validation costs nothing. If Automerge still refuses one that
 //! passed, its document's whole open transaction is rolled back, and every write to
@@ -176,7 +176,7 @@ impl Replica {
         Some(seq)
     }
 
-    /// Persists the runtime's named values (see [`Event::Meta`]) in one sealed batch.
+    /// Persists the runtime's named values (see [`Event::Meta`](super::Event::Meta)) in one sealed batch.
     pub(super) fn meta(&mut self, entries: Vec<(String, Vec<u8>)>) -> Vec<Effect> {
         let mut batch = StoreBatch { meta: entries, ..StoreBatch::default() };
         self.seal(&mut batch);
