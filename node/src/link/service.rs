@@ -113,7 +113,7 @@ async fn serve(
     if known.as_ref() != Some(&subtree) {
         // Persist it first: routes must survive a restart while this child is away.
         let value = subtree.iter().cloned().collect::<Vec<_>>().join(",").into_bytes();
-        shared.engine.apply_async(child.clone(), Vec::new(), vec![(subtree_meta_name(child.as_str()), value)]).await?;
+        shared.engine.put_meta_async(vec![(subtree_meta_name(child.as_str()), value)]).await?;
         if let Ok(mut routes) = shared.routes.write() {
             routes.children.insert(child.to_string(), subtree);
         }

@@ -179,7 +179,7 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
         meta.push((LEFT_META.to_string(), left.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()));
     }
     if !meta.is_empty() {
-        engine.apply_async(node.clone(), Vec::new(), meta).await?;
+        engine.put_meta_async(meta).await?;
     }
     routes.left = left;
     Ok(routes)
