@@ -2,10 +2,10 @@
 //!
 //! Registries of community governance (requests, tasks, projects, volunteers, sites,
 //! grids) live in Automerge documents, sharded so none grows without bound. The
-//! [`replica::Replica`] is a state machine: it takes local writes, changes from peers
-//! and ticks, and returns effects: batches to persist and answers to release after
-//! them. It runs unchanged at every tier and in the simulator; sockets, clocks and
-//! threads stay outside.
+//! [`replica::Replica`] is a state machine: it takes local writes, changes from peers,
+//! sync protocol steps, the runtime's named values, splits and ticks, and returns
+//! effects: batches to persist and answers to release after them. It runs unchanged
+//! at every tier and in the simulator; sockets, clocks and threads stay outside.
 //!
 //! - [`schema`]: registry declarations (`registries/*.toml`) and validation.
 //! - [`doc`]: registry documents on Automerge.

@@ -1,7 +1,7 @@
 //! linli-node: the server of every tier, and the community binary.
 //!
-//! - [`engine`]: the durable engine, one writer thread that owns the replica and its
-//!   RocksDB store and commits what arrives together in one synced batch.
+//! - [`engine`]: the durable engine, a writer thread that owns the replica and a
+//!   committer thread that commits what arrives together in one synced RocksDB batch.
 //! - [`server`]: a node of any tier: `Registry`, `Replication`, health, metrics, the
 //!   link to the parent; `run(config, listener, shutdown)` for tests and binaries.
 //! - [`link`]: replication links, the runtime around `linli_core::link`.

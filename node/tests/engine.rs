@@ -5,6 +5,7 @@
 use linli_core::ids::NodeId;
 use linli_core::replica::{ReplicaConfig, Scope};
 use linli_core::schema::Registries;
+use linli_core::store::Storage;
 use linli_core::write::{FieldOp, Write};
 use linli_node::{Engine, EngineConfig, NodeError};
 use serde_json::json;
@@ -81,4 +82,32 @@ fn refused_writes_are_answered_with_their_reason_and_cost_nothing() {
     assert!(err.to_string().contains("field `month_of`: required field is missing"), "{err}");
     let ok = handle.write(sheet(1)).unwrap();
     assert_eq!(ok.seq, Some(1), "the refused write took no log sequence number");
+}
+
+#[test]
+fn node_metadata_is_answered_once_durable_and_is_there_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let engine = start(dir.path());
+    let handle = engine.handle();
+    let log_end = *handle.log_end().borrow();
+    let entries = vec![
+        ("children".to_string(), b"lg-pingdi-a,lg-pingdi-b".to_vec()),
+        ("subtree/lg-pingdi-a".to_string(), b"lg-pingdi-a".to_vec()),
+    ];
+    runtime.block_on(handle.put_meta_async(entries.clone())).unwrap();
+    let store = handle.store().unwrap();
+    for (name, value) in &entries {
+        assert_eq!(store.meta(name).unwrap().as_ref(), Some(value), "{name} is durable once answered");
+    }
+    drop(store);
+    assert_eq!(*handle.log_end().borrow(), log_end, "metadata adds nothing to the log");
+    engine.shutdown();
+    assert!(matches!(runtime.block_on(handle.put_meta_async(entries.clone())), Err(NodeError::Stopped { .. })));
+
+    let reopened = start(dir.path());
+    let store = reopened.handle().store().unwrap();
+    for (name, value) in &entries {
+        assert_eq!(store.meta(name).unwrap().as_ref(), Some(value), "{name} lost across a restart");
+    }
 }

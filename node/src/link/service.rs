@@ -93,7 +93,7 @@ async fn serve(
     let mut routes = shared.routes();
     if let Some(entry) = routes.accept(&child, &theirs) {
         // Persist it first: routes must survive a restart while this child is away.
-        shared.engine.apply_async(child.clone(), Vec::new(), vec![entry]).await?;
+        shared.engine.put_meta_async(vec![entry]).await?;
         if let Ok(mut shared_routes) = shared.routes.write() {
             shared_routes.accept(&child, &theirs);
         }

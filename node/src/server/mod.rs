@@ -131,7 +131,7 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
         engine.forget_async(restored.gone).await?;
     }
     if !restored.meta.is_empty() {
-        engine.apply_async(node.clone(), Vec::new(), restored.meta).await?;
+        engine.put_meta_async(restored.meta).await?;
     }
     Ok(restored.routes)
 }

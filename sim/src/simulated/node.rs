@@ -98,8 +98,7 @@ impl SimNode {
         if meta.is_empty() {
             return Ok(());
         }
-        let event = Event::Changes { origin: self.id.clone(), docs: Vec::new(), meta };
-        self.steps(event).map(drop)
+        self.steps(Event::Meta { entries: meta }).map(drop)
     }
 
     /// Stops the node; what it committed stays.

@@ -1,0 +1,51 @@
+//! How a replica is set up: which documents it may originate changes for, and the
+//! bounds of its cache and compaction.
+
+use crate::ids::NodeId;
+use std::collections::BTreeSet;
+
+/// Documents whose owner this node may originate changes for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A community: its own documents. A street: its communities'. Listed explicitly.
+    Owners(BTreeSet<String>),
+    /// The district: everything below it.
+    All,
+}
+
+impl Scope {
+    pub fn only(owner: &str) -> Self {
+        Scope::Owners([owner.to_string()].into())
+    }
+    pub fn allows(&self, owner: &str) -> bool {
+        match self {
+            Scope::Owners(owners) => owners.contains(owner),
+            Scope::All => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub node: NodeId,
+    pub scope: Scope,
+    /// Documents kept in memory; least recently used ones are dropped past this.
+    pub doc_cache_max: usize,
+    /// A cached document with this many incremental chunks is compacted on a tick.
+    pub compact_chunks_min: usize,
+    /// Past this many chunks a document is compacted inline, in the write's batch,
+    /// so that loading never replays more than this many chunks.
+    pub compact_chunks_max: usize,
+    /// Makes this store's Automerge actor unique when the store is new: the actor is
+    /// `<node>.<incarnation in hex>`, kept for the store's life. A node whose disk was
+    /// wiped must not reuse its old actor: peers hold its old changes, and Automerge
+    /// identifies a change by actor and sequence number. Runtimes pass the wall clock
+    /// in nanoseconds; the simulator a seeded value.
+    pub incarnation: u64,
+}
+
+impl ReplicaConfig {
+    pub fn new(node: NodeId, scope: Scope) -> Self {
+        Self { node, scope, doc_cache_max: 256, compact_chunks_min: 64, compact_chunks_max: 512, incarnation: 1 }
+    }
+}

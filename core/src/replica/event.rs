@@ -1,0 +1,75 @@
+//! What the engine takes and what it returns: [`Event`]s in, [`Effect`]s out.
+//!
+//! Every event that changes anything answers with one [`Effect::Persist`] first (its
+//! batch, sealed with the clock's mark), then the answers to release once it is durable.
+
+use super::{SplitReport, SplitRule};
+use crate::error::Result;
+use crate::hlc::Hlc;
+use crate::ids::{DocId, NodeId, RecordKey};
+use crate::store::StoreBatch;
+use crate::write::Write;
+use std::collections::BTreeSet;
+
+/// A write that is durable: where the record is, the log entry that holds it and its
+/// HLC timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub key: RecordKey,
+    /// The log entry holding the change; `None` when the write set only local fields,
+    /// which never enter the document or the log.
+    pub seq: Option<u64>,
+    pub at: Hlc,
+}
+
+pub enum Event {
+    /// Local writes that arrived together, each with the caller's request id.
+    Writes { writes: Vec<(u64, Write)>, now_ms: u64 },
+    /// Changes received from `origin` (a peer), grouped by document. `meta` is
+    /// committed in the same batch: the link's checkpoint for what this applies.
+    Changes { origin: NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>, meta: Vec<(String, Vec<u8>)> },
+    /// A step of Automerge's sync protocol with `peer` on one document: receive its
+    /// message, or (`None`) start over. Answered by [`Effect::Sync`].
+    Sync { peer: NodeId, doc: DocId, message: Option<Vec<u8>> },
+    /// Named values of the runtime (a child's subtree, the list of children, children
+    /// that left), persisted as they are in one batch, with no document, log entry or
+    /// view. Unlike a link's checkpoint in [`Event::Changes`] they are never held back.
+    Meta { entries: Vec<(String, Vec<u8>)> },
+    /// Drops the documents of owners this node no longer serves (a community moved
+    /// to another street): they leave the views, the cache and the store.
+    Forget { owners: BTreeSet<String> },
+    /// Splits community `from` (as 双合家园 was in 2020). For every document of `from`
+    /// this node holds, every record not moved yet goes to the owner `to` maps the
+    /// value of its `by_field` to (the value as a string: an enum or string as is,
+    /// other types as JSON), or to `default_to` when the value is unmapped or absent;
+    /// with neither, it stays (counted in [`SplitReport::left`]). Moving a record
+    /// copies it into `<target>/<same registry>/<same shard>` under the same id, with
+    /// every replicated field at its current value, every claim, and `split_from`
+    /// naming the original; the original keeps its fields and gains `moved_to`, which
+    /// takes it out of the views and refuses writes to it: it is history. Local
+    /// (personal) fields are not copied: they stay at the old community's node.
+    ///
+    /// The node must be allowed to write `from` and every target named, or nothing is
+    /// done ([`crate::Error::NotOwner`]). Everything goes in one batch with the view updates.
+    /// Running it again moves only records that were not moved yet: records written
+    /// to `from` after the split, or that reached this node after it, are not moved
+    /// until it runs again. Answered by [`Effect::Split`].
+    Split { rule: SplitRule, now_ms: u64 },
+    /// Time passes: background work (compaction), bounded per tick.
+    Tick { now_ms: u64 },
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    /// Commit atomically and durably before acting on any later effect.
+    Persist(StoreBatch),
+    /// The answer to a local write; release it only after the preceding persist.
+    Written { request: u64, result: Result<Written> },
+    /// The outcome of a split; release it only after the preceding persist.
+    Split { result: Result<SplitReport> },
+    /// The outcome of a peer's changes to one document: how many were new here.
+    Applied { doc: DocId, result: Result<usize> },
+    /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
+    /// how many changes its message brought.
+    Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },
+}

@@ -1,0 +1,42 @@
+//! Forgetting the documents of owners this node no longer serves (a community moved to
+//! another street): their rows leave the views, and the documents leave the cache and
+//! the store, in one batch. A document that cannot be loaded is kept rather than
+//! forgotten with its rows still counted.
+
+use super::{Effect, Replica};
+use crate::ids::DocId;
+use crate::store::{Storage, StoreBatch};
+use crate::views::Dirty;
+use std::collections::BTreeSet;
+
+impl Replica {
+    pub(super) fn forget(&mut self, store: &dyn Storage, owners: &BTreeSet<String>) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        let gone: Vec<DocId> = self.known_docs.iter().filter(|d| owners.contains(&d.owner)).cloned().collect();
+        for doc_id in gone {
+            match self.cached_mut(store, &doc_id, false) {
+                Ok(Some(cached)) => {
+                    let schema = cached.doc.schema().clone();
+                    let rows: Vec<(String, crate::views::Row)> =
+                        cached.doc.rows().iter().map(|(id, row)| (id.clone(), row.clone())).collect();
+                    for (record, row) in rows {
+                        self.views.update(&schema, &doc_id, &record, Some(&row), None, &mut dirty);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // Keep it: forgetting without moving the views would leave them wrong.
+                    tracing::error!(doc = %doc_id, error = %e, "cannot load a document to forget; kept");
+                    continue;
+                }
+            }
+            self.docs.remove(&doc_id);
+            self.known_docs.remove(&doc_id);
+            batch.forget.push(doc_id);
+        }
+        batch.views = self.views.take_writes(&mut dirty);
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch)]
+    }
+}

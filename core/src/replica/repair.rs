@@ -1,0 +1,48 @@
+//! Repair: Automerge's sync protocol with a peer, one document and one message at a
+//! time. The protocol's state per peer and document lives in memory, bounded by
+//! [`SYNC_STATES_MAX`]; losing it costs only a few more messages, never a change.
+
+use super::{Effect, Replica};
+use crate::ids::{DocId, NodeId};
+use crate::store::{Storage, StoreBatch};
+use crate::views::Dirty;
+
+/// Sync protocol states kept at most; past it they are all dropped and the
+/// documents in repair start over (correct, only a few more messages).
+pub const SYNC_STATES_MAX: usize = 4096;
+
+impl Replica {
+    pub(super) fn sync(
+        &mut self,
+        store: &dyn Storage,
+        peer: NodeId,
+        doc_id: DocId,
+        message: Option<Vec<u8>>,
+    ) -> Vec<Effect> {
+        let mut batch = StoreBatch::default();
+        let mut dirty = Dirty::default();
+        if self.sync_states.len() >= SYNC_STATES_MAX {
+            self.sync_states.clear();
+        }
+        let key = (peer.clone(), doc_id.clone());
+        let mut state = match message {
+            Some(_) => self.sync_states.remove(&key).unwrap_or_default(),
+            None => automerge::sync::State::new(),
+        };
+        let result = match &message {
+            Some(bytes) => {
+                let state = &mut state;
+                self.merge(store, &doc_id, &peer, &mut batch, &mut dirty, |doc| doc.receive_sync(state, bytes))
+            }
+            None => self.cached_mut(store, &doc_id, true).map(|_| 0),
+        };
+        let reply = match (&result, self.docs.get_mut(&doc_id)) {
+            (Ok(_), Some(cached)) => cached.doc.generate_sync(&mut state),
+            _ => None,
+        };
+        self.sync_states.insert(key, state);
+        batch.views = self.views.take_writes(&mut dirty);
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch), Effect::Sync { peer, doc: doc_id, reply, result }]
+    }
+}

@@ -1,0 +1,60 @@
+//! The committer thread: makes the writer's batches durable, in the order they were
+//! made, and only then releases their answers.
+//!
+//! Each batch is one RocksDB `WriteBatch` with one WAL sync; an empty batch (every
+//! write refused) costs no sync but still keeps its place in the order. A durable
+//! batch moves the log's end and bumps the views' counter, which wake the links'
+//! senders and the watches. A failed commit stops the engine: that batch, and every
+//! later one, is answered with [`NodeError::Stopped`](crate::NodeError::Stopped) and the reason.
+
+use super::request::Commit;
+use super::{StopReason, stop_reason};
+use linli_core::store::RocksStore;
+use linli_core::store::Storage;
+use std::sync::mpsc::{Receiver, SyncSender};
+use tokio::sync::watch;
+
+/// The committer's loop; tells the writer on `done` when each batch is finished.
+pub(super) fn commit_loop(
+    mut store: RocksStore,
+    commits: Receiver<Commit>,
+    done: SyncSender<()>,
+    log_end: watch::Sender<u64>,
+    views_changed: watch::Sender<u64>,
+    stopped: StopReason,
+) {
+    while let Ok(Commit { batch, answers }) = commits.recv() {
+        let failed = stop_reason(&stopped);
+        let result = match failed {
+            Some(reason) => Err(reason),
+            // Nothing to persist (every write refused): no sync, but still in order.
+            None if batch.is_empty() => Ok(()),
+            None => store.commit(&batch).map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
+                    log_end.send_replace(last);
+                }
+                if !batch.views.is_empty() {
+                    views_changed.send_modify(|n| *n += 1);
+                }
+                for answer in answers {
+                    answer.release();
+                }
+            }
+            Err(reason) => {
+                tracing::error!(error = %reason, "commit failed; the engine stops");
+                if let Ok(mut guard) = stopped.lock() {
+                    guard.get_or_insert(reason.clone());
+                }
+                for answer in answers {
+                    answer.fail(Some(reason.clone()));
+                }
+            }
+        }
+        if done.send(()).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The handle: a cloneable way to talk to the engine from any thread, over its bounded
+//! queue. Blocking calls for threads of their own (tests, tools); `*_async` calls for
+//! the gRPC handlers and links, which never block a runtime thread.
+//!
+//! Every engine event other than local writes is one [`EngineHandle::step_async`]: a
+//! new event needs only its method here, with the function that reads its answer from
+//! the step's effects.
+
+use super::StopReason;
+use super::request::{Applied, Reply, Request, StepRequest, SyncStep, TypedReply};
+use crate::error::NodeError;
+use linli_core::ids::{DocId, NodeId};
+use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Written};
+use linli_core::store::RocksStore;
+use linli_core::write::Write;
+use std::collections::BTreeSet;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{oneshot, watch};
+
+/// A cloneable way to talk to the engine from any thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(super) tx: SyncSender<Request>,
+    pub(super) stopped: StopReason,
+    pub(super) log_end: watch::Receiver<u64>,
+    /// Bumped by every durable batch that moved the views.
+    pub(super) views_changed: watch::Receiver<u64>,
+    /// For reads beside the engine; emptied when it stops, so that the database
+    /// closes (and its lock is released) even while handles live on.
+    pub(super) store: Arc<Mutex<Option<RocksStore>>>,
+    pub(super) node: NodeId,
+    pub(super) log_id: String,
+}
+
+impl EngineHandle {
+    fn gone(&self) -> NodeError {
+        NodeError::Stopped { reason: super::stop_reason(&self.stopped) }
+    }
+
+    pub(super) fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| self.gone())?;
+        answer.blocking_recv().map_err(|_| self.gone())?
+    }
+
+    /// As `call`, for async callers: never blocks a runtime thread.
+    pub(super) async fn call_async<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        match self.tx.try_send(make(reply)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(request)) => {
+                // The queue is full: wait for room on a blocking thread (backpressure).
+                let tx = self.tx.clone();
+                let sent =
+                    tokio::task::spawn_blocking(move || tx.send(request).is_ok()).await.map_err(|_| self.gone())?;
+                if !sent {
+                    return Err(self.gone());
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(self.gone()),
+        }
+        answer.await.map_err(|_| self.gone())?
+    }
+
+    /// Runs `event` as one engine step and answers, once its batch is durable, with
+    /// what `read` finds in the step's effects. `groups`: consecutive steps of this
+    /// kind waiting together share one batch and one sync.
+    async fn step_async<T: Send + 'static>(
+        &self,
+        groups: bool,
+        event: impl FnOnce(u64) -> Event + Send + 'static,
+        read: fn(Vec<Effect>) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
+        self.call_async(|reply| {
+            let reply = Box::new(TypedReply { reply, read });
+            Request::Step(StepRequest { event: Box::new(event), groups, reply })
+        })
+        .await
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// The identity of this store's log (its Automerge actor).
+    pub fn log_id(&self) -> &str {
+        &self.log_id
+    }
+
+    /// The store, for reading what is durable (the log, checkpoints); only the engine
+    /// writes it. Fails once the engine has stopped.
+    pub fn store(&self) -> Result<RocksStore, NodeError> {
+        let guard = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.clone().ok_or_else(|| self.gone())
+    }
+
+    /// The last durable log sequence number; changes when a batch adds to the log.
+    pub fn log_end(&self) -> watch::Receiver<u64> {
+        self.log_end.clone()
+    }
+
+    /// Bumped after every durable batch that moved the views; a watcher that looks
+    /// late sees only the latest value (intermediate bumps are not queued).
+    pub fn views_changed(&self) -> watch::Receiver<u64> {
+        self.views_changed.clone()
+    }
+
+    /// Writes one record and returns once it is durable.
+    pub fn write(&self, write: Write) -> Result<Written, NodeError> {
+        self.call(|reply| Request::Write(write, reply))
+    }
+
+    pub async fn write_async(&self, write: Write) -> Result<Written, NodeError> {
+        self.call_async(|reply| Request::Write(write, reply)).await
+    }
+
+    /// Applies changes from peer `origin` and commits `meta` (its checkpoint) with them.
+    pub async fn apply_async(
+        &self,
+        origin: NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        meta: Vec<(String, Vec<u8>)>,
+    ) -> Result<Applied, NodeError> {
+        self.step_async(true, move |_| Event::Changes { origin, docs, meta }, applied).await
+    }
+
+    pub async fn sync_async(&self, peer: NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<SyncStep, NodeError> {
+        self.step_async(false, move |_| Event::Sync { peer, doc, message }, sync_step).await
+    }
+
+    /// Persists the node's named values (a child's subtree, its children, children
+    /// that left; see `Event::Meta`); answers once they are durable.
+    pub async fn put_meta_async(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), NodeError> {
+        self.step_async(false, move |_| Event::Meta { entries }, |_| Ok(())).await
+    }
+
+    /// Drops the documents of these owners (see `Event::Forget`).
+    pub async fn forget_async(&self, owners: BTreeSet<String>) -> Result<(), NodeError> {
+        self.step_async(false, move |_| Event::Forget { owners }, |_| Ok(())).await
+    }
+
+    /// Splits community `from` (see `Event::Split`); answers once the split is durable.
+    pub async fn split_async(&self, rule: SplitRule) -> Result<SplitReport, NodeError> {
+        self.step_async(false, move |now_ms| Event::Split { rule, now_ms }, split_report).await
+    }
+}
+
+fn applied(effects: Vec<Effect>) -> Result<Applied, NodeError> {
+    let per_doc = effects.into_iter().filter_map(|effect| match effect {
+        Effect::Applied { doc, result } => Some((doc, result)),
+        _ => None,
+    });
+    Ok(per_doc.collect())
+}
+
+fn sync_step(effects: Vec<Effect>) -> Result<SyncStep, NodeError> {
+    let step = effects.into_iter().find_map(|effect| match effect {
+        Effect::Sync { reply, result, .. } => Some(SyncStep { reply, result }),
+        _ => None,
+    });
+    Ok(step.unwrap_or(SyncStep { reply: None, result: Ok(0) }))
+}
+
+fn split_report(effects: Vec<Effect>) -> Result<SplitReport, NodeError> {
+    let report = effects.into_iter().find_map(|effect| match effect {
+        Effect::Split { result } => Some(result),
+        _ => None,
+    });
+    match report {
+        Some(result) => result.map_err(NodeError::from),
+        None => {
+            let reason = "the engine gave no answer to a split".into();
+            Err(NodeError::Core(linli_core::Error::Corrupt { what: "engine", key: "split".into(), reason }))
+        }
+    }
+}

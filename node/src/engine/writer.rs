@@ -1,0 +1,225 @@
+//! The writer thread: owns the replica, turns queued requests into engine steps, and
+//! hands each step's batch to the committer with the answers to release once it is
+//! durable.
+//!
+//! It takes the first request, then gathers what may share its batch: every write
+//! already waiting (up to `write_batch_max`) runs as one `Writes` step, one Automerge
+//! change per touched document; consecutive steps that group (peers' changes) run one
+//! after another into one batch. Other steps run alone. While the committer syncs one
+//! batch the writer prepares the next; past `batches_in_flight_max` it waits. The
+//! cache is trimmed only when every batch in flight is durable, so a document that
+//! reloads from disk has all its changes. When no request comes for a `tick`, it does
+//! background work (compaction).
+
+use super::request::{Answer, Commit, Reply, Request, StepRequest};
+use super::{StopReason, stop_reason, wall_ms};
+use crate::error::NodeError;
+use linli_core::replica::{Effect, Event, Replica, Written};
+use linli_core::store::RocksStore;
+use linli_core::store::StoreBatch;
+use linli_core::write::Write;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Whether a waiting request joins the batch being gathered, or is handled after it.
+enum Joins<T> {
+    Yes(T),
+    No(Request),
+}
+
+pub(super) struct Writer {
+    pub replica: Replica,
+    /// For reads only; the committer writes.
+    pub store: RocksStore,
+    pub requests: Receiver<Request>,
+    pub commits: Option<SyncSender<Commit>>,
+    pub done: Receiver<()>,
+    pub in_flight: usize,
+    pub batch_max: usize,
+    pub tick: Duration,
+    pub stopped: StopReason,
+    pub committer: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        let mut carry: Option<Request> = None;
+        loop {
+            self.reap();
+            let first = match carry.take() {
+                Some(request) => request,
+                None => match self.requests.recv_timeout(self.tick) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.background();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            match first {
+                Request::Write(write, reply) => {
+                    let (writes, next) = self.gather((write, reply), |request| match request {
+                        Request::Write(write, reply) => Joins::Yes((write, reply)),
+                        other => Joins::No(other),
+                    });
+                    carry = next;
+                    self.write_batch(writes);
+                }
+                Request::Step(step) if step.groups => {
+                    // Group commit for links too: batches from several peers waiting
+                    // together share one synced write.
+                    let (steps, next) = self.gather(step, |request| match request {
+                        Request::Step(step) if step.groups => Joins::Yes(step),
+                        other => Joins::No(other),
+                    });
+                    carry = next;
+                    self.steps(steps);
+                }
+                Request::Step(step) => self.steps(vec![step]),
+                Request::Read(read) => self.read(read),
+                Request::Shutdown => break,
+            }
+        }
+        self.drain();
+        // Closing the channel ends the committer once it has committed everything.
+        self.commits = None;
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
+        }
+    }
+
+    /// `first` and the requests already waiting that `take` accepts, up to
+    /// `write_batch_max`; also the first request it refused, to handle next.
+    fn gather<T>(&self, first: T, take: impl Fn(Request) -> Joins<T>) -> (Vec<T>, Option<Request>) {
+        let mut gathered = vec![first];
+        while gathered.len() < self.batch_max {
+            match self.requests.try_recv() {
+                Ok(request) => match take(request) {
+                    Joins::Yes(item) => gathered.push(item),
+                    Joins::No(other) => return (gathered, Some(other)),
+                },
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        (gathered, None)
+    }
+
+    pub fn has_stopped(&self) -> bool {
+        stop_reason(&self.stopped).is_some()
+    }
+
+    pub fn stopped_error(&self) -> NodeError {
+        NodeError::Stopped { reason: stop_reason(&self.stopped) }
+    }
+
+    /// Counts the batches the committer has finished, without waiting.
+    fn reap(&mut self) {
+        while self.in_flight > 0 && self.done.try_recv().is_ok() {
+            self.in_flight -= 1;
+        }
+    }
+
+    /// Waits until every batch sent to the committer is durable (or failed).
+    pub fn drain(&mut self) {
+        while self.in_flight > 0 {
+            if self.done.recv().is_err() {
+                self.in_flight = 0;
+                return;
+            }
+            self.in_flight -= 1;
+        }
+    }
+
+    /// Trims the document cache if it is over its bound, once nothing is in flight.
+    fn trim_cache(&mut self) {
+        if self.replica.cache_over_bound() {
+            self.drain();
+            self.replica.evict();
+        }
+    }
+
+    fn send(&mut self, commit: Commit) {
+        let Some(commits) = &self.commits else { return };
+        if let Err(rejected) = commits.send(commit) {
+            // The committer is gone: nothing can become durable any more.
+            for answer in rejected.0.answers {
+                answer.fail(Some("the committer thread ended".into()));
+            }
+            return;
+        }
+        self.in_flight += 1;
+    }
+
+    fn write_batch(&mut self, writes: Vec<(Write, Reply<Written>)>) {
+        if self.has_stopped() {
+            for (_, reply) in writes {
+                let _ = reply.send(Err(self.stopped_error()));
+            }
+            return;
+        }
+        self.trim_cache();
+        let batch_size = writes.len();
+        let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = writes.into_iter().unzip();
+        let event = Event::Writes {
+            writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
+            now_ms: wall_ms(),
+        };
+        let mut batch = StoreBatch::default();
+        let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
+        let mut answers = Vec::with_capacity(batch_size);
+        for effect in self.replica.step(&self.store, event) {
+            match effect {
+                Effect::Persist(persist) => batch.extend(persist),
+                Effect::Written { request, result } => {
+                    if let Some(reply) = replies.get_mut(request as usize).and_then(Option::take) {
+                        answers.push(Answer::new(reply, result.map_err(NodeError::from)));
+                    }
+                }
+                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } => {}
+            }
+        }
+        tracing::trace!(batch_size, "write batch prepared");
+        self.send(Commit { batch, answers });
+    }
+
+    /// Runs steps one after another into one batch, answered once it is durable.
+    fn steps(&mut self, steps: Vec<StepRequest>) {
+        if self.has_stopped() {
+            for step in steps {
+                step.reply.fail(stop_reason(&self.stopped));
+            }
+            return;
+        }
+        self.trim_cache();
+        let mut batch = StoreBatch::default();
+        let mut answers = Vec::with_capacity(steps.len());
+        for StepRequest { event, reply, .. } in steps {
+            let mut effects = Vec::new();
+            for effect in self.replica.step(&self.store, event(wall_ms())) {
+                match effect {
+                    Effect::Persist(persist) => batch.extend(persist),
+                    other => effects.push(other),
+                }
+            }
+            answers.push(reply.answer(effects));
+        }
+        self.send(Commit { batch, answers });
+    }
+
+    fn background(&mut self) {
+        if self.has_stopped() {
+            return;
+        }
+        let mut batch = StoreBatch::default();
+        for effect in self.replica.step(&self.store, Event::Tick { now_ms: wall_ms() }) {
+            if let Effect::Persist(persist) = effect {
+                batch.extend(persist);
+            }
+        }
+        if !batch.is_empty() {
+            self.send(Commit { batch, answers: Vec::new() });
+        }
+    }
+}
