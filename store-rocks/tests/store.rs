@@ -75,3 +75,18 @@ fn compaction_bounds_chunks_and_a_reopened_store_holds_everything() {
     assert!(!keys.contains(&new.key));
     assert!(new.at.wall_ms() >= NOW_MS);
 }
+
+#[test]
+fn a_store_that_cannot_open_names_its_path_and_says_so_through_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "a file where the store should be").unwrap();
+    let Err(error) = RocksStore::open(&file) else { panic!("a file opened as a store") };
+    let text = error.to_string();
+    assert!(text.starts_with("opening the RocksDB store at") && text.contains("not-a-directory"), "{text}");
+    let core = linli_core::Error::from(error);
+    assert!(
+        matches!(&core, linli_core::Error::Storage { op, .. } if op.starts_with("opening") && op.contains("not-a-directory")),
+        "{core}"
+    );
+}
