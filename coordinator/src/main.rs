@@ -1,4 +1,12 @@
-//! `linli-coordinator --tier street|district`: a street or district coordinator.
+//! `linli-coordinator --tier street|district`: linli's street and district coordinators.
+//!
+//! A coordinator runs the same server as a community node (`linli_node::server`):
+//! the same replica engine over RocksDB, with a different role. A street accepts links
+//! from its communities and keeps one to the district; the district accepts the
+//! streets. Their scope is their subtree, so a street may dispatch a community's
+//! request and the district may publish to every community. The operators' `Query`
+//! service runs in every server (`linli_node::server::query`); `linlictl` (the
+//! `linli-ctl` crate) is its command line.
 
 use anyhow::{Context, bail};
 use clap::Parser;

@@ -1,12 +1,13 @@
-//! `linlictl`, the binary, against a running tree: each format's output, writes, and
-//! the exit codes and one-line errors scripts rely on.
+//! linlictl against a running tree: each format's output, writes, and the exit codes
+//! and one-line errors scripts rely on. The commands run in this process through
+//! `linli_ctl::run_args`, which is all the `linlictl` binary does with its arguments,
+//! stdout and stderr; linli-ctl's own tests run the binary itself.
 
 mod common;
 
 use common::ledger::{DAY_MS, Ledger};
 use common::*;
 use std::collections::BTreeMap;
-use std::process::Output;
 use std::time::Duration;
 use unicode_width::UnicodeWidthStr;
 
@@ -14,17 +15,32 @@ const S1: &str = "lg-s1";
 const C1: &str = "lg-s1-c1";
 const WAIT: Duration = Duration::from_secs(30);
 
+/// What one linlictl command printed, and its exit code.
+struct Output {
+    code: u8,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Output {
+    fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
 async fn linlictl(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let args: Vec<String> = std::iter::once("linlictl").chain(args.iter().copied()).map(String::from).collect();
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_linlictl")).args(&args).output().expect("run linlictl")
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let code = linli_ctl::run_args(args, &mut stdout, &mut stderr);
+        Output { code, stdout, stderr }
     })
     .await
     .expect("join")
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "linlictl failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.success(), "linlictl failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout.clone()).expect("UTF-8")
 }
 
@@ -33,7 +49,7 @@ fn failure(output: &Output) -> (i32, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert_eq!(stderr.lines().count(), 1, "one line on stderr, got {stderr:?}");
     assert!(output.stdout.is_empty());
-    (output.status.code().expect("an exit code"), stderr.trim_end().to_string())
+    (i32::from(output.code), stderr.trim_end().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -136,7 +152,7 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
     assert!(out.contains(&key), "{out}");
     eventually("the new record at the district", WAIT, || async {
         let out = linlictl(&["--addr", &district, "--format", "json", "get", &key]).await;
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("dispatched")
+        out.success() && String::from_utf8_lossy(&out.stdout).contains("dispatched")
     })
     .await;
     let out = stdout(&linlictl(&["--addr", &district, "--format", "json", "get", &key]).await);

@@ -161,11 +161,11 @@ pub enum Error {
     #[error("link with `{peer}`: {reason}")]
     Link { peer: String, reason: String },
 
-    #[error("storage: {0}")]
-    Rocks(#[from] rocksdb::Error),
-
-    #[error("storage at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    /// A store failed to read or write (its disk, its database). Raised by a
+    /// [`crate::store::Storage`] implementation outside core, e.g. RocksDB's: `op` says
+    /// what it was doing, `source` why.
+    #[error("storage, {op}: {source}")]
+    Storage { op: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

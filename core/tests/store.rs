@@ -1,80 +1,15 @@
-//! Storage behaviour a restart relies on: compaction bounds what a load replays, the
-//! document cache stays bounded, and a reopened RocksDB store holds exactly what was
-//! acknowledged, views included.
+//! Reading a store back: lists filter by field and stop at their limit; a meta event
+//! persists its entries and nothing else. What a reopened RocksDB store holds is
+//! tested with it, in `linli-store-rocks`.
 
 mod common;
 
 use common::*;
-use linli_core::ids::NodeId;
-use linli_core::replica::{Effect, Event, ReplicaConfig, Scope, StoredReplica};
-use linli_core::schema::Registries;
-use linli_core::store::{RocksStore, Storage};
+use linli_core::replica::{Effect, Event};
+use linli_core::store::Storage;
 use linli_core::value::Value;
 use linli_core::write::Write;
 use serde_json::json;
-
-fn config() -> ReplicaConfig {
-    ReplicaConfig {
-        doc_cache_max: 2,
-        compact_chunks_min: 16,
-        compact_chunks_max: 40,
-        ..ReplicaConfig::new(NodeId::new(COMMUNITY).unwrap(), Scope::only(COMMUNITY))
-    }
-}
-
-fn open(dir: &std::path::Path) -> StoredReplica<RocksStore> {
-    StoredReplica::open(config(), Registries::defaults().unwrap(), RocksStore::open(dir).unwrap()).unwrap()
-}
-
-fn chunks(node: &StoredReplica<RocksStore>) -> Vec<usize> {
-    node.store.doc_ids().unwrap().iter().map(|d| node.store.load_doc(d).unwrap().unwrap().chunks.len()).collect()
-}
-
-const MONTH_MS: i64 = 31 * 24 * 3_600_000;
-
-#[test]
-fn compaction_bounds_chunks_and_a_reopened_store_holds_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = open(dir.path());
-    let mut keys = Vec::new();
-    // Five months of requests (five documents, more than the cache holds), one write
-    // per batch so that every write is its own chunk.
-    for i in 0..150 {
-        let mut fields = request_fields(i);
-        fields.retain(|(f, _)| *f != "reported_at");
-        fields.push(("reported_at", json!(NOW_MS as i64 - (i as i64 % 5) * MONTH_MS)));
-        keys.push(node.write(Write::create(COMMUNITY, "requests", &fields), NOW_MS).unwrap().key);
-    }
-    for key in keys.iter().step_by(3) {
-        node.write(Write::set(key.clone(), &[("status", json!("dispatched"))]), NOW_MS).unwrap();
-    }
-    assert_eq!(node.store.doc_ids().unwrap().len(), 5);
-    // Inline compaction keeps every document under compact_chunks_max chunks...
-    assert!(chunks(&node).iter().all(|c| *c < 40), "{:?}", chunks(&node));
-    // ...and ticks compact cached documents past compact_chunks_min.
-    for _ in 0..5 {
-        node.tick(NOW_MS).unwrap();
-    }
-    let after_ticks = chunks(&node);
-    assert!(after_ticks.iter().filter(|c| **c < 16).count() >= 2, "{after_ticks:?}");
-
-    let materialized = node.replica.materialize(&node.store).unwrap();
-    let views = node.replica.views().clone();
-    drop(node);
-
-    let mut reopened = open(dir.path());
-    assert_eq!(reopened.replica.views(), &views, "views are read back as they were");
-    assert_eq!(reopened.replica.materialize(&reopened.store).unwrap(), materialized);
-    let recount = reopened.replica.recount(&reopened.store).unwrap();
-    assert_eq!(reopened.replica.views(), &recount);
-    for key in &keys {
-        assert!(reopened.replica.get(&reopened.store, key).unwrap().is_some(), "{key} lost");
-    }
-    // The clock resumes after what it had handed out: new ids never repeat old ones.
-    let new = reopened.write(Write::create(COMMUNITY, "requests", &request_fields(0)), 1).unwrap();
-    assert!(!keys.contains(&new.key));
-    assert!(new.at.wall_ms() >= NOW_MS);
-}
 
 #[test]
 fn lists_filter_by_field_and_stop_at_the_limit() {

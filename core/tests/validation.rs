@@ -248,15 +248,16 @@ fn the_shipped_registries_load_and_a_new_registry_is_just_a_file() {
     let registries = Registries::defaults().unwrap();
     let names: Vec<_> = registries.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["grids", "projects", "requests", "sites", "tasks", "volunteers"]);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("parking.toml"),
+    let parking = (
+        "parking.toml",
         "name = \"parking\"\nshard = { by = \"year\" }\n[fields]\nplate = { type = \"string\", required = true }\n",
-    )
-    .unwrap();
-    let loaded = linli_core::schema::load_dir(dir.path()).unwrap();
+    );
+    let loaded = Registries::from_texts([parking]).unwrap();
     assert!(loaded.get("parking").unwrap().fields["plate"].required);
-    std::fs::write(dir.path().join("bad.toml"), "name = \"bad\"\nshard = { by = \"week\" }\n[fields]\n").unwrap();
-    let err = linli_core::schema::load_dir(dir.path()).unwrap_err().to_string();
+    let bad = ("bad.toml", "name = \"bad\"\nshard = { by = \"week\" }\n[fields]\n");
+    let err = Registries::from_texts([parking, bad]).unwrap_err().to_string();
     assert!(err.contains("bad.toml: registry `bad`, field `shard.by`: `week` is not month, year or none"), "{err}");
+    let err = Registries::from_texts([parking, ("parking-again.toml", parking.1)]).unwrap_err().to_string();
+    assert!(err.contains("parking-again.toml: registry `parking`"), "{err}");
+    assert!(err.contains("another file declares the same registry"), "{err}");
 }

@@ -55,7 +55,7 @@ impl ServeArgs {
 /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: ServerConfig) -> Result<(), NodeError> {
     let registries = match &config.registries_dir {
-        Some(dir) => linli_core::schema::load_dir(dir)?,
+        Some(dir) => crate::schemas::load_dir(dir)?,
         None => Registries::defaults()?,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -5,6 +5,10 @@ pub enum NodeError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
+    /// The node's RocksDB store could not be opened.
+    #[error(transparent)]
+    Store(#[from] linli_store_rocks::RocksError),
+
     /// The engine's writer thread is gone: shut down, or stopped after a failed commit.
     #[error("the engine has stopped{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
     Stopped { reason: Option<String> },

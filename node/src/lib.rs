@@ -6,6 +6,7 @@
 //!   link to the parent; `run(config, listener, shutdown)` for tests and binaries.
 //! - [`link`]: replication links, the runtime around `linli_core::link`.
 //! - [`config`]: TOML file < `LINLI_*` environment < flags, validated at start.
+//! - [`schemas`]: registry files read from a directory.
 
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod link;
+pub mod schemas;
 pub mod server;
 
 pub use engine::{Engine, EngineConfig, EngineHandle};

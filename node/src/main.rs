@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo { data, community, requests, registries } => {
             let registries = match registries {
-                Some(dir) => linli_core::schema::load_dir(&dir)?,
+                Some(dir) => linli_node::schemas::load_dir(&dir)?,
                 None => Registries::defaults()?,
             };
             let node = NodeId::new(&community).context("--community")?;

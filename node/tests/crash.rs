@@ -10,9 +10,9 @@
 use linli_core::ids::{NodeId, RecordKey};
 use linli_core::replica::{ReplicaConfig, Scope, StoredReplica};
 use linli_core::schema::Registries;
-use linli_core::store::RocksStore;
 use linli_core::write::Write;
 use linli_node::{Engine, EngineConfig};
+use linli_store_rocks::RocksStore;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Command, Stdio};

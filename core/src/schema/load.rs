@@ -1,11 +1,11 @@
-//! Reading and checking registry files. A bad file fails at load, naming the file, the
-//! registry and the field, so a node never starts with a schema it cannot enforce.
+//! Checking registry files. A bad file fails at load, naming the file, the registry and
+//! the field, so a node never starts with a schema it cannot enforce. Files come in as
+//! text: reading them from disk is the runtime's job (`linli-node`).
 
 use super::{DurationSpec, FieldSpec, FieldType, Registries, Schema, ShardBy, StatusMachine, ViewSpec};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 const STRING_CHARS_MAX_DEFAULT: usize = 200;
 const IDS_ITEMS_MAX_DEFAULT: usize = 64;
@@ -104,26 +104,19 @@ impl Ctx<'_> {
     }
 }
 
-/// Loads every `*.toml` in `dir`, one registry each.
-pub fn load_dir(dir: &Path) -> Result<Registries> {
-    let io = |source| Error::Io { path: dir.display().to_string(), source };
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .collect::<std::io::Result<Vec<_>>>()
-        .map_err(io)?
-        .into_iter()
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    let mut schemas = Vec::with_capacity(files.len());
-    for path in files {
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-        let schema = parse_schema(&path.display().to_string(), &text)?;
-        if schemas.iter().any(|s: &Schema| s.name == schema.name) {
-            return Err(Ctx { file: &path.display().to_string(), registry: schema.name }
-                .err("name", "another file declares the same registry"));
+/// Parses registry files given as (file name, text), one registry each, in the given
+/// order. Two files declaring the same registry are refused, naming the second.
+pub(super) fn parse_files<N, T>(files: impl IntoIterator<Item = (N, T)>) -> Result<Registries>
+where
+    N: AsRef<str>,
+    T: AsRef<str>,
+{
+    let mut schemas: Vec<Schema> = Vec::new();
+    for (file, text) in files {
+        let file = file.as_ref();
+        let schema = parse_schema(file, text.as_ref())?;
+        if schemas.iter().any(|s| s.name == schema.name) {
+            return Err(Ctx { file, registry: schema.name }.err("name", "another file declares the same registry"));
         }
         schemas.push(schema);
     }

@@ -4,13 +4,14 @@
 //! `registries/`: its fields and their types, which are required, which are personal
 //! data (`local`), its status machine, how it shards and which aggregates to keep. A new
 //! registry is a new file, not new code. The six defaults are compiled in; a node can
-//! load another directory instead. See `docs/registries.md` for the file format.
+//! load another directory instead: it reads the files, [`Registries::from_texts`]
+//! checks them. See `docs/registries.md` for the file format.
 
 pub mod calendar;
 mod load;
 
 pub use calendar::{month_shard, year_shard};
-pub use load::{load_dir, parse_schema};
+pub use load::parse_schema;
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -197,8 +198,18 @@ const DEFAULTS: [(&str, &str); 6] = [
 impl Registries {
     /// The six registries shipped with linli.
     pub fn defaults() -> Result<Self> {
-        let schemas = DEFAULTS.iter().map(|(file, text)| parse_schema(file, text)).collect::<Result<Vec<_>>>()?;
-        Ok(Self::from_schemas(schemas))
+        Self::from_texts(DEFAULTS)
+    }
+
+    /// Registries from their files' texts, as (file name, text), one registry each.
+    /// Errors name the file (and the registry and field); two files declaring the same
+    /// registry are refused.
+    pub fn from_texts<N, T>(files: impl IntoIterator<Item = (N, T)>) -> Result<Self>
+    where
+        N: AsRef<str>,
+        T: AsRef<str>,
+    {
+        load::parse_files(files)
     }
 
     pub fn from_schemas(schemas: Vec<Schema>) -> Self {

@@ -1,4 +1,5 @@
-//! Byte layouts shared by both stores.
+//! Byte layouts shared by every store: the in-memory one here and RocksDB's outside
+//! core, so both read what the other would have written.
 
 use super::LogEntry;
 use crate::error::{Error, Result};

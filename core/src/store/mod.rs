@@ -3,8 +3,9 @@
 //! The engine never writes to storage itself: it returns a [`StoreBatch`] and the
 //! runtime commits it atomically and durably before releasing acknowledgements. Reads
 //! (loading a document that is not cached, local fields) are plain calls. Two
-//! implementations: [`RocksStore`] for nodes, [`MemoryStore`] for the simulator and
-//! tests; both keep the same layout:
+//! implementations: [`MemoryStore`] here, for the simulator and tests, and
+//! `RocksStore` in the `linli-store-rocks` crate, for nodes: core does no I/O and builds
+//! without RocksDB. Both keep the same layout, written with [`codec`]:
 //!
 //! | column family | key | value |
 //! | --- | --- | --- |
@@ -16,12 +17,10 @@
 //! | `local` | record key, NUL, field | JSON value: personal data, never replicated |
 //! | `meta` | name | the HLC high-water mark, the actor, links' checkpoints |
 
-mod codec;
+pub mod codec;
 mod memory;
-mod rocks;
 
 pub use memory::MemoryStore;
-pub use rocks::RocksStore;
 
 use crate::error::Result;
 use crate::hlc::Hlc;

@@ -9,7 +9,7 @@
 
 use super::request::Commit;
 use super::{StopReason, stop_reason};
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::store::Storage;
 use std::sync::mpsc::{Receiver, SyncSender};
 use tokio::sync::watch;

@@ -11,7 +11,7 @@ use super::request::{Applied, Reply, Request, StepRequest, SyncStep, TypedReply}
 use crate::error::NodeError;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Written};
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::write::Write;
 use std::collections::BTreeSet;
 use std::sync::mpsc::{SyncSender, TrySendError};

@@ -50,7 +50,7 @@ pub use request::{Applied, SyncStep};
 use crate::error::NodeError;
 use linli_core::replica::{Replica, ReplicaConfig};
 use linli_core::schema::Registries;
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::store::Storage;
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;

@@ -14,7 +14,7 @@ use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
 use linli_core::replica::Replica;
 use linli_core::schema::Registries;
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::views::Views;
 use std::collections::BTreeMap;
 

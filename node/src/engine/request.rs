@@ -8,7 +8,7 @@
 use crate::error::NodeError;
 use linli_core::ids::DocId;
 use linli_core::replica::{Effect, Event, Replica, Written};
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::store::StoreBatch;
 use linli_core::write::Write;
 use tokio::sync::oneshot;

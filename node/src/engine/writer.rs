@@ -15,7 +15,7 @@ use super::request::{Answer, Commit, Reply, Request, StepRequest};
 use super::{StopReason, stop_reason, wall_ms};
 use crate::error::NodeError;
 use linli_core::replica::{Effect, Event, Replica, Written};
-use linli_core::store::RocksStore;
+use linli_store_rocks::RocksStore;
 use linli_core::store::StoreBatch;
 use linli_core::write::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};

@@ -13,6 +13,11 @@
 //! | 5 | refused by the server: not allowed here, or over a bound |
 //!
 //! Every failure is one line on stderr: `linlictl: <what went wrong>`.
+//!
+//! The binary is [`run_args`] over the process's arguments, stdout and stderr; tests
+//! that start servers in their own process call it with buffers instead. This crate
+//! talks to servers through `linli-proto` and uses `linli-core` only for calendar days:
+//! it builds without a node or RocksDB.
 
 pub mod answers;
 pub mod args;
@@ -22,6 +27,11 @@ pub mod time;
 
 pub use args::Cli;
 pub use run::run;
+
+use clap::Parser as _;
+use clap::error::ErrorKind;
+use std::ffi::OsString;
+use std::io::Write;
 
 /// What went wrong, and so which exit code.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +84,48 @@ impl CtlError {
         match status.code() {
             tonic::Code::Unavailable => CtlError::Unreachable { addr: addr.into(), reason: message },
             code => CtlError::Server { addr: addr.into(), code, message },
+        }
+    }
+}
+
+/// Runs linlictl with `args` (the program's name first, as `std::env::args_os`),
+/// writing answers to `out` and the one line of a failure to `err`; returns the exit
+/// code.
+pub fn run_args<I, A>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = write!(out, "{}", e.render());
+            return 0;
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = write!(err, "{}", e.render());
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            // One line: clap's first, without its "error: " prefix and usage.
+            let text = e.to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+            let _ = writeln!(err, "linlictl: {}", line.trim_start_matches("error: "));
+            return EXIT_USAGE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(err, "linlictl: starting the async runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match runtime.block_on(run(cli, out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "linlictl: {e}");
+            e.exit_code()
         }
     }
 }

@@ -1,15 +1,25 @@
-//! The RocksDB store of community nodes and coordinators.
+//! linli-store-rocks: the RocksDB store of community nodes and coordinators.
 //!
-//! One column family per purpose (see the table in `store`). Every commit is one
-//! `WriteBatch` written with `sync = true`: acknowledged means in the WAL and synced.
-//! Group commit happens one level up: the runtime folds the writes that arrive together
-//! into one batch, so they share one sync.
+//! It lives apart from `linli-core` so that the core, the wire protocol and the
+//! operators' command line build without RocksDB's C++; only the runtime that keeps a
+//! replica on disk (`linli-node`) depends on it.
+//!
+//! One column family per purpose (see the table in `linli_core::store`), with the byte
+//! layouts of `linli_core::store::codec`, the same as the in-memory store's. Every
+//! commit is one `WriteBatch` written with `sync = true`: acknowledged means in the WAL
+//! and synced. Group commit happens one level up: the runtime folds the writes that
+//! arrive together into one batch, so they share one sync.
 
-use super::codec::{self, ACTOR_KEY, HLC_KEY, chunk_key, doc_prefix};
-use super::{LogEntry, Storage, StoreBatch, StoredDoc};
-use crate::error::{Error, Result};
-use crate::hlc::Hlc;
-use crate::ids::{DocId, RecordKey};
+mod error;
+
+pub use error::RocksError;
+
+use error::failed;
+use linli_core::error::{Error, Result};
+use linli_core::hlc::Hlc;
+use linli_core::ids::{DocId, RecordKey};
+use linli_core::store::codec::{self, ACTOR_KEY, HLC_KEY, chunk_key, doc_prefix};
+use linli_core::store::{LogEntry, Storage, StoreBatch, StoredDoc};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +45,8 @@ pub struct RocksStore {
 }
 
 impl RocksStore {
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens the store at `path`, creating it and its column families if missing.
+    pub fn open(path: &Path) -> Result<Self, RocksError> {
         // Bounded memory: per family at most 3 write buffers of 8 MiB; the node keeps its
         // own document cache.
         let mut family = Options::default();
@@ -50,7 +61,8 @@ impl RocksStore {
         // disk would grow without bound. Past this total, RocksDB flushes the laggards.
         options.set_max_total_wal_size(64 * 1024 * 1024);
         let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, family.clone()));
-        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let db = DB::open_cf_descriptors(&options, path, families)
+            .map_err(|source| RocksError::Open { path: path.to_path_buf(), source })?;
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         Ok(Self { db: Arc::new(db), sync: Arc::new(sync) })
@@ -67,7 +79,7 @@ impl RocksStore {
     fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward)) {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(failed("scanning a prefix"))?;
             if !key.starts_with(prefix) {
                 break;
             }
@@ -116,24 +128,30 @@ impl Storage for RocksStore {
             wb.delete_cf(self.cf(SNAPSHOTS)?, doc.to_string());
             wb.delete_cf(self.cf(DOCS)?, doc.to_string());
         }
-        self.db.write_opt(wb, &self.sync)?;
+        self.db.write_opt(wb, &self.sync).map_err(failed("committing a batch"))?;
         Ok(())
     }
 
     fn load_doc(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
-        if self.db.get_pinned_cf(self.cf(DOCS)?, doc.to_string())?.is_none() {
+        if self
+            .db
+            .get_pinned_cf(self.cf(DOCS)?, doc.to_string())
+            .map_err(failed("reading a document's entry"))?
+            .is_none()
+        {
             return Ok(None);
         }
-        let snapshot = match self.db.get_cf(self.cf(SNAPSHOTS)?, doc.to_string())? {
-            Some(value) if value.len() >= 8 => {
-                let (seq, bytes) = value.split_at(8);
-                let seq =
-                    u64::from_be_bytes(seq.try_into().map_err(|_| codec::corrupt("snapshot", &value, "bad seq"))?);
-                Some((seq, bytes.to_vec()))
-            }
-            Some(value) => return Err(codec::corrupt("snapshot", &value, "shorter than 8 bytes")),
-            None => None,
-        };
+        let snapshot =
+            match self.db.get_cf(self.cf(SNAPSHOTS)?, doc.to_string()).map_err(failed("reading a snapshot"))? {
+                Some(value) if value.len() >= 8 => {
+                    let (seq, bytes) = value.split_at(8);
+                    let seq =
+                        u64::from_be_bytes(seq.try_into().map_err(|_| codec::corrupt("snapshot", &value, "bad seq"))?);
+                    Some((seq, bytes.to_vec()))
+                }
+                Some(value) => return Err(codec::corrupt("snapshot", &value, "shorter than 8 bytes")),
+                None => None,
+            };
         let mut chunks = Vec::new();
         for (key, value) in self.scan_prefix(CHUNKS, &doc_prefix(doc))? {
             chunks.push((codec::chunk_seq(&key)?, value.into_vec()));
@@ -144,7 +162,7 @@ impl Storage for RocksStore {
     fn doc_ids(&self) -> Result<Vec<DocId>> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(DOCS)?, IteratorMode::Start) {
-            let (key, _) = item?;
+            let (key, _) = item.map_err(failed("listing the documents"))?;
             let text = std::str::from_utf8(&key).map_err(|_| codec::corrupt("doc id", &key, "not UTF-8"))?;
             out.push(DocId::parse(text)?);
         }
@@ -154,7 +172,7 @@ impl Storage for RocksStore {
     fn view_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(VIEWS)?, IteratorMode::Start) {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(failed("reading the views"))?;
             out.push((key.into_vec(), value.into_vec()));
         }
         Ok(out)
@@ -164,7 +182,7 @@ impl Storage for RocksStore {
         let from = after.saturating_add(1).to_be_bytes();
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(LOG)?, IteratorMode::From(&from, Direction::Forward)).take(max) {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(failed("reading the log"))?;
             let seq =
                 u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?);
             out.push(codec::decode_log(seq, &value)?);
@@ -175,7 +193,7 @@ impl Storage for RocksStore {
     fn log_last_seq(&self) -> Result<u64> {
         match self.db.iterator_cf(self.cf(LOG)?, IteratorMode::End).next() {
             Some(item) => {
-                let (key, _) = item?;
+                let (key, _) = item.map_err(failed("reading the log's end"))?;
                 Ok(u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?))
             }
             None => Ok(0),
@@ -193,7 +211,7 @@ impl Storage for RocksStore {
     }
 
     fn hlc(&self) -> Result<Hlc> {
-        match self.db.get_cf(self.cf(META)?, HLC_KEY)? {
+        match self.db.get_cf(self.cf(META)?, HLC_KEY).map_err(failed("reading the clock"))? {
             Some(bytes) => Ok(Hlc(u64::from_be_bytes(
                 bytes.as_slice().try_into().map_err(|_| codec::corrupt("hlc", HLC_KEY, "not 8 bytes"))?,
             ))),
@@ -202,7 +220,7 @@ impl Storage for RocksStore {
     }
 
     fn actor(&self) -> Result<Option<String>> {
-        match self.db.get_cf(self.cf(META)?, ACTOR_KEY)? {
+        match self.db.get_cf(self.cf(META)?, ACTOR_KEY).map_err(failed("reading the actor"))? {
             Some(bytes) => {
                 Ok(Some(String::from_utf8(bytes).map_err(|_| codec::corrupt("actor", ACTOR_KEY, "not UTF-8"))?))
             }
@@ -211,6 +229,6 @@ impl Storage for RocksStore {
     }
 
     fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(META)?, codec::meta_key(name))?)
+        Ok(self.db.get_cf(self.cf(META)?, codec::meta_key(name)).map_err(failed("reading a runtime value"))?)
     }
 }

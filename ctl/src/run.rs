@@ -10,12 +10,12 @@ use linli_proto::v1::query_client::QueryClient;
 use linli_proto::v1::query_request::Query as Q;
 use linli_proto::v1::registry_client::RegistryClient;
 use serde_json::Value;
-use std::io::Write as _;
+use std::io::Write;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
-/// Runs `cli`, printing to stdout.
-pub async fn run(cli: Cli) -> Result<(), CtlError> {
+/// Runs `cli`, writing its answers to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
     let addr = if cli.addr.contains("://") { cli.addr.clone() } else { format!("http://{}", cli.addr) };
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
     // Arguments are checked before anything is sent.
@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
             while count.is_none_or(|n| printed < n) {
                 let Some(reply) = stream.message().await.map_err(fail)? else { break };
                 let tables = reply.answer.as_ref().map(answers::answer).unwrap_or_default();
-                print(&watch_frame(reply.at_ms, &tables, cli.format))?;
+                print(out, &watch_frame(reply.at_ms, &tables, cli.format))?;
                 printed += 1;
             }
             return Ok(());
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
                 message: e.to_string(),
             })?;
             if cli.format == Format::Json {
-                print(&format!("{}\n", serde_json::to_string_pretty(&record).unwrap_or_default()))?;
+                print(out, &format!("{}\n", serde_json::to_string_pretty(&record).unwrap_or_default()))?;
                 return Ok(());
             }
             vec![answers::record(&record)]
@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
             vec![table]
         }
     };
-    print(&render(&tables, cli.format))
+    print(out, &render(&tables, cli.format))
 }
 
 fn with_timeout<T>(message: T, timeout: Duration) -> tonic::Request<T> {
@@ -95,8 +95,7 @@ fn with_timeout<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     request
 }
 
-fn print(text: &str) -> Result<(), CtlError> {
-    let mut out = std::io::stdout().lock();
+fn print(out: &mut dyn Write, text: &str) -> Result<(), CtlError> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
