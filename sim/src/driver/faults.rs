@@ -24,11 +24,33 @@ const CATCH_UP_MAX: Duration = Duration::from_secs(120);
 pub(super) enum FaultJob {
     Start(Fault),
     /// A fault lifted; `parent` is where the node's catch-up is measured.
-    End { fault: Fault, parent: Option<String> },
-    Move { index: usize, community: String, from: String, to: String },
-    Release { index: usize, community: String, from: String, to: String },
-    SplitBegin { index: usize, community: String, street: String, new: Vec<String> },
-    SplitRun { index: usize, street: String, rule: SplitRule },
+    End {
+        fault: Fault,
+        parent: Option<String>,
+    },
+    Move {
+        index: usize,
+        community: String,
+        from: String,
+        to: String,
+    },
+    Release {
+        index: usize,
+        community: String,
+        from: String,
+        to: String,
+    },
+    SplitBegin {
+        index: usize,
+        community: String,
+        street: String,
+        new: Vec<String>,
+    },
+    SplitRun {
+        index: usize,
+        street: String,
+        rule: SplitRule,
+    },
 }
 
 /// Where a catch-up starts: the node's log end when its fault was lifted, and its
@@ -82,9 +104,10 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
         }
         FaultJob::Move { index, community, from, to } => {
             district.accept(&community, &to).await?;
-            let end = district.close(&from).await?.ok_or_else(|| SimError::Run {
-                reason: format!("{from} is down: {community} cannot leave it now"),
-            })?;
+            let end = district
+                .close(&from)
+                .await?
+                .ok_or_else(|| SimError::Run { reason: format!("{from} is down: {community} cannot leave it now") })?;
             FaultDone::Moving { index, end }
         }
         FaultJob::Release { index, community, from, to } => {
@@ -94,9 +117,10 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
         }
         FaultJob::SplitBegin { index, community, street, new } => {
             district.begin_split(&street, &new).await?;
-            let end = district.close(&community).await?.ok_or_else(|| SimError::Run {
-                reason: format!("{community} is down: it cannot be split now"),
-            })?;
+            let end = district
+                .close(&community)
+                .await?
+                .ok_or_else(|| SimError::Run { reason: format!("{community} is down: it cannot be split now") })?;
             FaultDone::Splitting { index, end }
         }
         FaultJob::SplitRun { index, street, rule } => {

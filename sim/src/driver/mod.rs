@@ -39,7 +39,10 @@ enum Due {
     Load(usize),
     Probe,
     ProbePoll,
-    Fault { index: usize, end: bool },
+    Fault {
+        index: usize,
+        end: bool,
+    },
     /// A move's next look at its old street's hand-over, by fault index.
     Handover(usize),
     /// A move's last step.

@@ -82,7 +82,11 @@ impl SimRun {
     }
 
     /// `f` on the node `id` and the district.
-    fn with_node<T>(&self, id: &str, f: impl FnOnce(&mut SimDistrict, usize) -> Result<T, SimError>) -> Result<T, SimError> {
+    fn with_node<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut SimDistrict, usize) -> Result<T, SimError>,
+    ) -> Result<T, SimError> {
         let mut district = self.district.borrow_mut();
         let node = district.node(id)?;
         f(&mut district, node)
