@@ -65,7 +65,7 @@ impl Due {
 
 /// The part of an action that waits on the network.
 enum Job {
-    Step(workload::StepJob),
+    Step(Box<workload::StepJob>),
     ProbeWrite(workload::ProbeWrite),
     ProbePoll(workload::ProbePoll),
     Fault(faults::FaultJob),
@@ -88,7 +88,7 @@ enum Done {
 async fn perform<D: District>(district: Rc<D>, job: Job) -> Result<Done, SimError> {
     let d = district.as_ref();
     Ok(match job {
-        Job::Step(job) => Done::Stepped(workload::step(d, job).await?),
+        Job::Step(job) => Done::Stepped(workload::step(d, *job).await?),
         Job::ProbeWrite(job) => Done::ProbeWritten(workload::probe_write(d, job).await?),
         Job::ProbePoll(job) => Done::ProbePolled(workload::probe_poll(d, job).await?),
         Job::Fault(job) => Done::Fault(faults::perform(d, job).await?),

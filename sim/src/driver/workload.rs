@@ -207,7 +207,7 @@ impl<D: District> Driver<'_, D> {
         let action = load.pop();
         let now_virtual = self.virtual_now();
         let retry_virtual_ms = (RETRY_MS * self.clock.speed) as i64;
-        Ok(Some(Job::Step(StepJob { i, load, action, now_virtual, retry_virtual_ms })))
+        Ok(Some(Job::Step(Box::new(StepJob { i, load, action, now_virtual, retry_virtual_ms }))))
     }
 
     pub(super) fn apply_step(&mut self, stepped: Stepped) -> Result<(), SimError> {
