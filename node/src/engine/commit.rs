@@ -9,8 +9,8 @@
 
 use super::request::Commit;
 use super::{StopReason, stop_reason};
-use linli_store_rocks::RocksStore;
 use linli_core::store::Storage;
+use linli_store_rocks::RocksStore;
 use std::sync::mpsc::{Receiver, SyncSender};
 use tokio::sync::watch;
 

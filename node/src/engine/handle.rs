@@ -11,8 +11,8 @@ use super::request::{Applied, Reply, Request, StepRequest, SyncStep, TypedReply}
 use crate::error::NodeError;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Written};
-use linli_store_rocks::RocksStore;
 use linli_core::write::Write;
+use linli_store_rocks::RocksStore;
 use std::collections::BTreeSet;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};

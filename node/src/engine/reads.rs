@@ -14,8 +14,8 @@ use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
 use linli_core::replica::Replica;
 use linli_core::schema::Registries;
-use linli_store_rocks::RocksStore;
 use linli_core::views::Views;
+use linli_store_rocks::RocksStore;
 use std::collections::BTreeMap;
 
 /// A read on the engine thread; its answer goes to `reply`.

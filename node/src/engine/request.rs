@@ -8,9 +8,9 @@
 use crate::error::NodeError;
 use linli_core::ids::DocId;
 use linli_core::replica::{Effect, Event, Replica, Written};
-use linli_store_rocks::RocksStore;
 use linli_core::store::StoreBatch;
 use linli_core::write::Write;
+use linli_store_rocks::RocksStore;
 use tokio::sync::oneshot;
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;

@@ -17,6 +17,7 @@
 //! opens its data directory in this process again: the checks read every node's
 //! documents and views directly, as they do for the others.
 
+pub mod driven;
 pub mod process;
 pub mod proxy;
 mod reshape;
@@ -60,15 +61,16 @@ struct Slot {
     tier: Tier,
     /// Started (and restarted) as a child process.
     process: AtomicBool,
-    /// Split: the node serves its history and takes no more of the workload's writes.
-    retired: AtomicBool,
+    /// Takes none of the workload's writes: handing over in a move, or split (it
+    /// serves its history).
+    closed: AtomicBool,
     /// `None` while the node is down.
     up: RwLock<Option<Up>>,
 }
 
 impl Slot {
     fn new(config: ServerConfig, tier: Tier, process: bool, up: Option<Up>) -> Self {
-        Slot { config: config.into(), tier, process: process.into(), retired: false.into(), up: RwLock::new(up) }
+        Slot { config: config.into(), tier, process: process.into(), closed: false.into(), up: RwLock::new(up) }
     }
 
     fn config(&self) -> ServerConfig {
@@ -226,11 +228,11 @@ impl RealDistrict {
         self.slots.iter().map(|(id, slot)| (id.as_str(), slot.tier))
     }
 
-    /// Writes at `node`; `Ok(None)` while the node is down or retired by a split.
+    /// Writes at `node`; `Ok(None)` while the node is down or closed (see [`Self::close`]).
     pub async fn write(&self, node: &str, write: Write) -> Result<Option<Written>, SimError> {
         let slot = self.slot(node)?;
         let up = slot.up.read().await;
-        if slot.retired.load(Ordering::SeqCst) {
+        if slot.closed.load(Ordering::SeqCst) {
             return Ok(None);
         }
         match up.as_ref() {
