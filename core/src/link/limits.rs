@@ -16,8 +16,9 @@ pub const ENTRY_OVERHEAD_BYTES: usize = 64;
 /// this node's memory past it.
 pub const OUTBOX_FRAMES_MAX: usize = 1024;
 
-/// Repair starts the sync protocol on one more document only while fewer frames than
-/// this wait to be sent, so repairing thousands of documents never floods the stream.
+/// Repair starts the sync protocol on one more document only while fewer frames and
+/// engine steps than this are queued on its link, so repairing thousands of documents
+/// never floods the stream or the engine's queue.
 pub const REPAIR_OUTBOX_LOW: usize = 16;
 
 /// The bounds of one link. Every field is a `[link]` key of a server's config.

@@ -171,7 +171,10 @@ impl Pump {
         loop {
             self.route()?;
             let end = *log_end.borrow_and_update();
-            if let Some(action) = self.session.poll(end, self.outbox.len(), now_ms()) {
+            // What this end has queued: frames for the peer and engine steps (a repair's
+            // next document waits while it is large).
+            let backlog = self.outbox.len() + self.engine_work.len() + usize::from(self.engine_call.is_some());
+            if let Some(action) = self.session.poll(end, backlog, now_ms()) {
                 self.pending.push_back(action);
                 continue;
             }

@@ -146,14 +146,15 @@ impl Session {
         &self.limits
     }
 
-    /// The next thing to do on this node's side, given its log's end, the frames
-    /// waiting to be sent, and the time: read more log, announce skipped entries, or
-    /// start repairing one more document. `None`: wait for an event or the deadline.
-    pub fn poll(&mut self, log_end: u64, outbox_frames: usize, now_ms: u64) -> Option<Action> {
+    /// The next thing to do on this node's side, given its log's end, its backlog (the
+    /// frames waiting to be sent and the engine steps queued for this link), and the
+    /// time: read more log, announce skipped entries, or start repairing one more
+    /// document. `None`: wait for an event or the deadline.
+    pub fn poll(&mut self, log_end: u64, backlog: usize, now_ms: u64) -> Option<Action> {
         if let Some(action) = self.send.poll(&self.limits, log_end, now_ms) {
             return Some(action);
         }
-        self.repair.poll(outbox_frames)
+        self.repair.poll(backlog)
     }
 
     /// When to call [`Session::poll`] again if nothing else happens.

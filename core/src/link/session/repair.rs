@@ -27,9 +27,9 @@ impl Repair {
         tracing::info!(docs = self.waiting.len() - before, "repair: syncing shared documents");
     }
 
-    /// Starts one more document's sync while few frames wait to be sent.
-    pub fn poll(&mut self, outbox_frames: usize) -> Option<Action> {
-        if outbox_frames >= REPAIR_OUTBOX_LOW {
+    /// Starts one more document's sync while the link's backlog is small.
+    pub fn poll(&mut self, backlog: usize) -> Option<Action> {
+        if backlog >= REPAIR_OUTBOX_LOW {
             return None;
         }
         self.waiting.pop_front().map(|doc| Action::Sync { doc, message: None })

@@ -464,3 +464,18 @@ fn a_checkpoint_that_names_a_lost_log_starts_the_repair_path() {
     );
     assert!(t.c.session.as_ref().unwrap().progress().repair);
 }
+
+#[test]
+fn repair_starts_one_more_document_only_while_the_backlog_is_small() {
+    let mut t = Script::new();
+    // The child's checkpoint names a log the street no longer has.
+    t.c.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 9 });
+    let (mine, theirs) = (t.c.hello(), t.s.hello());
+    let (mut session, actions) = Session::start(&mine, &theirs, PeerIs::Parent, LinkLimits::default(), 0);
+    assert_eq!(actions, vec![Action::ListDocs]);
+    session.on_docs((0..20).map(|i| doc("a", &i.to_string())).collect(), &t.c.routes);
+    assert_eq!(session.poll(0, 16, 0), None, "16 frames or engine steps queued: the next document waits");
+    assert_eq!(session.poll(0, 15, 0), Some(Action::Sync { doc: doc("a", "0"), message: None }));
+    let started = std::iter::from_fn(|| session.poll(0, 0, 0)).count();
+    assert_eq!(started, 19, "every shared document is repaired, one poll each");
+}
