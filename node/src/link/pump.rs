@@ -8,8 +8,9 @@
 //! stream's bounded channel as it has room, so a peer that is slow to read cannot
 //! stall this node's reading of its frames (two ends waiting on each other's full
 //! channels would otherwise deadlock). It stops reading the peer's frames while the
-//! engine works on one of them, and while more than [`OUTBOX_FRAMES_MAX`] frames wait
-//! for the peer: HTTP/2 flow control then slows the peer, and memory stays bounded.
+//! engine applies one of the peer's batches, while 64 engine steps are queued, and
+//! while more than [`OUTBOX_FRAMES_MAX`] frames wait for the peer: HTTP/2 flow control
+//! then slows the peer, and memory stays bounded.
 //! The session ends when the stream does, at shutdown, or when the peer breaks the
 //! protocol; nothing it holds is needed afterwards (checkpoints are on disk).
 
@@ -66,6 +67,10 @@ enum EngineWork {
     Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint },
     Sync { doc: DocId, message: Option<Vec<u8>> },
 }
+
+/// Engine steps queued for one link at most; past it the pump stops reading the
+/// peer's frames until the engine catches up.
+const ENGINE_STEPS_QUEUED_MAX: usize = 64;
 
 /// What the engine answered for an [`Action::Apply`] or [`Action::Sync`].
 enum EngineDone {
@@ -180,8 +185,11 @@ impl Pump {
             }
             self.flush(&out)?;
             self.report();
-            let reading =
-                self.engine_call.is_none() && self.engine_work.is_empty() && self.outbox.len() < OUTBOX_FRAMES_MAX;
+            // A batch being applied holds the peer's next frame back (the session's
+            // contract); sync steps queue behind each other up to a bound.
+            let reading = !self.session.applying()
+                && self.engine_work.len() < ENGINE_STEPS_QUEUED_MAX
+                && self.outbox.len() < OUTBOX_FRAMES_MAX;
             let wait = self.session.deadline_ms().map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             tokio::select! {
                 frame = inbound.message(), if reading => match frame? {

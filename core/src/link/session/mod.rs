@@ -237,6 +237,12 @@ impl Session {
         }
     }
 
+    /// Whether a batch of the peer's is with the engine: no frame of the peer may be
+    /// handed in until [`Session::on_applied`].
+    pub fn applying(&self) -> bool {
+        self.receive.applying()
+    }
+
     /// Nothing of this node's is unacknowledged and nothing of the peer's is being
     /// applied.
     pub fn idle(&self) -> bool {
