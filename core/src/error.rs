@@ -168,4 +168,14 @@ pub enum Error {
     Storage { op: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
+impl Error {
+    /// Whether the same input may succeed later: a store that failed to read, a
+    /// registry this node does not know yet (a rolling upgrade). A link must not pass
+    /// a peer's changes that failed so: it keeps its checkpoint before them and the
+    /// peer sends them again. Every other error is a refusal for good.
+    pub fn may_pass(&self) -> bool {
+        matches!(self, Error::Storage { .. } | Error::UnknownRegistry { .. })
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -295,11 +295,8 @@ impl Pump {
     fn on_engine(&mut self, done: EngineDone) -> Result<(), NodeError> {
         match done {
             EngineDone::Applied(applied) => {
-                let refused = applied?
-                    .into_iter()
-                    .filter_map(|(doc, result)| result.err().map(|e| (doc, e.to_string())))
-                    .collect();
-                self.pending.extend(self.session.on_applied(refused));
+                let failed = applied?.into_iter().filter_map(|(doc, result)| result.err().map(|e| (doc, e))).collect();
+                self.pending.extend(self.session.on_applied(failed)?);
             }
             EngineDone::Synced(doc, step) => {
                 let step = step?;

@@ -365,11 +365,20 @@ impl Net {
                 }
                 Action::Apply { docs, checkpoint } => {
                     engine_stepped = true;
-                    let refused = me.apply(session.peer(), docs, checkpoint)?;
-                    for (doc, reason) in &refused {
+                    let failed = me.apply(session.peer(), docs, checkpoint)?;
+                    for (doc, reason) in &failed {
                         tracing::warn!(%doc, %reason, from = %session.peer(), "refused a peer's changes");
                     }
-                    session.on_applied(refused)
+                    match session.on_applied(failed) {
+                        Ok(actions) => actions,
+                        Err(e) => {
+                            // As a real session: changes that cannot apply yet end it,
+                            // and the peer sends them again after the backoff.
+                            tracing::warn!(error = %e, "link session ended");
+                            self.break_link(link);
+                            return self.retry(link);
+                        }
+                    }
                 }
                 Action::Sync { doc, message } => {
                     engine_stepped = true;

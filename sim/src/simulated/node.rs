@@ -162,19 +162,19 @@ impl SimNode {
     }
 
     /// Applies a peer's changes with the link's checkpoint in the same batch; returns
-    /// the documents the replica would not take, with why.
+    /// the documents the replica did not take, with why.
     pub fn apply(
         &mut self,
         origin: &NodeId,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         checkpoint: Checkpoint,
-    ) -> Result<Vec<(DocId, String)>, SimError> {
+    ) -> Result<Vec<(DocId, linli_core::Error)>, SimError> {
         let meta = vec![(Checkpoint::meta_name(origin), checkpoint.encode())];
         let event = Event::Changes { origin: origin.clone(), docs, meta };
         let mut refused = Vec::new();
         for effect in self.steps(event)? {
             if let Effect::Applied { doc, result: Err(e) } = effect {
-                refused.push((doc, e.to_string()));
+                refused.push((doc, e));
             }
         }
         Ok(refused)

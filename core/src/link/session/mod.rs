@@ -195,11 +195,19 @@ impl Session {
         }
     }
 
-    /// The engine applied the last [`Action::Apply`] and its checkpoint is durable;
-    /// `refused` lists the documents it would not take, with why. Returns the
-    /// refusals and the `Ack`.
-    pub fn on_applied(&mut self, refused: Vec<(DocId, String)>) -> Vec<Action> {
-        self.receive.on_applied(refused)
+    /// The engine applied the last [`Action::Apply`] and made it durable; `failed`
+    /// lists the documents it did not take, with why. Returns the refusals and the
+    /// `Ack`. A document that failed for a reason that may pass
+    /// ([`Error::may_pass`]: the engine then kept the checkpoint back) ends the
+    /// session instead, with no `Ack`: the link reconnects after its backoff and the
+    /// peer sends the batch again from the durable checkpoint.
+    pub fn on_applied(&mut self, failed: Vec<(DocId, Error)>) -> Result<Vec<Action>, Error> {
+        if let Some((doc, e)) = failed.iter().find(|(_, e)| e.may_pass()) {
+            self.receive.on_retry();
+            let reason = format!("document {doc} cannot apply yet ({e}); the peer sends it again from the checkpoint");
+            return Err(broken(&self.peer, reason));
+        }
+        Ok(self.receive.on_applied(failed.into_iter().map(|(doc, e)| (doc, e.to_string())).collect()))
     }
 
     /// The engine ran a sync step on `doc`: the message to send next, or why the

@@ -86,6 +86,12 @@ impl Receiver {
         Ok(actions)
     }
 
+    /// The engine could not take the batch whole for now: nothing is acked, and
+    /// nothing counts as applied past the checkpoint it had.
+    pub fn on_retry(&mut self) {
+        self.applying = None;
+    }
+
     /// The engine's answer to the batch: refusals for the documents it would not take,
     /// then the `Ack`.
     pub fn on_applied(&mut self, refused: Vec<(DocId, String)>) -> Vec<Action> {

@@ -32,8 +32,11 @@ struct Side {
     routes: Routes,
     /// What this side durably holds of the other's log.
     checkpoint: Option<Checkpoint>,
-    /// Documents whose changes this side's engine refuses.
+    /// Documents whose changes this side's engine refuses for good.
     fails: BTreeSet<DocId>,
+    /// Documents whose changes this side's engine cannot apply yet (a store read
+    /// error): it keeps the checkpoint back, as the replica does.
+    retries: BTreeSet<DocId>,
     docs: Vec<DocId>,
     session: Option<Session>,
     /// Frames sent and not delivered yet.
@@ -51,6 +54,7 @@ impl Side {
             routes: Routes::new(&me),
             checkpoint: None,
             fails: BTreeSet::new(),
+            retries: BTreeSet::new(),
             docs: Vec::new(),
             session: None,
             outbox: VecDeque::new(),
@@ -196,13 +200,35 @@ impl Script {
                     session.on_log(read, &me.routes, now_ms).into_iter().collect()
                 }
                 Action::Apply { docs, checkpoint } => {
-                    let refused = docs
+                    let failed: Vec<(DocId, Error)> = docs
                         .iter()
-                        .filter(|(d, _)| me.fails.contains(d))
-                        .map(|(d, _)| (d.clone(), "automerge said no".to_string()))
+                        .filter_map(|(d, _)| {
+                            let key = d.to_string();
+                            let reason = "automerge said no".to_string();
+                            let op = format!("read {d}");
+                            let source = "disk busy".into();
+                            let error = if me.fails.contains(d) {
+                                Error::Corrupt { what: "change", key, reason }
+                            } else if me.retries.contains(d) {
+                                Error::Storage { op, source }
+                            } else {
+                                return None;
+                            };
+                            Some((d.clone(), error))
+                        })
                         .collect();
-                    me.checkpoint = Some(checkpoint);
-                    session.on_applied(refused)
+                    if !failed.iter().any(|(_, e)| e.may_pass()) {
+                        me.checkpoint = Some(checkpoint);
+                    }
+                    match session.on_applied(failed) {
+                        Ok(actions) => actions,
+                        Err(e) => {
+                            me.session = None;
+                            me.outbox.clear();
+                            self.trace.push(format!("{from} session ends: {e}"));
+                            return;
+                        }
+                    }
                 }
                 Action::Sync { doc, .. } => session.on_synced(doc, None, None),
                 Action::ListDocs => {
@@ -376,11 +402,42 @@ fn a_refused_entry_and_a_document_the_engine_refuses_leave_the_rest_applied() {
          c→s batch 3 [1 a/r/1, 2 b/r/1, 3 a/r/2]
          s→c refusal 2 b/requests/1: document b/requests/1 belongs to `b`, which is not in the subtree of `a`
          s apply [a/r/1×1, a/r/2×1] @a.1:3
-         s→c refusal 3 a/requests/2: automerge said no
+         s→c refusal 3 a/requests/2: corrupt change at key a/requests/2: automerge said no
          s→c ack 3
          c peer refused 2 b/requests/1
          c peer refused 3 a/requests/2",
     );
+}
+
+#[test]
+fn a_document_that_cannot_apply_yet_is_not_acked_and_comes_again() {
+    // Before, the street acked through 2 and kept that checkpoint: entry 2 was never
+    // sent again.
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 1, 10);
+    t.c.write(&doc("a", "2"), 1, 10);
+    t.s.retries.insert(doc("a", "2"));
+    t.connect();
+    t.settle();
+    t.disconnect();
+    t.s.retries.clear();
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 512
+         c→s batch 2 [1 a/r/1, 2 a/r/2]
+         s apply [a/r/1×1, a/r/2×1] @a.1:2
+         s session ends: link with `a`: document a/requests/2 cannot apply yet (storage, read a/requests/2: disk busy); the peer sends it again from the checkpoint
+         disconnect
+         connect: c sends after 0, s sends after 0
+         c read after 0 max 512
+         c→s batch 2 [1 a/r/1, 2 a/r/2]
+         s apply [a/r/1×1, a/r/2×1] @a.1:2
+         s→c ack 2",
+    );
+    assert_eq!(t.s.checkpoint.as_ref().map(|cp| cp.through), Some(2));
 }
 
 #[test]

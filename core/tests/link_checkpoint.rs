@@ -1,0 +1,52 @@
+//! A link's checkpoint rides with the changes it covers only when every document of the
+//! batch was applied or refused for good. A document that failed for a reason that may
+//! pass (here: a registry the street does not know yet, as in a rolling upgrade) keeps
+//! the checkpoint where it was, so the peer sends those changes again.
+
+mod common;
+
+use common::*;
+use linli_core::ids::NodeId;
+use linli_core::link::Checkpoint;
+use linli_core::replica::{Event, ReplicaConfig, Scope, StoredReplica};
+use linli_core::schema::Registries;
+use linli_core::store::{MemoryStore, Storage};
+
+fn street(registries: Registries) -> StoredReplica<MemoryStore> {
+    let config = ReplicaConfig::new(NodeId::new("lg-pingdi").unwrap(), Scope::only(COMMUNITY));
+    StoredReplica::open(config, registries, MemoryStore::new()).unwrap()
+}
+
+/// The community's whole log as one batch, with the checkpoint that names its end.
+fn batch(from: &StoredReplica<MemoryStore>) -> Event {
+    let entries = from.store.log_after(0, usize::MAX).unwrap();
+    let through = entries.last().map_or(0, |e| e.seq);
+    let checkpoint = Checkpoint { log_id: from.replica.actor().to_string(), through };
+    let origin = from.replica.node().clone();
+    let meta = vec![(Checkpoint::meta_name(&origin), checkpoint.encode())];
+    Event::Changes { origin, docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(), meta }
+}
+
+#[test]
+fn a_document_that_may_apply_later_holds_the_checkpoint_back() {
+    let mut community = community();
+    let request = new_request(&mut community, 0).key;
+    let task = new_task(&mut community);
+    let name = Checkpoint::meta_name(community.replica.node());
+
+    // The street runs an older release that has no `tasks` registry.
+    let defaults = Registries::defaults().unwrap();
+    let older =
+        Registries::from_schemas(defaults.iter().filter(|s| s.name != "tasks").map(|s| (**s).clone()).collect());
+    let mut upgrading = street(older);
+    upgrading.step(batch(&community)).unwrap();
+    assert!(upgrading.replica.get(&upgrading.store, &request).unwrap().is_some(), "the request applies");
+    assert_eq!(upgrading.store.meta(&name).unwrap(), None, "a checkpoint past the task would skip it for good");
+
+    // Every document applies: the checkpoint rides with them.
+    let mut current = street(defaults);
+    current.step(batch(&community)).unwrap();
+    assert!(current.replica.get(&current.store, &task).unwrap().is_some());
+    let stored = current.store.meta(&name).unwrap().and_then(|b| Checkpoint::decode(&b));
+    assert_eq!(stored.map(|cp| cp.through), Some(community.store.log_last_seq().unwrap()));
+}
