@@ -50,3 +50,29 @@ fn a_document_that_may_apply_later_holds_the_checkpoint_back() {
     let stored = current.store.meta(&name).unwrap().and_then(|b| Checkpoint::decode(&b));
     assert_eq!(stored.map(|cp| cp.through), Some(community.store.log_last_seq().unwrap()));
 }
+
+#[test]
+fn forgetting_a_child_deletes_its_checkpoint_and_subtree_with_its_documents() {
+    use linli_core::link::tree;
+    use std::collections::BTreeSet;
+    let mut community = community();
+    let request = new_request(&mut community, 0).key;
+    let child = community.replica.node().clone();
+    let mut street = street(Registries::defaults().unwrap());
+    let children: BTreeSet<String> = [child.to_string()].into();
+    let first = tree::restore(street.replica.node(), &children, |name| street.store.meta(name)).unwrap();
+    street.step(Event::Meta { entries: first.meta }).unwrap();
+    street.step(batch(&community)).unwrap();
+    let subtree = (tree::subtree_meta_name(child.as_str()), tree::encode_owners(&children));
+    street.step(Event::Meta { entries: vec![subtree] }).unwrap();
+    assert!(street.store.meta(&Checkpoint::meta_name(&child)).unwrap().is_some());
+
+    // The community moves to another street: it is no longer configured here.
+    let restored = tree::restore(street.replica.node(), &BTreeSet::new(), |name| street.store.meta(name)).unwrap();
+    street.step(Event::Forget { owners: restored.gone, meta: restored.forget_meta }).unwrap();
+    assert!(street.replica.get(&street.store, &request).unwrap().is_none(), "its documents go");
+    // Kept, the checkpoint would let the community resume past changes the street no
+    // longer holds when it comes back; its next changes would wait on them forever.
+    assert_eq!(street.store.meta(&Checkpoint::meta_name(&child)).unwrap(), None);
+    assert_eq!(street.store.meta(&tree::subtree_meta_name(child.as_str())).unwrap(), None);
+}

@@ -122,6 +122,9 @@ impl Storage for RocksStore {
         for (name, value) in &batch.meta {
             wb.put_cf(self.cf(META)?, codec::meta_key(name), value);
         }
+        for name in &batch.meta_deleted {
+            wb.delete_cf(self.cf(META)?, codec::meta_key(name));
+        }
         for doc in &batch.forget {
             wb.delete_range_cf(self.cf(CHUNKS)?, chunk_key(doc, 0), chunk_key(doc, u64::MAX));
             wb.delete_cf(self.cf(CHUNKS)?, chunk_key(doc, u64::MAX));

@@ -6,11 +6,13 @@
 //! - `subtree/<child>`: the owners below each child, as last accepted from it (a
 //!   street's communities), so routes hold while the child is away;
 //! - `children`: the children at the last start; one no longer configured moved to
-//!   another parent, and its documents are forgotten here;
+//!   another parent, and its documents are forgotten here, with its checkpoint and
+//!   subtree (were the checkpoint kept, a child that comes back would resume past
+//!   changes this node no longer holds, and its new ones would wait for them forever);
 //! - `children_left`: every owner that moved away, kept for good: the log still holds
 //!   their entries, and they must not reach the children as broadcasts.
 
-use super::{Hello, Routes, Tier};
+use super::{Checkpoint, Hello, Routes, Tier};
 use crate::ids::NodeId;
 use crate::replica::Scope;
 use std::collections::BTreeSet;
@@ -56,6 +58,9 @@ pub struct Restored {
     /// Owners that moved away since the last start: their documents are to be
     /// forgotten ([`crate::replica::Event::Forget`]) before the links start.
     pub gone: BTreeSet<String>,
+    /// Meta of the children that left (checkpoint and subtree), deleted in the same
+    /// batch as their documents.
+    pub forget_meta: Vec<String>,
     /// Meta to persist (the new children and left lists), when they changed.
     pub meta: Vec<(String, Vec<u8>)>,
 }
@@ -79,8 +84,12 @@ pub fn restore<E>(
     }
     let before = decode_owners(meta(CHILDREN_META)?.as_deref());
     let mut gone = BTreeSet::new();
+    let mut forget_meta = Vec::new();
     for child in before.difference(children) {
         gone.extend(subtree_of(child)?);
+        let peer = NodeId::new(child).ok();
+        forget_meta.extend(peer.map(|peer| Checkpoint::meta_name(&peer)));
+        forget_meta.push(subtree_meta_name(child));
     }
     // Owners still below another child stay.
     let kept = routes.subtree();
@@ -97,7 +106,7 @@ pub fn restore<E>(
         updates.push((LEFT_META.to_string(), encode_owners(&left)));
     }
     routes.left = left;
-    Ok(Restored { routes, gone, meta: updates })
+    Ok(Restored { routes, gone, forget_meta, meta: updates })
 }
 
 /// The subtree a parent accepts for `child` from its Hello: a community is its own
@@ -157,6 +166,7 @@ mod tests {
         assert_eq!(restored.gone, set(&["b"]));
         assert_eq!(restored.routes.left, set(&["b"]));
         assert!(restored.meta.contains(&(LEFT_META.to_string(), b"b".to_vec())));
+        assert_eq!(restored.forget_meta, vec!["checkpoint/b".to_string(), subtree_meta_name("b")]);
         // It comes back: below again, no longer left.
         let stored: BTreeMap<String, Vec<u8>> =
             [(CHILDREN_META.to_string(), b"a".to_vec()), (LEFT_META.to_string(), b"b".to_vec())].into();

@@ -36,8 +36,10 @@ pub enum Event {
     /// view. Unlike a link's checkpoint in [`Event::Changes`] they are never held back.
     Meta { entries: Vec<(String, Vec<u8>)> },
     /// Drops the documents of owners this node no longer serves (a community moved
-    /// to another street): they leave the views, the cache and the store.
-    Forget { owners: BTreeSet<String> },
+    /// to another street): they leave the views, the cache and the store; the named
+    /// values in `meta` (the checkpoints and subtrees of the children that left) are
+    /// deleted in the same batch.
+    Forget { owners: BTreeSet<String>, meta: Vec<String> },
     /// Splits community `from` (as 双合家园 was in 2020). For every document of `from`
     /// this node holds, every record not moved yet goes to the owner `to` maps the
     /// value of its `by_field` to (the value as a string: an enum or string as is,

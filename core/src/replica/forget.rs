@@ -1,6 +1,7 @@
 //! Forgetting the documents of owners this node no longer serves (a community moved to
 //! another street): their rows leave the views, and the documents leave the cache and
-//! the store, in one batch. A document that cannot be loaded is kept rather than
+//! the store, in one batch, with the named values the runtime asks to delete (the
+//! checkpoints and subtrees of the children that left). A document that cannot be loaded is kept rather than
 //! forgotten with its rows still counted.
 
 use super::{Effect, Replica};
@@ -10,8 +11,8 @@ use crate::views::Dirty;
 use std::collections::BTreeSet;
 
 impl Replica {
-    pub(super) fn forget(&mut self, store: &dyn Storage, owners: &BTreeSet<String>) -> Vec<Effect> {
-        let mut batch = StoreBatch::default();
+    pub(super) fn forget(&mut self, store: &dyn Storage, owners: &BTreeSet<String>, meta: Vec<String>) -> Vec<Effect> {
+        let mut batch = StoreBatch { meta_deleted: meta, ..StoreBatch::default() };
         let mut dirty = Dirty::default();
         let gone: Vec<DocId> = self.known_docs.iter().filter(|d| owners.contains(&d.owner)).cloned().collect();
         for doc_id in gone {

@@ -2,7 +2,10 @@
 //! only the new ones logged, with their origin, and the views moved by what the merge
 //! changed. A link's checkpoint rides in the same batch, unless some document holds
 //! changes waiting for their dependencies: those are in memory only, so the
-//! checkpoint stays behind them and the peer sends them again after a crash.
+//! checkpoint stays behind them and the peer sends them again after a crash. Nor does
+//! it ride when a document failed for a reason that may pass (a store read error, a
+//! registry this node does not know yet): the peer sends those changes again, where a
+//! checkpoint past them would have skipped them for good.
 
 use super::{Effect, Replica};
 use crate::doc::RegistryDoc;
@@ -23,13 +26,16 @@ impl Replica {
         let mut batch = StoreBatch { meta, ..StoreBatch::default() };
         let mut dirty = Dirty::default();
         let mut outcomes = Vec::with_capacity(docs.len());
+        let mut retry = false;
         for (doc_id, changes) in docs {
             let result = self.apply_changes(store, &doc_id, &origin, &changes, &mut batch, &mut dirty);
+            retry |= result.as_ref().is_err_and(Error::may_pass);
             outcomes.push(Effect::Applied { doc: doc_id, result });
         }
-        if self.docs.any_waiting() {
-            // Changes wait in memory for their dependencies: a checkpoint past them
-            // would lose them in a crash. The peer resends from the old one instead.
+        if retry || self.docs.any_waiting() {
+            // Changes failed for now, or wait in memory for their dependencies: a
+            // checkpoint past them would skip them, or lose them in a crash. The peer
+            // resends from the old one instead (what did apply is a duplicate then).
             batch.meta.clear();
         }
         batch.views = self.views.take_writes(&mut dirty);

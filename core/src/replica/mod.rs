@@ -138,7 +138,7 @@ impl Replica {
             Event::Changes { origin, docs, meta } => self.changes(store, origin, docs, meta),
             Event::Sync { peer, doc, message } => self.sync(store, peer, doc, message),
             Event::Meta { entries } => self.meta(entries),
-            Event::Forget { owners } => self.forget(store, &owners),
+            Event::Forget { owners, meta } => self.forget(store, &owners, meta),
             Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),
             Event::Tick { now_ms: _ } => self.tick(),
         }

@@ -63,6 +63,9 @@ impl Storage for MemoryStore {
         for (name, value) in &batch.meta {
             self.meta.insert(name.clone(), value.clone());
         }
+        for name in &batch.meta_deleted {
+            self.meta.remove(name);
+        }
         for doc in &batch.forget {
             let prefix = doc_prefix(doc);
             self.chunks.retain(|key, _| !key.starts_with(&prefix));

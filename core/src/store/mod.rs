@@ -62,6 +62,9 @@ pub struct StoreBatch {
     /// Small named values of the runtime, e.g. a link's checkpoint, committed with
     /// the changes they describe.
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Named values to delete, after `meta` is written (a forgotten child's checkpoint
+    /// and subtree).
+    pub meta_deleted: Vec<String>,
     /// Documents this node no longer holds (a community moved to another street):
     /// their chunks, snapshot and entry in `docs` go. Their log entries stay.
     pub forget: Vec<DocId>,
@@ -77,6 +80,7 @@ impl StoreBatch {
             && self.local.is_empty()
             && self.actor.is_none()
             && self.meta.is_empty()
+            && self.meta_deleted.is_empty()
             && self.forget.is_empty()
     }
 
@@ -89,6 +93,7 @@ impl StoreBatch {
         self.hlc = self.hlc.max(other.hlc);
         self.actor = self.actor.take().or(other.actor);
         self.meta.extend(other.meta);
+        self.meta_deleted.extend(other.meta_deleted);
         self.forget.extend(other.forget);
     }
 }

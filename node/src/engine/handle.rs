@@ -135,9 +135,10 @@ impl EngineHandle {
         self.step_async(false, move |_| Event::Meta { entries }, |_| Ok(())).await
     }
 
-    /// Drops the documents of these owners (see `Event::Forget`).
-    pub async fn forget_async(&self, owners: BTreeSet<String>) -> Result<(), NodeError> {
-        self.step_async(false, move |_| Event::Forget { owners }, |_| Ok(())).await
+    /// Drops the documents of these owners and deletes the named values `meta` (see
+    /// `Event::Forget`).
+    pub async fn forget_async(&self, owners: BTreeSet<String>, meta: Vec<String>) -> Result<(), NodeError> {
+        self.step_async(false, move |_| Event::Forget { owners, meta }, |_| Ok(())).await
     }
 
     /// Splits community `from` (see `Event::Split`); answers once the split is durable.

@@ -126,9 +126,9 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
     let store = engine.store()?;
     let children: BTreeSet<String> = config.children.iter().cloned().collect();
     let restored = tree::restore(node, &children, |name| store.meta(name))?;
-    if !restored.gone.is_empty() {
-        tracing::info!(owners = ?restored.gone, "children moved away: forgetting their documents");
-        engine.forget_async(restored.gone).await?;
+    if !restored.gone.is_empty() || !restored.forget_meta.is_empty() {
+        tracing::info!(owners = ?restored.gone, "children moved away: forgetting their documents and checkpoints");
+        engine.forget_async(restored.gone, restored.forget_meta).await?;
     }
     if !restored.meta.is_empty() {
         engine.put_meta_async(restored.meta).await?;

@@ -65,8 +65,8 @@ impl SimNode {
         self.replica = Some(replica);
         let restored =
             tree::restore(&self.id, &self.children, |name| self.store.meta(name)).map_err(core_error(&self.id))?;
-        if !restored.gone.is_empty() {
-            self.steps(Event::Forget { owners: restored.gone })?;
+        if !restored.gone.is_empty() || !restored.forget_meta.is_empty() {
+            self.steps(Event::Forget { owners: restored.gone, meta: restored.forget_meta })?;
         }
         self.put_meta(restored.meta)?;
         self.routes = restored.routes;
