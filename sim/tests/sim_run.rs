@@ -1,20 +1,17 @@
 //! Sim mode end to end: a small district through every kind of fault passes its
 //! checks, and the same seed gives the same report, byte for byte.
 
+mod common;
+
 use linli_sim::faults::{self, Fault, FaultKind};
 use linli_sim::report::Report;
-use linli_sim::run::{Mode, RunConfig};
-use linli_sim::simulated::run::run_sim;
 use linli_sim::topology::Topology;
-use linli_sim::workload::Clock;
-use std::time::Duration;
 
-const START_MS: i64 = 1_794_758_400_000 + 8 * 3_600_000;
 /// Four simulated hours from 08:00.
 const SECONDS: u64 = 4 * 3_600;
 
 fn faults(topology: &Topology) -> Vec<Fault> {
-    let clock = Clock { start_ms: START_MS, speed: 1.0 };
+    let clock = common::clock();
     let specs: Vec<_> = [
         "cut,community:1,600,1800",
         "cut,street:2,3000,900",
@@ -36,22 +33,7 @@ fn faults(topology: &Topology) -> Vec<Fault> {
 fn run(seed: u64) -> Report {
     let topology = Topology::sized("small", "t", 3, 8, seed).expect("topology");
     let faults = faults(&topology);
-    run_sim(RunConfig {
-        mode: Mode::Sim,
-        topology,
-        seed,
-        duration: Duration::from_secs(SECONDS),
-        rate: 0.05,
-        speed: 1.0,
-        start_ms: START_MS,
-        faults,
-        settle: Duration::from_secs(600),
-        progress: false,
-        command: "test".into(),
-        all_processes: false,
-        bin_dir: None,
-    })
-    .expect("run")
+    common::run(topology, seed, SECONDS, faults)
 }
 
 #[test]

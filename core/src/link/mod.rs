@@ -163,7 +163,12 @@ pub fn resume(mine: &Hello, theirs: &Hello) -> Resume {
     let send_after = theirs.checkpoint.as_ref().filter(|cp| their_view_of_me_holds(cp)).map_or(0, |cp| cp.through);
     let i_lost = theirs.checkpoint.as_ref().is_some_and(|cp| !their_view_of_me_holds(cp));
     let they_lost = mine.checkpoint.as_ref().is_some_and(|cp| !my_view_of_them_holds(cp));
-    Resume { send_after, repair: i_lost || they_lost }
+    // One side knows the other and the other holds no checkpoint of it: that side
+    // forgot the link (a child that moved away and came back). What it forgot
+    // includes its own changes to the child's documents, which the child's log does
+    // not ship back to where they came from: only repair brings them back.
+    let one_forgot = mine.checkpoint.is_some() != theirs.checkpoint.is_some();
+    Resume { send_after, repair: i_lost || they_lost || one_forgot }
 }
 
 #[cfg(test)]
@@ -212,6 +217,16 @@ mod tests {
         let street = hello("s", "s.1", 40, Some(("c.1", 45)));
         assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
         assert_eq!(resume(&street, &child), Resume { send_after: 10, repair: true });
+    }
+
+    #[test]
+    fn a_side_that_forgot_the_link_is_repaired() {
+        // The street forgot a community that moved away (checkpoint deleted); it came
+        // back and still holds its checkpoint of the street's log.
+        let child = hello("c", "c.1", 50, Some(("s.1", 30)));
+        let street = hello("s", "s.1", 40, None);
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
+        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: true });
     }
 
     #[test]
