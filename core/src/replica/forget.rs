@@ -1,8 +1,8 @@
 //! Forgetting the documents of owners this node no longer serves (a community moved to
 //! another street): their rows leave the views, and the documents leave the cache and
 //! the store, in one batch, with the named values the runtime asks to delete (the
-//! checkpoints and subtrees of the children that left). A document that cannot be loaded is kept rather than
-//! forgotten with its rows still counted.
+//! checkpoints and subtrees of the children that left). A document that cannot be
+//! loaded is kept rather than forgotten with its rows still counted.
 
 use super::{Effect, Replica};
 use crate::ids::DocId;
