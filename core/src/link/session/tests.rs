@@ -203,14 +203,11 @@ impl Script {
                     let failed: Vec<(DocId, Error)> = docs
                         .iter()
                         .filter_map(|(d, _)| {
-                            let key = d.to_string();
-                            let reason = "automerge said no".to_string();
-                            let op = format!("read {d}");
-                            let source = "disk busy".into();
                             let error = if me.fails.contains(d) {
-                                Error::Corrupt { what: "change", key, reason }
+                                let reason = "automerge said no".to_string();
+                                Error::Corrupt { what: "change", key: d.to_string(), reason }
                             } else if me.retries.contains(d) {
-                                Error::Storage { op, source }
+                                Error::Storage { op: format!("read {d}"), source: "disk busy".into() }
                             } else {
                                 return None;
                             };
