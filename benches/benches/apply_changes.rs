@@ -70,7 +70,7 @@ fn apply_changes(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let mut peer = memory_replica("lg-longgang-pingdi");
-                    peer.apply(&NodeId::new("lg-longgang").expect("id"), vec![(doc.clone(), base_log.clone())])
+                    peer.apply(&NodeId::new("lg-longgang").expect("id"), vec![(doc.clone(), base_log.clone())], NOW_MS)
                         .expect("base");
                     peer
                 },
@@ -80,6 +80,7 @@ fn apply_changes(c: &mut Criterion) {
                             origin: NodeId::new("lg-longgang").expect("id"),
                             docs: vec![(doc.clone(), changes.clone())],
                             meta: Vec::new(),
+                            now_ms: NOW_MS,
                         })
                         .expect("apply");
                     assert!(!effects.is_empty());

@@ -36,6 +36,7 @@ async fn start(
         registries_dir: None,
         metrics_listen: None,
         link: LinkLimits::default(),
+        forget: Vec::new(),
     };
     let (started, running) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

@@ -131,6 +131,36 @@ async fn an_idle_reconnect_with_1000_documents_costs_one_exchange_of_a_few_bytes
     tree.stop_all().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_naming_a_connected_child_cuts_nothing_and_is_closed_when_it_stays_silent() {
+    let mut tree = Tree::start(&[(STREET, &[C1])]).await;
+    let first = write_ok(tree.node(C1), request(C1, 0)).await;
+    eventually("the child's link is up", WAIT, || async { get(tree.node(STREET), &first).await.is_some() }).await;
+    let sessions = tree.node(STREET).running.links.get(C1).expect("the child's link").sessions;
+
+    // A stream names the child (a half-open reconnect, a stray client) and says nothing.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", tree.node(STREET).addr)).unwrap();
+    let mut client = ReplicationClient::new(channel.connect().await.unwrap());
+    let (_out, frames) = tokio::sync::mpsc::channel::<v1::Frame>(1);
+    let mut call = tonic::Request::new(ReceiverStream::new(frames));
+    call.metadata_mut().insert(NODE_HEADER, C1.parse().unwrap());
+    let mut stray = client.link(call).await.unwrap().into_inner();
+    let said = Frame::try_from(stray.message().await.unwrap().unwrap()).unwrap();
+    assert!(matches!(said, Frame::Hello(_)), "the street did not say Hello first: {said:?}");
+
+    // The live session goes on: a write made now arrives through it, not a new one.
+    let second = write_ok(tree.node(C1), request(C1, 1)).await;
+    eventually("a write through the live session", WAIT, || async { get(tree.node(STREET), &second).await.is_some() })
+        .await;
+    // The silent stream is closed once its Hello is late.
+    let ended = tokio::time::timeout(WAIT, stray.message()).await.expect("a silent stream stayed open");
+    assert!(!matches!(ended, Ok(Some(_))), "the silent stream was sent more than a Hello: {ended:?}");
+    let after = tree.node(STREET).running.links.get(C1).expect("the child's link");
+    assert_eq!(after.sessions, sessions, "the stray stream cut the child's live session");
+    assert!(after.connected);
+    tree.stop_all().await;
+}
+
 async fn write_ok(node: &Node, write: linli_core::write::Write) -> linli_core::ids::RecordKey {
     node.engine().write_async(write).await.expect("write").key
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
+use linli_core::schema::Registries;
 use linli_core::views::Views;
+use linli_node::server;
 use std::time::Duration;
 
 const S1: &str = "lg-s1";
@@ -34,9 +36,31 @@ async fn a_community_moved_to_another_street_is_counted_once() {
     }
     assert_eq!(requests_of(&tree.node(S1).engine().views_async().await.unwrap(), MOVED), 8);
 
-    // The move: config changes and restarts. The new street accepts it first.
+    // Left out of the old street's config without `--forget` (a typo, as far as the
+    // street knows): it refuses to start, and keeps the community's documents.
+    let mut s1 = tree.nodes.remove(S1).expect("the old street");
+    s1.stop().await;
+    let mut typo = s1.config.clone();
+    typo.children.retain(|child| child != MOVED);
+    let listener = tokio::net::TcpListener::bind(any()).await.expect("bind");
+    let started = server::run(typo, Registries::defaults().expect("registries"), listener, async {}, None).await;
+    let refused = started.expect_err("a street missing a child without --forget started").to_string();
+    assert!(
+        refused.contains(MOVED) && refused.contains("--forget"),
+        "the refusal names the child and the way out: {refused}"
+    );
+    tree.nodes.insert(S1.into(), s1);
+    tree.restart(S1, |_| {}).await;
+    assert!(docs(tree.node(S1)).await.keys().any(|doc| doc.starts_with(MOVED)), "a refused start forgot documents");
+
+    // The move: config changes and restarts. The new street accepts it first; the old
+    // one is told the community left for good.
     tree.restart(S2, |c| c.children.push(MOVED.into())).await;
-    tree.restart(S1, |c| c.children.retain(|child| child != MOVED)).await;
+    tree.restart(S1, |c| {
+        c.children.retain(|child| child != MOVED);
+        c.forget = vec![MOVED.into()];
+    })
+    .await;
     tree.nodes.get_mut(MOVED).unwrap().stop().await;
     let proxy = Proxy::start(tree.node(S2).addr).await.expect("proxy");
     let parent = format!("http://{}", proxy.addr());

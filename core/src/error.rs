@@ -149,6 +149,24 @@ pub enum Error {
     #[error("document {doc}: the batch's writes to it were rolled back: {cause}")]
     RolledBack { doc: String, cause: String },
 
+    /// A peer's change made later than this node's clock plus the configured maximum
+    /// skew: the sender's clock runs ahead. Taken, it would move this node's clock (and
+    /// the shard of every record it creates) past the present for good. Refused.
+    #[error(
+        "document {doc}: a change made at {change_ms} ms is later than this node's clock allows \
+         ({time_ms_max} ms: now plus `link.clock_skew_ms_max`); the sender's clock runs ahead"
+    )]
+    ClockAhead { doc: String, change_ms: i64, time_ms_max: i64 },
+
+    /// A peer's changes would hold more bytes waiting for their dependencies than the
+    /// bound allows ([`crate::replica::WAITING_BYTES_MAX`]); refused, they stay at the
+    /// peer, and the sync of the document brings them with what they wait for.
+    #[error(
+        "document {doc}: {bytes} bytes of changes would wait for their dependencies, past the bound of \
+         {bytes_max}; refused until the document's sync brings what they wait for"
+    )]
+    WaitingFull { doc: String, bytes: usize, bytes_max: usize },
+
     #[error("document {doc}: Automerge: {source}")]
     Automerge { doc: String, source: Box<automerge::AutomergeError> },
 
@@ -160,6 +178,15 @@ pub enum Error {
     /// of what was never sent): the session ends and the link reconnects.
     #[error("link with `{peer}`: {reason}")]
     Link { peer: String, reason: String },
+
+    /// Children that were below this node at its last start are missing from its
+    /// config, and no one said they moved away: the node does not start, so a typo in
+    /// a list of children cannot cost their documents.
+    #[error(
+        "children [{children}] were below this node at its last start and are not configured now; \
+         their documents are kept. Add them back, or confirm that they moved away with `--forget {children}`"
+    )]
+    ChildrenMissing { children: String },
 
     /// A store failed to read or write (its disk, its database). Raised by a
     /// [`crate::store::Storage`] implementation outside core, e.g. RocksDB's: `op` says

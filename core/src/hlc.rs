@@ -12,10 +12,14 @@ pub struct Hlc(pub u64);
 
 const LOGICAL_BITS: u32 = 16;
 const LOGICAL_MASK: u64 = (1 << LOGICAL_BITS) - 1;
+/// The largest wall time a timestamp holds: 48 bits of milliseconds.
+pub const WALL_MS_MAX: u64 = u64::MAX >> LOGICAL_BITS;
 
 impl Hlc {
+    /// A wall time past [`WALL_MS_MAX`] (the year 10889) is taken as that bound, never
+    /// shifted out of range.
     pub fn from_parts(wall_ms: u64, logical: u16) -> Self {
-        Hlc((wall_ms << LOGICAL_BITS) | u64::from(logical))
+        Hlc((wall_ms.min(WALL_MS_MAX) << LOGICAL_BITS) | u64::from(logical))
     }
     pub fn wall_ms(self) -> u64 {
         self.0 >> LOGICAL_BITS
@@ -49,8 +53,10 @@ impl HlcClock {
             Hlc::from_parts(wall_ms, 0)
         } else {
             // Wall clock behind or equal: advance the logical part. When it wraps, the
-            // carry moves into the millisecond part, which keeps the order total.
-            Hlc(self.last.0 + 1)
+            // carry moves into the millisecond part, which keeps the order total. At the
+            // very top it stays there rather than wrap to 0 (the year 10889: a clock
+            // that far ahead is refused long before, see `Error::ClockAhead`).
+            Hlc(self.last.0.saturating_add(1))
         };
         self.last = next;
         next
@@ -81,5 +87,13 @@ mod tests {
         let d = clock.now(1_001);
         assert!(d > Hlc::from_parts(5_000, 7));
         assert_eq!(clock.now(0).wall_ms(), 5_000);
+    }
+
+    #[test]
+    fn parts_out_of_range_saturate_and_never_wrap() {
+        assert_eq!(Hlc::from_parts(u64::MAX, 3).wall_ms(), WALL_MS_MAX);
+        let mut clock = HlcClock::resume(Hlc(u64::MAX - 1));
+        assert_eq!(clock.now(1).0, u64::MAX);
+        assert_eq!(clock.now(1).0, u64::MAX, "wrapped to the start of time");
     }
 }

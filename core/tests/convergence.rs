@@ -180,7 +180,7 @@ impl World {
         let batches: Vec<Batch> = if keep { queue[..take].to_vec() } else { queue.drain(..take).collect() };
         // `keep` leaves them queued too: they will arrive again, as duplicates.
         for (doc, changes) in batches {
-            for (_, result) in self.nodes[to].apply(&peer(from), vec![(doc, changes)]).unwrap() {
+            for (_, result) in self.nodes[to].apply(&peer(from), vec![(doc, changes)], self.now_ms).unwrap() {
                 result.unwrap();
             }
         }
@@ -313,7 +313,8 @@ fn garbage_from_a_peer_is_refused_and_the_document_stays_whole() {
     let key = world.requests[0].clone();
     let street = &mut world.nodes[1];
     let before = street.replica.materialize(&street.store).unwrap();
-    let results = street.apply(&peer(0), vec![(key.doc.clone(), vec![b"not an automerge change".to_vec()])]).unwrap();
+    let results =
+        street.apply(&peer(0), vec![(key.doc.clone(), vec![b"not an automerge change".to_vec()])], NOW_MS).unwrap();
     let err = results[0].1.as_ref().unwrap_err().to_string();
     assert!(err.contains("corrupt change") && err.contains(&key.doc.to_string()), "{err}");
     assert_eq!(street.replica.materialize(&street.store).unwrap(), before);

@@ -24,7 +24,7 @@ fn batch(from: &StoredReplica<MemoryStore>) -> Event {
     let checkpoint = Checkpoint { log_id: from.replica.actor().to_string(), through };
     let origin = from.replica.node().clone();
     let meta = vec![(Checkpoint::meta_name(&origin), checkpoint.encode())];
-    Event::Changes { origin, docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(), meta }
+    Event::Changes { origin, docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(), meta, now_ms: NOW_MS }
 }
 
 #[test]
@@ -60,15 +60,18 @@ fn forgetting_a_child_deletes_its_checkpoint_and_subtree_with_its_documents() {
     let child = community.replica.node().clone();
     let mut street = street(Registries::defaults().unwrap());
     let children: BTreeSet<String> = [child.to_string()].into();
-    let first = tree::restore(street.replica.node(), &children, |name| street.store.meta(name)).unwrap();
+    let first =
+        tree::restore(street.replica.node(), &children, &BTreeSet::new(), |name| street.store.meta(name)).unwrap();
     street.step(Event::Meta { entries: first.meta }).unwrap();
     street.step(batch(&community)).unwrap();
     let subtree = (tree::subtree_meta_name(child.as_str()), tree::encode_owners(&children));
     street.step(Event::Meta { entries: vec![subtree] }).unwrap();
     assert!(street.store.meta(&Checkpoint::meta_name(&child)).unwrap().is_some());
 
-    // The community moves to another street: it is no longer configured here.
-    let restored = tree::restore(street.replica.node(), &BTreeSet::new(), |name| street.store.meta(name)).unwrap();
+    // The community moves to another street: it is no longer configured here, and the
+    // operator says it left (`--forget`).
+    let restored =
+        tree::restore(street.replica.node(), &BTreeSet::new(), &children, |name| street.store.meta(name)).unwrap();
     street.step(Event::Forget { owners: restored.gone, meta: restored.forget_meta }).unwrap();
     assert!(street.replica.get(&street.store, &request).unwrap().is_none(), "its documents go");
     // Kept, the checkpoint would let the community resume past changes the street no

@@ -44,7 +44,7 @@ fn a_peers_changes_move_the_query_views_as_local_writes_do() {
     let entries = community.store.log_after(0, usize::MAX).unwrap();
     let origin = NodeId::new(COMMUNITY).unwrap();
     for entry in entries {
-        street.apply(&origin, vec![(entry.doc, entry.changes)]).unwrap();
+        street.apply(&origin, vec![(entry.doc, entry.changes)], NOW_MS + 60_000).unwrap();
     }
     assert_eq!(street.replica.views(), community.replica.views(), "the street's views equal the community's");
     check_recount(&mut street);

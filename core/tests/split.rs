@@ -62,7 +62,7 @@ fn ship_if(from: &StoredReplica<MemoryStore>, to: &mut StoredReplica<MemoryStore
         .map(|e| (e.doc, e.changes))
         .collect();
     let origin: NodeId = from.replica.node().clone();
-    for (doc, result) in to.apply(&origin, batches).unwrap() {
+    for (doc, result) in to.apply(&origin, batches, NOW_MS + 60_000).unwrap() {
         result.unwrap_or_else(|e| panic!("{doc}: {e}"));
     }
 }

@@ -18,7 +18,7 @@ fn community_with(incarnation: u64, store: MemoryStore) -> StoredReplica<MemoryS
 
 fn ship(from: &StoredReplica<MemoryStore>, to: &mut StoredReplica<MemoryStore>) {
     let batches = from.store.log_after(0, usize::MAX).unwrap().into_iter().map(|e| (e.doc, e.changes)).collect();
-    for (doc, result) in to.apply(&from.replica.node().clone(), batches).unwrap() {
+    for (doc, result) in to.apply(&from.replica.node().clone(), batches, NOW_MS + 60_000).unwrap() {
         result.unwrap_or_else(|e| panic!("{doc}: {e}"));
     }
 }

@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// Prometheus metrics address, e.g. 127.0.0.1:9420.
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Children that moved to another parent for good, comma-separated: their
+    /// documents and checkpoints are forgotten at this start. A child left out of the
+    /// config without this flag stops the start instead (its data is kept).
+    #[arg(long, value_delimiter = ',')]
+    pub forget: Vec<String>,
 }
 
 impl ServeArgs {
@@ -47,6 +52,7 @@ impl ServeArgs {
             children: self.children.clone(),
             registries_dir: self.registries_dir.clone(),
             metrics_listen: self.metrics_listen.clone(),
+            forget: self.forget.clone(),
         };
         ServerConfig::load(self.config.as_deref(), std::env::vars(), &flags)
     }

@@ -42,6 +42,11 @@ pub struct ServerConfig {
     /// Prometheus metrics HTTP listen address; None = no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
     pub link: LinkLimits,
+    /// Children that left this node for good: their documents, checkpoint and subtree
+    /// are forgotten at this start. Only from the `--forget` flag, never from a file or
+    /// the environment: leaving a child out of `children` alone refuses the start, so a
+    /// typo in a list cannot cost a community's data.
+    pub forget: Vec<String>,
 }
 
 /// The `[link]` section: the link's bounds, defined (with their defaults and what
@@ -60,6 +65,8 @@ pub struct Overrides {
     pub children: Option<Vec<String>>,
     pub registries_dir: Option<PathBuf>,
     pub metrics_listen: Option<String>,
+    /// From a comma-separated `--forget` flag.
+    pub forget: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +89,7 @@ pub enum ConfigError {
 const KEYS: [&str; 9] =
     ["id", "tier", "listen", "data_dir", "parent", "children", "registries_dir", "metrics_listen", "link"];
 /// `[link]` keys, in the order of [`LinkLimits`]'s fields.
-const LINK_KEYS: [&str; 7] = [
+const LINK_KEYS: [&str; 9] = [
     "batch_bytes_max",
     "batch_entries_max",
     "window_batches_max",
@@ -90,10 +97,21 @@ const LINK_KEYS: [&str; 7] = [
     "backoff_ms_max",
     "keepalive_ms",
     "skipped_flush_ms",
+    "hello_timeout_ms",
+    "clock_skew_ms_max",
 ];
 /// Inclusive bounds of the `[link]` values, same order.
-const LINK_BOUNDS: [(u64, u64); 7] =
-    [(1024, 16 << 20), (1, 65_536), (1, 64), (1, u64::MAX), (1, u64::MAX), (100, u64::MAX), (1, 60_000)];
+const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
+    (1024, 16 << 20),
+    (1, 65_536),
+    (1, 64),
+    (1, u64::MAX),
+    (1, u64::MAX),
+    (100, u64::MAX),
+    (1, 60_000),
+    (100, 600_000),
+    (1_000, 86_400_000),
+];
 const ENV_IGNORED: [&str; 2] = ["LINLI_LOG", "LINLI_CONFIG"];
 const ENV_IGNORED_PREFIXES: [&str; 3] = ["LINLI_CRASH_", "LINLI_TEST_", "LINLI_SIM_"];
 
@@ -148,7 +166,7 @@ struct Layers {
     children: Option<Sourced<Vec<String>>>,
     registries_dir: Option<Sourced<PathBuf>>,
     metrics_listen: Option<Sourced<String>>,
-    link: [Option<Sourced<u64>>; 7],
+    link: [Option<Sourced<u64>>; LINK_KEYS.len()],
 }
 
 fn put<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, source: &str) {
@@ -176,7 +194,9 @@ impl ServerConfig {
             layers.read_env(name, value)?;
         }
         layers.read_flags(flags);
-        layers.build()
+        let mut config = layers.build()?;
+        config.forget = flags.forget.clone();
+        Ok(config)
     }
 }
 
@@ -319,8 +339,17 @@ impl Layers {
 
         let d = LinkLimits::default();
         let sizes = [d.batch_bytes_max as u64, d.batch_entries_max as u64, d.window_batches_max as u64];
-        let defaults =
-            [sizes[0], sizes[1], sizes[2], d.backoff_ms_min, d.backoff_ms_max, d.keepalive_ms, d.skipped_flush_ms];
+        let defaults = [
+            sizes[0],
+            sizes[1],
+            sizes[2],
+            d.backoff_ms_min,
+            d.backoff_ms_max,
+            d.keepalive_ms,
+            d.skipped_flush_ms,
+            d.hello_timeout_ms,
+            d.clock_skew_ms_max,
+        ];
         let source = |i: usize| self.link[i].as_ref().map_or("default", |s| s.source.as_str());
         let mut v = defaults;
         for (i, value) in v.iter_mut().enumerate() {
@@ -344,8 +373,21 @@ impl Layers {
             backoff_ms_max: v[4],
             keepalive_ms: v[5],
             skipped_flush_ms: v[6],
+            hello_timeout_ms: v[7],
+            clock_skew_ms_max: v[8],
         };
-        Ok(ServerConfig { id, tier, listen, data_dir, parent, children, registries_dir, metrics_listen, link })
+        Ok(ServerConfig {
+            id,
+            tier,
+            listen,
+            data_dir,
+            parent,
+            children,
+            registries_dir,
+            metrics_listen,
+            link,
+            forget: Vec::new(),
+        })
     }
 }
 

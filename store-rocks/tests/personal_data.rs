@@ -101,7 +101,7 @@ fn no_byte_of_a_local_field_reaches_a_document_a_change_or_the_log() {
     // A street that receives the community's changes sees the record without them.
     let mut street = replica("lg-pingdi", Scope::only(COMMUNITY));
     let batches = node.store.log_after(0, usize::MAX).unwrap().into_iter().map(|e| (e.doc, e.changes)).collect();
-    street.apply(&NodeId::new(COMMUNITY).unwrap(), batches).unwrap();
+    street.apply(&NodeId::new(COMMUNITY).unwrap(), batches, NOW_MS).unwrap();
     let seen = street.replica.get(&street.store, &request).unwrap().unwrap();
     assert_eq!(seen.get("status").and_then(|v| v.as_str()), Some("dispatched"));
     assert_eq!(seen.get("reporter_name"), None);

@@ -50,7 +50,8 @@ impl Node {
 
 pub fn link_config() -> LinkLimits {
     // Quick reconnects: the tests cut and heal links.
-    LinkLimits { backoff_ms_min: 20, backoff_ms_max: 200, ..LinkLimits::default() }
+    // A short Hello timeout: a test of a silent stream need not wait 10 s.
+    LinkLimits { backoff_ms_min: 20, backoff_ms_max: 200, hello_timeout_ms: 1_000, ..LinkLimits::default() }
 }
 
 pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, children: &[&str]) -> ServerConfig {
@@ -64,6 +65,7 @@ pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, c
         registries_dir: None,
         metrics_listen: None,
         link: link_config(),
+        forget: Vec::new(),
     }
 }
 

@@ -519,7 +519,11 @@ impl RegistryDoc {
     /// and the records they touched, read from Automerge's patches, so that a merge
     /// that lost a conflict is seen too. Patches are logged only around this call:
     /// local writes know their records, and logging costs every operation.
-    pub fn apply_remote(&mut self, changes: &[Vec<u8>]) -> Result<RemoteApplied> {
+    ///
+    /// A change made after `time_ms_max` (the sender's clock runs ahead of this node's
+    /// by more than the bound) fails the whole call with [`Error::ClockAhead`]; the
+    /// document may then hold part of it, so the caller drops it and reloads.
+    pub fn apply_remote(&mut self, changes: &[Vec<u8>], time_ms_max: i64) -> Result<RemoteApplied> {
         let doc = self.id.to_string();
         let decoded = changes
             .iter()
@@ -531,7 +535,13 @@ impl RegistryDoc {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.merge(|am| am.apply_changes(decoded).map_err(|source| Error::Changes { doc, source: Box::new(source) }))
+        let ahead = decoded.iter().map(Change::timestamp).max().filter(|&ms| ms > time_ms_max);
+        if let Some(change_ms) = ahead {
+            return Err(Error::ClockAhead { doc, change_ms, time_ms_max });
+        }
+        self.merge(time_ms_max, |am| {
+            am.apply_changes(decoded).map_err(|source| Error::Changes { doc, source: Box::new(source) })
+        })
     }
 
     /// The next message of Automerge's sync protocol to a peer, if any is due. Used to
@@ -541,15 +551,16 @@ impl RegistryDoc {
     }
 
     /// Receives a peer's sync message: the changes it carries merge as in
-    /// [`Self::apply_remote`], and `state` learns what the peer holds.
-    pub fn receive_sync(&mut self, state: &mut sync::State, message: &[u8]) -> Result<RemoteApplied> {
+    /// [`Self::apply_remote`] (with the same bound on their time), and `state` learns
+    /// what the peer holds.
+    pub fn receive_sync(&mut self, state: &mut sync::State, message: &[u8], time_ms_max: i64) -> Result<RemoteApplied> {
         let doc = self.id.to_string();
         let message = sync::Message::decode(message).map_err(|e| Error::Corrupt {
             what: "sync message",
             key: doc.clone(),
             reason: e.to_string(),
         })?;
-        self.merge(|am| {
+        self.merge(time_ms_max, |am| {
             am.sync()
                 .receive_sync_message(state, message)
                 .map_err(|source| Error::Changes { doc, source: Box::new(source) })
@@ -558,7 +569,7 @@ impl RegistryDoc {
 
     /// Runs `merge` on the Automerge document with patches logged, then moves the rows
     /// of the records it touched. See [`Self::apply_remote`].
-    fn merge(&mut self, merge: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<RemoteApplied> {
+    fn merge(&mut self, time_ms_max: i64, merge: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<RemoteApplied> {
         let before = self.am.get_heads();
         self.am.update_diff_cursor();
         let merged = merge(&mut self.am);
@@ -567,6 +578,13 @@ impl RegistryDoc {
         merged?;
         if self.am.get_heads() == before {
             return Ok(RemoteApplied::default());
+        }
+        let new = self.am.get_changes(&before);
+        let time_max_ms = new.iter().map(Change::timestamp).max().unwrap_or(0);
+        if time_max_ms > time_ms_max {
+            // Applied already (a sync message's changes are not seen before): the
+            // caller drops this document, and the store holds it as it was.
+            return Err(Error::ClockAhead { doc: self.id.to_string(), change_ms: time_max_ms, time_ms_max });
         }
         // A patch inside a record has `records` at path[1] and the record's map at
         // path[2], or is the record's map itself; new records are list insertions.
@@ -617,14 +635,17 @@ impl RegistryDoc {
             self.set_row(id.clone(), row);
             touched.insert(id);
         }
-        let new = self.am.get_changes(&before);
-        let time_max_ms = new.iter().map(Change::timestamp).max().unwrap_or(0);
         Ok(RemoteApplied { changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(), time_max_ms, touched })
     }
 
     /// Whether changes received wait in memory for dependencies not yet here.
     pub fn has_waiting_changes(&mut self) -> bool {
         !self.am.get_missing_deps(&[]).is_empty()
+    }
+
+    /// Whether the change `hash` is applied here (not merely queued).
+    pub fn holds(&mut self, hash: &automerge::ChangeHash) -> bool {
+        self.am.get_change_by_hash(hash).is_some()
     }
 
     /// The whole document, compacted: a snapshot that replaces its chunks.

@@ -41,6 +41,16 @@ pub struct LinkLimits {
     /// batch once the log has been quiet this long, so a reconnect does not rescan
     /// them, without a synced write at the peer per skipped entry. Default 1,000.
     pub skipped_flush_ms: u64,
+    /// How long a new stream may take to send its Hello. A stream silent past it is
+    /// closed; until its Hello is valid it replaces nothing (the peer's live session, if
+    /// any, goes on). Default 10,000.
+    pub hello_timeout_ms: u64,
+    /// How far after this node's clock a peer's change may be dated; a later one is
+    /// refused with a reason (`Refusal`), so a peer whose clock runs ahead cannot move
+    /// this node's clock, and the shards of the records it creates, for good. Enforced
+    /// by the replica when it applies ([`crate::replica::ReplicaConfig::skew_ms_max`]).
+    /// Default 300,000 (5 minutes).
+    pub clock_skew_ms_max: u64,
 }
 
 impl Default for LinkLimits {
@@ -53,6 +63,8 @@ impl Default for LinkLimits {
             backoff_ms_max: 10_000,
             keepalive_ms: 15_000,
             skipped_flush_ms: 1_000,
+            hello_timeout_ms: 10_000,
+            clock_skew_ms_max: 300_000,
         }
     }
 }

@@ -5,14 +5,18 @@
 //! [`Scope`] here, from the node's configured children and what its store remembers:
 //! - `subtree/<child>`: the owners below each child, as last accepted from it (a
 //!   street's communities), so routes hold while the child is away;
-//! - `children`: the children at the last start; one no longer configured moved to
-//!   another parent, and its documents are forgotten here, with its checkpoint and
-//!   subtree (were the checkpoint kept, a child that comes back would resume past
-//!   changes this node no longer holds, and its new ones would wait for them forever);
+//! - `children`: the children at the last start. One no longer configured moved to
+//!   another parent *if the operator says so* (`--forget <child>`): its documents are
+//!   forgotten here, with its checkpoint and subtree (were the checkpoint kept, a child
+//!   that comes back would resume past changes this node no longer holds, and its new
+//!   ones would wait for them forever). One missing without that word is a typo until
+//!   shown otherwise: the node refuses to start and keeps everything
+//!   ([`Restored::refuse_missing`]).
 //! - `children_left`: every owner that moved away, kept for good: the log still holds
 //!   their entries, and they must not reach the children as broadcasts.
 
 use super::{Checkpoint, Hello, Routes, Tier};
+use crate::error::Error;
 use crate::ids::NodeId;
 use crate::replica::Scope;
 use std::collections::BTreeSet;
@@ -63,14 +67,32 @@ pub struct Restored {
     pub forget_meta: Vec<String>,
     /// Meta to persist (the new children and left lists), when they changed.
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Children at the last start that are neither configured nor named to forget:
+    /// nothing of them is forgotten, and the node must not start
+    /// ([`Self::refuse_missing`]).
+    pub missing: BTreeSet<String>,
+}
+
+impl Restored {
+    /// Refuses a start that would silently drop children (see the module docs).
+    pub fn refuse_missing(&self) -> Result<(), Error> {
+        if self.missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ChildrenMissing { children: self.missing.iter().cloned().collect::<Vec<_>>().join(",") })
+    }
 }
 
 /// Routes from the configured `children` and what the store's `meta` remembers (see
-/// the module docs); children that left since the last start are forgotten and
-/// remembered as left. A failed read of `meta` fails the restore.
+/// the module docs); children that left since the last start and are named in
+/// `forget` are forgotten and remembered as left; those left out of the config but not
+/// named are [`Restored::missing`] and nothing changes. A name in `forget` that is
+/// configured is ignored: the config says it is below. A failed read of `meta` fails
+/// the restore.
 pub fn restore<E>(
     me: &NodeId,
     children: &BTreeSet<String>,
+    forget: &BTreeSet<String>,
     meta: impl Fn(&str) -> Result<Option<Vec<u8>>, E>,
 ) -> Result<Restored, E> {
     let subtree_of = |child: &str| -> Result<BTreeSet<String>, E> {
@@ -83,6 +105,11 @@ pub fn restore<E>(
         routes.children.insert(child.clone(), subtree_of(child)?);
     }
     let before = decode_owners(meta(CHILDREN_META)?.as_deref());
+    let missing: BTreeSet<String> =
+        before.difference(children).filter(|child| !forget.contains(*child)).cloned().collect();
+    if !missing.is_empty() {
+        return Ok(Restored { routes, gone: BTreeSet::new(), forget_meta: Vec::new(), meta: Vec::new(), missing });
+    }
     let mut gone = BTreeSet::new();
     let mut forget_meta = Vec::new();
     for child in before.difference(children) {
@@ -106,7 +133,7 @@ pub fn restore<E>(
         updates.push((LEFT_META.to_string(), encode_owners(&left)));
     }
     routes.left = left;
-    Ok(Restored { routes, gone, forget_meta, meta: updates })
+    Ok(Restored { routes, gone, forget_meta, meta: updates, missing })
 }
 
 /// The subtree a parent accepts for `child` from its Hello: a community is its own
@@ -152,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_first_start_has_each_child_alone_and_records_the_children() {
-        let restored = restore(&id("s"), &set(&["a", "b"]), |_| Ok::<_, ()>(None)).unwrap();
+        let restored = restore(&id("s"), &set(&["a", "b"]), &set(&[]), |_| Ok::<_, ()>(None)).unwrap();
         assert_eq!(restored.routes.children.get("a"), Some(&set(&["a"])));
         assert!(restored.gone.is_empty());
         assert_eq!(restored.meta, vec![(CHILDREN_META.to_string(), b"a,b".to_vec())]);
@@ -162,7 +189,8 @@ mod tests {
     fn a_child_no_longer_configured_is_forgotten_and_remembered_as_left() {
         let stored: BTreeMap<String, Vec<u8>> =
             [(CHILDREN_META.to_string(), b"a,b".to_vec()), (subtree_meta_name("b"), b"b".to_vec())].into();
-        let restored = restore(&id("s"), &set(&["a"]), |name| Ok::<_, ()>(stored.get(name).cloned())).unwrap();
+        let restored =
+            restore(&id("s"), &set(&["a"]), &set(&["b"]), |name| Ok::<_, ()>(stored.get(name).cloned())).unwrap();
         assert_eq!(restored.gone, set(&["b"]));
         assert_eq!(restored.routes.left, set(&["b"]));
         assert!(restored.meta.contains(&(LEFT_META.to_string(), b"b".to_vec())));
@@ -170,8 +198,23 @@ mod tests {
         // It comes back: below again, no longer left.
         let stored: BTreeMap<String, Vec<u8>> =
             [(CHILDREN_META.to_string(), b"a".to_vec()), (LEFT_META.to_string(), b"b".to_vec())].into();
-        let restored = restore(&id("s"), &set(&["a", "b"]), |name| Ok::<_, ()>(stored.get(name).cloned())).unwrap();
+        let restored =
+            restore(&id("s"), &set(&["a", "b"]), &set(&[]), |name| Ok::<_, ()>(stored.get(name).cloned())).unwrap();
         assert!(restored.routes.left.is_empty() && restored.gone.is_empty());
+    }
+
+    #[test]
+    fn a_child_left_out_of_the_config_without_forget_is_kept_and_the_start_refused() {
+        let stored: BTreeMap<String, Vec<u8>> =
+            [(CHILDREN_META.to_string(), b"a,b,c".to_vec()), (subtree_meta_name("b"), b"b".to_vec())].into();
+        // `b` typed away, `c` confirmed: nothing is forgotten, not even `c`, until the
+        // config and the word agree.
+        let restored =
+            restore(&id("s"), &set(&["a"]), &set(&["c"]), |name| Ok::<_, ()>(stored.get(name).cloned())).unwrap();
+        assert_eq!(restored.missing, set(&["b"]));
+        assert!(restored.gone.is_empty() && restored.forget_meta.is_empty() && restored.meta.is_empty());
+        let refused = restored.refuse_missing().unwrap_err().to_string();
+        assert!(refused.contains("[b]") && refused.contains("--forget b"), "{refused}");
     }
 
     #[test]

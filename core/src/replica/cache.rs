@@ -11,15 +11,19 @@ pub struct CachedDoc {
     pub chunks: usize,
     /// The seq of the newest chunk: what a snapshot taken now covers.
     pub last_seq: u64,
-    /// Automerge holds changes of this document whose dependencies have not arrived,
-    /// in memory only. It is never evicted meanwhile, and no link checkpoint advances.
-    pub waiting: bool,
+    /// Peers' changes of this document that wait for their dependencies, as stored
+    /// under `waiting/<doc>` (see [`super::waiting`]); Automerge queues them too.
+    pub waiting: Vec<Vec<u8>>,
+    /// Automerge queues changes that are in memory only (a sync message brought them
+    /// before their dependencies): kept in the cache until they apply, as the sync
+    /// that brought them goes on.
+    pub pinned: bool,
     last_used: u64,
 }
 
 impl CachedDoc {
     pub fn new(doc: RegistryDoc, chunks: usize, last_seq: u64) -> Self {
-        Self { doc, chunks, last_seq, waiting: false, last_used: 0 }
+        Self { doc, chunks, last_seq, waiting: Vec::new(), pinned: false, last_used: 0 }
     }
 
     pub fn note_chunk(&mut self, seq: u64) {
@@ -57,6 +61,11 @@ impl DocCache {
         self.docs.remove(id);
     }
 
+    /// The document if cached, without counting it as used.
+    pub fn peek(&self, id: &DocId) -> Option<&CachedDoc> {
+        self.docs.get(id)
+    }
+
     pub fn get_mut(&mut self, id: &DocId) -> Option<&mut CachedDoc> {
         self.clock += 1;
         let clock = self.clock;
@@ -69,10 +78,6 @@ impl DocCache {
         self.docs.values_mut().max_by_key(|c| c.chunks)
     }
 
-    pub fn any_waiting(&self) -> bool {
-        self.docs.values().any(|c| c.waiting)
-    }
-
     pub fn over_bound(&self) -> bool {
         self.docs.len() > self.capacity
     }
@@ -83,7 +88,7 @@ impl DocCache {
     /// that step touches.
     pub fn evict_to_bound(&mut self) {
         while self.docs.len() > self.capacity {
-            let evictable = self.docs.iter().filter(|(_, c)| !c.waiting);
+            let evictable = self.docs.iter().filter(|(_, c)| !c.pinned);
             let Some(oldest) = evictable.min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
                 return;
             };

@@ -42,10 +42,22 @@ pub struct ReplicaConfig {
     /// identifies a change by actor and sequence number. Runtimes pass the wall clock
     /// in nanoseconds; the simulator a seeded value.
     pub incarnation: u64,
+    /// How far a peer's change may be dated after this node's clock: one made later
+    /// is refused ([`crate::Error::ClockAhead`]), so a peer's wrong clock cannot move
+    /// this node's for good. A server's `link.clock_skew_ms_max`. Default 300,000 (5 min).
+    pub skew_ms_max: u64,
 }
 
 impl ReplicaConfig {
     pub fn new(node: NodeId, scope: Scope) -> Self {
-        Self { node, scope, doc_cache_max: 256, compact_chunks_min: 64, compact_chunks_max: 512, incarnation: 1 }
+        Self {
+            node,
+            scope,
+            doc_cache_max: 256,
+            compact_chunks_min: 64,
+            compact_chunks_max: 512,
+            incarnation: 1,
+            skew_ms_max: 300_000,
+        }
     }
 }

@@ -27,10 +27,13 @@ pub enum Event {
     Writes { writes: Vec<(u64, Write)>, now_ms: u64 },
     /// Changes received from `origin` (a peer), grouped by document. `meta` is
     /// committed in the same batch: the link's checkpoint for what this applies.
-    Changes { origin: NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>, meta: Vec<(String, Vec<u8>)> },
+    /// `now_ms`, this node's wall clock, bounds the time of the changes (see
+    /// [`super::ReplicaConfig::skew_ms_max`]).
+    Changes { origin: NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>, meta: Vec<(String, Vec<u8>)>, now_ms: u64 },
     /// A step of Automerge's sync protocol with `peer` on one document: receive its
     /// message, or (`None`) start over. Answered by [`Effect::Sync`].
-    Sync { peer: NodeId, doc: DocId, message: Option<Vec<u8>> },
+    /// The message's changes are bounded in time as in [`Event::Changes`].
+    Sync { peer: NodeId, doc: DocId, message: Option<Vec<u8>>, now_ms: u64 },
     /// Named values of the runtime (a child's subtree, the list of children, children
     /// that left), persisted as they are in one batch, with no document, log entry or
     /// view. Unlike a link's checkpoint in [`Event::Changes`] they are never held back.
@@ -70,7 +73,10 @@ pub enum Effect {
     /// The outcome of a split; release it only after the preceding persist.
     Split { result: Result<SplitReport> },
     /// The outcome of a peer's changes to one document: how many were new here.
-    Applied { doc: DocId, result: Result<usize> },
+    /// `waiting`: the document holds peers' changes that wait for their dependencies
+    /// (stored with the batch), or some were refused at the bound: the link syncs it
+    /// with the peer, which holds everything they depend on.
+    Applied { doc: DocId, result: Result<usize>, waiting: bool },
     /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
     /// how many changes its message brought.
     Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },

@@ -34,8 +34,12 @@ impl Replica {
             }
             self.docs.remove(&doc_id);
             self.known_docs.remove(&doc_id);
+            if self.waiting_docs.contains(&doc_id) {
+                batch.meta_deleted.push(super::waiting::meta_name(&doc_id));
+            }
             batch.forget.push(doc_id);
         }
+        self.note_waiting(&mut batch);
         batch.views = self.views.take_writes(&mut dirty);
         self.seal(&mut batch);
         vec![Effect::Persist(batch)]

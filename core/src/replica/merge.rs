@@ -1,13 +1,12 @@
 //! Changes from peers: merged into their documents (loaded, or created when new here),
 //! only the new ones logged, with their origin, and the views moved by what the merge
-//! changed. A link's checkpoint rides in the same batch, unless some document holds
-//! changes waiting for their dependencies: those are in memory only, so the
-//! checkpoint stays behind them and the peer sends them again after a crash. Nor does
-//! it ride when a document failed for a reason that may pass (a store read error, a
-//! registry this node does not know yet): the peer sends those changes again, where a
-//! checkpoint past them would have skipped them for good.
+//! changed. Changes that wait for their dependencies are stored with the batch (see
+//! [`super::waiting`]), so a link's checkpoint rides in the same batch: everything it
+//! passes is durable. It does not ride when a document failed for a reason that may
+//! pass (a store read error, a registry this node does not know yet): the peer sends
+//! those changes again, where a checkpoint past them would have skipped them for good.
 
-use super::{Effect, Replica};
+use super::{Effect, Replica, waiting};
 use crate::doc::RegistryDoc;
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
@@ -21,23 +20,32 @@ impl Replica {
         store: &dyn Storage,
         origin: NodeId,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
-        meta: Vec<(String, Vec<u8>)>,
+        checkpoint: Vec<(String, Vec<u8>)>,
+        now_ms: u64,
     ) -> Vec<Effect> {
-        let mut batch = StoreBatch { meta, ..StoreBatch::default() };
+        let time_ms_max = self.time_ms_max(now_ms);
+        let mut batch = StoreBatch::default();
         let mut dirty = Dirty::default();
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut retry = false;
         for (doc_id, changes) in docs {
-            let result = self.apply_changes(store, &doc_id, &origin, &changes, &mut batch, &mut dirty);
+            let result = self.merge(store, &doc_id, &origin, &mut batch, &mut dirty, Some(&changes), |doc| {
+                doc.apply_remote(&changes, time_ms_max)
+            });
             retry |= result.as_ref().is_err_and(Error::may_pass);
-            outcomes.push(Effect::Applied { doc: doc_id, result });
+            let waiting = match &result {
+                Err(Error::WaitingFull { .. }) => true,
+                _ => self.docs.peek(&doc_id).is_some_and(|c| !c.waiting.is_empty() || c.pinned),
+            };
+            outcomes.push(Effect::Applied { doc: doc_id, result, waiting });
         }
-        if retry || self.docs.any_waiting() {
-            // Changes failed for now, or wait in memory for their dependencies: a
-            // checkpoint past them would skip them, or lose them in a crash. The peer
-            // resends from the old one instead (what did apply is a duplicate then).
-            batch.meta.clear();
+        if !retry {
+            // Changes that failed for now would be skipped by a checkpoint past them:
+            // the peer resends from the old one instead (what did apply is then a
+            // duplicate). Waiting changes are in this batch: the checkpoint may pass.
+            batch.meta.extend(checkpoint);
         }
+        self.note_waiting(&mut batch);
         batch.views = self.views.take_writes(&mut dirty);
         self.seal(&mut batch);
         let mut effects = vec![Effect::Persist(batch)];
@@ -45,20 +53,34 @@ impl Replica {
         effects
     }
 
-    fn apply_changes(
-        &mut self,
-        store: &dyn Storage,
-        doc_id: &DocId,
-        origin: &NodeId,
-        changes: &[Vec<u8>],
-        batch: &mut StoreBatch,
-        dirty: &mut Dirty,
-    ) -> Result<usize> {
-        self.merge(store, doc_id, origin, batch, dirty, |doc| doc.apply_remote(changes))
+    /// Keeps the index of documents with waiting changes (meta `waiting`) in step
+    /// with the `waiting/<doc>` entries `batch` writes and deletes.
+    pub(super) fn note_waiting(&mut self, batch: &mut StoreBatch) {
+        let doc_of = |name: &str| name.strip_prefix("waiting/").and_then(|doc| DocId::parse(doc).ok());
+        let mut changed = false;
+        for doc in batch.meta.iter().filter_map(|(name, _)| doc_of(name)) {
+            changed |= self.waiting_docs.insert(doc);
+        }
+        for doc in batch.meta_deleted.iter().filter_map(|name| doc_of(name)) {
+            changed |= self.waiting_docs.remove(&doc);
+        }
+        if changed {
+            batch.meta.push((waiting::INDEX_META.to_string(), waiting::encode_index(&self.waiting_docs)));
+        }
+    }
+
+    /// The latest time a peer's change made by `now_ms` may carry (see
+    /// [`super::ReplicaConfig::skew_ms_max`]).
+    pub(super) fn time_ms_max(&self, now_ms: u64) -> i64 {
+        i64::try_from(now_ms.saturating_add(self.config.skew_ms_max)).unwrap_or(i64::MAX)
     }
 
     /// Merges a peer's changes into a document (loading or creating it), logs the new
-    /// ones with their origin and moves the views.
+    /// ones with their origin and moves the views. `incoming`: the changes of a log
+    /// batch, of which those that wait for their dependencies are stored in `batch`
+    /// (`None` for a sync message: what it brings early stays in memory, and the
+    /// document with it, while the sync goes on).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn merge(
         &mut self,
         store: &dyn Storage,
@@ -66,6 +88,7 @@ impl Replica {
         origin: &NodeId,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
+        incoming: Option<&[Vec<u8>]>,
         merge: impl FnOnce(&mut RegistryDoc) -> Result<crate::doc::RemoteApplied>,
     ) -> Result<usize> {
         self.registries.get(&doc_id.registry)?;
@@ -73,17 +96,35 @@ impl Replica {
             .cached_mut(store, doc_id, true)?
             .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
         let applied = match merge(&mut cached.doc) {
-            Ok(applied) => {
-                cached.waiting = cached.doc.has_waiting_changes();
-                applied
-            }
+            Ok(applied) => applied,
             Err(e) => {
                 // Automerge may have applied part of the batch: drop the document so the
-                // next use reloads it from the store, which holds only whole batches.
+                // next use reloads it from the store, which holds only whole batches
+                // (and the changes that waited before, from their own entry).
                 self.docs.remove(doc_id);
                 return Err(e);
             }
         };
+        let queued = cached.doc.has_waiting_changes();
+        cached.pinned = queued && (cached.pinned || incoming.is_none());
+        // A sync message may bring what stored changes wait for: they are checked too.
+        if (incoming.is_some() && queued) || !cached.waiting.is_empty() {
+            let still = waiting::still_waiting(&mut cached.doc, &cached.waiting, incoming.unwrap_or_default());
+            let bytes: usize = still.iter().map(Vec::len).sum();
+            if bytes > waiting::WAITING_BYTES_MAX {
+                self.docs.remove(doc_id);
+                let bytes_max = waiting::WAITING_BYTES_MAX;
+                return Err(Error::WaitingFull { doc: doc_id.to_string(), bytes, bytes_max });
+            }
+            if still != cached.waiting {
+                let name = waiting::meta_name(doc_id);
+                match still.is_empty() {
+                    true => batch.meta_deleted.push(name),
+                    false => batch.meta.push((name, waiting::encode(&still))),
+                }
+                cached.waiting = still;
+            }
+        }
         let count = applied.changes.len();
         if count > 0 {
             self.log_changes(doc_id, Some(origin.clone()), applied.changes, batch, dirty);

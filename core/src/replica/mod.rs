@@ -26,6 +26,7 @@ mod reads;
 mod repair;
 mod split;
 mod stored;
+mod waiting;
 mod writes;
 
 pub use config::{ReplicaConfig, Scope};
@@ -33,6 +34,7 @@ pub use event::{Effect, Event, Written};
 pub use repair::SYNC_STATES_MAX;
 pub use split::{SplitReport, SplitRule, split_value};
 pub use stored::StoredReplica;
+pub use waiting::WAITING_BYTES_MAX;
 
 use crate::doc::RegistryDoc;
 use crate::error::Result;
@@ -58,6 +60,9 @@ pub struct Replica {
     actor_unsaved: bool,
     /// Automerge sync protocol states, per peer and document in repair.
     sync_states: HashMap<(NodeId, DocId), automerge::sync::State>,
+    /// The documents with peers' changes waiting for their dependencies (meta
+    /// `waiting`, each with its `waiting/<doc>`): a load reads its entry only for these.
+    waiting_docs: BTreeSet<DocId>,
 }
 
 impl Replica {
@@ -68,9 +73,14 @@ impl Replica {
             Some(actor) => (actor, false),
             None => (format!("{}.{:x}", config.node, config.incarnation), true),
         };
+        let waiting_docs = match store.meta(waiting::INDEX_META)? {
+            Some(bytes) => waiting::decode_index(&bytes)?,
+            None => BTreeSet::new(),
+        };
         Ok(Self {
             actor,
             actor_unsaved,
+            waiting_docs,
             sync_states: HashMap::new(),
             docs: DocCache::new(config.doc_cache_max),
             clock: HlcClock::resume(store.hlc()?),
@@ -135,8 +145,8 @@ impl Replica {
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
         match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
-            Event::Changes { origin, docs, meta } => self.changes(store, origin, docs, meta),
-            Event::Sync { peer, doc, message } => self.sync(store, peer, doc, message),
+            Event::Changes { origin, docs, meta, now_ms } => self.changes(store, origin, docs, meta, now_ms),
+            Event::Sync { peer, doc, message, now_ms } => self.sync(store, peer, doc, message, now_ms),
             Event::Meta { entries } => self.meta(entries),
             Event::Forget { owners, meta } => self.forget(store, &owners, meta),
             Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),
@@ -179,12 +189,20 @@ impl Replica {
                 Some(stored) => {
                     let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
                     let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
-                    let doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
+                    let mut doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
                     let last_seq = stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
-                    Some(cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0)))
+                    let waiting = self.requeue(store, &mut doc)?;
+                    let mut cached = cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0));
+                    cached.waiting = waiting;
+                    Some(cached)
                 }
                 None if create => {
-                    Some(cache::CachedDoc::new(RegistryDoc::create(doc_id.clone(), schema, actor)?, 0, 0))
+                    // Nothing of it applied yet, but changes to it may wait.
+                    let mut doc = RegistryDoc::create(doc_id.clone(), schema, actor)?;
+                    let waiting = self.requeue(store, &mut doc)?;
+                    let mut cached = cache::CachedDoc::new(doc, 0, 0);
+                    cached.waiting = waiting;
+                    Some(cached)
                 }
                 None => None,
             };
@@ -194,6 +212,14 @@ impl Replica {
             }
         }
         Ok(self.docs.get_mut(doc_id))
+    }
+
+    /// Queues a just loaded document's stored waiting changes again, if it has any.
+    fn requeue(&self, store: &dyn Storage, doc: &mut RegistryDoc) -> Result<Vec<Vec<u8>>> {
+        match self.waiting_docs.contains(doc.id()) {
+            true => waiting::requeue(store, doc),
+            false => Ok(Vec::new()),
+        }
     }
 
     fn doc_mut(&mut self, store: &dyn Storage, doc_id: &DocId, create: bool) -> Result<Option<&mut RegistryDoc>> {

@@ -18,7 +18,9 @@ impl Replica {
         peer: NodeId,
         doc_id: DocId,
         message: Option<Vec<u8>>,
+        now_ms: u64,
     ) -> Vec<Effect> {
+        let time_ms_max = self.time_ms_max(now_ms);
         let mut batch = StoreBatch::default();
         let mut dirty = Dirty::default();
         if self.sync_states.len() >= SYNC_STATES_MAX {
@@ -32,7 +34,9 @@ impl Replica {
         let result = match &message {
             Some(bytes) => {
                 let state = &mut state;
-                self.merge(store, &doc_id, &peer, &mut batch, &mut dirty, |doc| doc.receive_sync(state, bytes))
+                self.merge(store, &doc_id, &peer, &mut batch, &mut dirty, None, |doc| {
+                    doc.receive_sync(state, bytes, time_ms_max)
+                })
             }
             None => self.cached_mut(store, &doc_id, true).map(|_| 0),
         };
@@ -41,6 +45,7 @@ impl Replica {
             _ => None,
         };
         self.sync_states.insert(key, state);
+        self.note_waiting(&mut batch);
         batch.views = self.views.take_writes(&mut dirty);
         self.seal(&mut batch);
         vec![Effect::Persist(batch), Effect::Sync { peer, doc: doc_id, reply, result }]

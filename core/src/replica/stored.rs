@@ -76,13 +76,19 @@ impl<S: Storage> StoredReplica<S> {
         })
     }
 
-    /// Applies changes from peer `origin`; returns per document how many were new here.
-    pub fn apply(&mut self, origin: &NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>) -> Result<Vec<(DocId, Result<usize>)>> {
-        let effects = self.step(Event::Changes { origin: origin.clone(), docs, meta: Vec::new() })?;
+    /// Applies changes from peer `origin`, received at `now_ms`; returns per document
+    /// how many were new here.
+    pub fn apply(
+        &mut self,
+        origin: &NodeId,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        now_ms: u64,
+    ) -> Result<Vec<(DocId, Result<usize>)>> {
+        let effects = self.step(Event::Changes { origin: origin.clone(), docs, meta: Vec::new(), now_ms })?;
         Ok(effects
             .into_iter()
             .filter_map(|effect| match effect {
-                Effect::Applied { doc, result } => Some((doc, result)),
+                Effect::Applied { doc, result, .. } => Some((doc, result)),
                 _ => None,
             })
             .collect())

@@ -122,11 +122,11 @@ impl EngineHandle {
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         meta: Vec<(String, Vec<u8>)>,
     ) -> Result<Applied, NodeError> {
-        self.step_async(true, move |_| Event::Changes { origin, docs, meta }, applied).await
+        self.step_async(true, move |now_ms| Event::Changes { origin, docs, meta, now_ms }, applied).await
     }
 
     pub async fn sync_async(&self, peer: NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<SyncStep, NodeError> {
-        self.step_async(false, move |_| Event::Sync { peer, doc, message }, sync_step).await
+        self.step_async(false, move |now_ms| Event::Sync { peer, doc, message, now_ms }, sync_step).await
     }
 
     /// Persists the node's named values (a child's subtree, its children, children
@@ -149,7 +149,7 @@ impl EngineHandle {
 
 fn applied(effects: Vec<Effect>) -> Result<Applied, NodeError> {
     let per_doc = effects.into_iter().filter_map(|effect| match effect {
-        Effect::Applied { doc, result } => Some((doc, result)),
+        Effect::Applied { doc, result, waiting } => Some((doc, result, waiting)),
         _ => None,
     });
     Ok(per_doc.collect())

@@ -16,7 +16,9 @@ use tokio::sync::oneshot;
 pub(super) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
 /// Per document, how many of a peer's changes were new here, or why they were refused.
-pub type Applied = Vec<(DocId, linli_core::Result<usize>)>;
+/// Per document of a batch: how many changes were new, and whether it holds changes
+/// that wait for their dependencies (see `linli_core::replica::Effect::Applied`).
+pub type Applied = Vec<(DocId, linli_core::Result<usize>, bool)>;
 
 /// One step of the sync protocol: the message to send next, and what the received
 /// one brought.

@@ -295,8 +295,16 @@ impl Pump {
     fn on_engine(&mut self, done: EngineDone) -> Result<(), NodeError> {
         match done {
             EngineDone::Applied(applied) => {
-                let failed = applied?.into_iter().filter_map(|(doc, result)| result.err().map(|e| (doc, e))).collect();
-                self.pending.extend(self.session.on_applied(failed)?);
+                let (mut failed, mut waiting) = (Vec::new(), Vec::new());
+                for (doc, result, waits) in applied? {
+                    if waits {
+                        waiting.push(doc.clone());
+                    }
+                    if let Err(e) = result {
+                        failed.push((doc, e));
+                    }
+                }
+                self.pending.extend(self.session.on_applied(failed, waiting)?);
             }
             EngineDone::Synced(doc, step) => {
                 let step = step?;

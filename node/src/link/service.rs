@@ -11,7 +11,8 @@ use linli_proto::v1::replication_server::Replication;
 use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -21,7 +22,8 @@ pub struct ReplicationService {
     shared: Arc<Shared>,
     /// The children this node accepts, from its config.
     children: BTreeSet<String>,
-    /// The running session per child: a reconnect replaces a half-open one.
+    /// The running session per child, entered once its Hello is valid: a reconnect
+    /// replaces a half-open one. One entry per configured child at most.
     sessions: Arc<Mutex<BTreeMap<String, AbortHandle>>>,
 }
 
@@ -56,15 +58,27 @@ impl Replication for ReplicationService {
         let inbound = request.into_inner();
         let shared = self.shared.clone();
         let sessions = self.sessions.clone();
-        let name = child.to_string();
+        // The task learns its own handle to put it in `sessions` once the child's Hello
+        // is valid.
+        let (own_tx, own_rx) = oneshot::channel::<AbortHandle>();
         let task = tokio::spawn(async move {
-            if let Err(e) = serve(shared, child.clone(), mine, inbound, out).await {
+            let outcome = async {
+                let (theirs, inbound) = read_hello(&shared, &child, inbound).await?;
+                // Only a stream that proved to be the child replaces its live session
+                // (a half-open one, or one the child gave up on): a stray or silent
+                // stream naming it cuts nothing.
+                if let Ok(own) = own_rx.await
+                    && let Some(old) = lock(&sessions).insert(child.to_string(), own)
+                {
+                    old.abort();
+                }
+                serve(shared, child.clone(), mine, theirs, inbound, out).await
+            };
+            if let Err(e) = outcome.await {
                 tracing::warn!(%child, error = %e, "link from child ended");
             }
         });
-        if let Some(old) = lock(&sessions).insert(name, task.abort_handle()) {
-            old.abort();
-        }
+        let _ = own_tx.send(task.abort_handle());
         Ok(Response::new(Box::pin(ReceiverStream::new(frames).map(Ok))))
     }
 }
@@ -73,16 +87,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn serve(
-    shared: Arc<Shared>,
-    child: NodeId,
-    mine: Hello,
+/// Reads the child's Hello, within the link's `hello_timeout_ms`; it must name the
+/// child the stream's metadata named.
+async fn read_hello(
+    shared: &Shared,
+    child: &NodeId,
     mut inbound: Streaming<v1::Frame>,
-    out: mpsc::Sender<v1::Frame>,
-) -> Result<(), NodeError> {
+) -> Result<(Hello, Streaming<v1::Frame>), NodeError> {
     let peer = child.to_string();
-    let theirs = match inbound.message().await?.map(Frame::try_from) {
-        Some(Ok(Frame::Hello(hello))) if hello.node == child => hello,
+    let timeout = Duration::from_millis(shared.link.hello_timeout_ms);
+    let first = tokio::time::timeout(timeout, inbound.message()).await.map_err(|_| NodeError::Link {
+        peer: peer.clone(),
+        reason: format!("no Hello within {} ms", shared.link.hello_timeout_ms),
+    })?;
+    let theirs = match first?.map(Frame::try_from) {
+        Some(Ok(Frame::Hello(hello))) if hello.node == *child => hello,
         Some(Ok(Frame::Hello(hello))) => {
             return Err(NodeError::Link { peer, reason: format!("its Hello names `{}`", hello.node) });
         }
@@ -90,6 +109,17 @@ async fn serve(
         Some(Err(source)) => return Err(NodeError::Wire { peer, source }),
         None => return Err(NodeError::Link { peer, reason: "closed before its Hello".into() }),
     };
+    Ok((theirs, inbound))
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    child: NodeId,
+    mine: Hello,
+    theirs: Hello,
+    inbound: Streaming<v1::Frame>,
+    out: mpsc::Sender<v1::Frame>,
+) -> Result<(), NodeError> {
     let mut routes = shared.routes();
     if let Some(entry) = routes.accept(&child, &theirs) {
         // Persist it first: routes must survive a restart while this child is away.

@@ -66,7 +66,12 @@ async fn connect_and_run(shared: &Arc<Shared>, parent: &str) -> Result<(), NodeE
         me.parse().map_err(|_| NodeError::Link { peer: parent.into(), reason: "bad node id header".into() })?;
     request.metadata_mut().insert(NODE_HEADER, header);
     let mut inbound = client.link(request).await?.into_inner();
-    let theirs = match inbound.message().await?.map(Frame::try_from) {
+    let hello_timeout = Duration::from_millis(shared.link.hello_timeout_ms);
+    let first = tokio::time::timeout(hello_timeout, inbound.message()).await.map_err(|_| NodeError::Link {
+        peer: parent.into(),
+        reason: format!("no Hello within {} ms", shared.link.hello_timeout_ms),
+    })?;
+    let theirs = match first?.map(Frame::try_from) {
         Some(Ok(Frame::Hello(hello))) => hello,
         Some(Ok(other)) => {
             return Err(NodeError::Link { peer: parent.into(), reason: format!("expected Hello, got {other:?}") });

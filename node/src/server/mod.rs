@@ -54,7 +54,9 @@ pub async fn run(
     let node = NodeId::new(&config.id)?;
     let tier = config.tier;
     let scope = tree::scope(tier, &config.id, &config.children);
-    let engine_config = EngineConfig::new(ReplicaConfig::new(node.clone(), scope), registries, config.data_dir.clone());
+    let replica =
+        ReplicaConfig { skew_ms_max: config.link.clock_skew_ms_max, ..ReplicaConfig::new(node.clone(), scope) };
+    let engine_config = EngineConfig::new(replica, registries, config.data_dir.clone());
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
         .await
         .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })??;
@@ -97,8 +99,13 @@ pub async fn run(
         tracing::info!("shutting down: closing links, finishing calls");
         let _ = stop_tx.send(true);
     };
+    // Pings on every connection: a child whose host vanished (no FIN, no RST) is seen
+    // as gone within twice the keepalive, not kept as connected forever.
+    let keepalive = std::time::Duration::from_millis(config.link.keepalive_ms);
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(keepalive))
+        .http2_keepalive_timeout(Some(keepalive * 2))
         .add_service(health_service)
         .add_service(RegistryServer::new(RegistryService::new(handle.clone())))
         .add_service(replication)
@@ -121,11 +128,14 @@ pub async fn run(
 }
 
 /// Routes from config and what the store remembers (see `linli_core::link::tree`);
-/// forgets the documents of children that moved away since the last start.
+/// forgets the documents of children that moved away since the last start and are
+/// named by `--forget`; refuses to start when a child is missing without it.
 async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerConfig) -> Result<Routes, NodeError> {
     let store = engine.store()?;
     let children: BTreeSet<String> = config.children.iter().cloned().collect();
-    let restored = tree::restore(node, &children, |name| store.meta(name))?;
+    let forget: BTreeSet<String> = config.forget.iter().cloned().collect();
+    let restored = tree::restore(node, &children, &forget, |name| store.meta(name))?;
+    restored.refuse_missing()?;
     if !restored.gone.is_empty() || !restored.forget_meta.is_empty() {
         tracing::info!(owners = ?restored.gone, "children moved away: forgetting their documents and checkpoints");
         engine.forget_async(restored.gone, restored.forget_meta).await?;

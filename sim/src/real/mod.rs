@@ -213,6 +213,7 @@ impl RealDistrict {
             registries_dir: None,
             metrics_listen: None,
             link: link.clone(),
+            forget: Vec::new(),
         }
     }
 

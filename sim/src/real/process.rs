@@ -126,6 +126,9 @@ impl NodeProcess {
         if !config.children.is_empty() {
             command.arg("--children").arg(config.children.join(","));
         }
+        if !config.forget.is_empty() {
+            command.arg("--forget").arg(config.forget.join(","));
+        }
         // Only this node's settings: a LINLI_* variable of the caller's would be refused
         // as unknown or, worse, taken.
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("LINLI_")) {
@@ -139,6 +142,8 @@ impl NodeProcess {
             ("LINLI_LINK_BACKOFF_MS_MIN", link.backoff_ms_min),
             ("LINLI_LINK_BACKOFF_MS_MAX", link.backoff_ms_max),
             ("LINLI_LINK_KEEPALIVE_MS", link.keepalive_ms),
+            ("LINLI_LINK_HELLO_TIMEOUT_MS", link.hello_timeout_ms),
+            ("LINLI_LINK_CLOCK_SKEW_MS_MAX", link.clock_skew_ms_max),
         ] {
             command.env(name, value.to_string());
         }

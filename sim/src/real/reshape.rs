@@ -20,7 +20,9 @@ impl RealDistrict {
         let mut config = slot.config();
         shut(&config.id, running).await?;
         change(&mut config);
-        *slot.config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = config.clone();
+        // `--forget` is a word for this start only, as an operator would give it.
+        let kept = ServerConfig { forget: Vec::new(), ..config.clone() };
+        *slot.config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = kept;
         let process = slot.process.load(Ordering::SeqCst);
         *up = Some(start_node(config, self.registries.clone(), process, self.bins.as_ref()).await?.0);
         Ok(())
@@ -54,10 +56,14 @@ impl RealDistrict {
     }
 
     /// A move's last step, once `from` handed over: it restarts without the community
-    /// and forgets its documents; the community's uplink is re-patched to `to` and
+    /// and, told with `--forget`, forgets its documents; the community's uplink is re-patched to `to` and
     /// the community restarts. It and `to` ship each other their logs from the start.
     pub async fn release(&self, community: &str, from: &str, to: &str) -> Result<(), SimError> {
-        self.reconfigure(from, |c| c.children.retain(|child| child != community)).await?;
+        self.reconfigure(from, |c| {
+            c.children.retain(|child| child != community);
+            c.forget = vec![community.to_string()];
+        })
+        .await?;
         self.stop(community).await?;
         self.proxy(community)?.retarget(self.addr(to)?);
         self.restart(community).await

@@ -17,6 +17,7 @@
 use super::node::SimNode;
 use crate::error::SimError;
 use crate::rng::Rng;
+use crate::workload::Clock;
 use linli_core::link::{Action, Frame, LinkLimits, PeerIs, Session};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -130,6 +131,9 @@ pub enum Stepped {
 
 pub struct Net {
     pub now_ms: u64,
+    /// The workload's clock: the nodes' wall time (before their skew) at `now_ms`,
+    /// which bounds the time of the changes they take from peers.
+    pub clock: Clock,
     pub nodes: Vec<SimNode>,
     pub links: Vec<Link>,
     /// The bounds every link runs with (the simulator's, see `crate::run`).
@@ -173,7 +177,8 @@ impl Net {
                 applied_through: [0; 2],
             });
         }
-        Self { now_ms: 0, nodes, links, limits, uplink, downlinks, queue: BTreeMap::new(), next_event: 0, rng }
+        let clock = Clock { start_ms: 0, speed: 1.0 };
+        Self { now_ms: 0, clock, nodes, links, limits, uplink, downlinks, queue: BTreeMap::new(), next_event: 0, rng }
     }
 
     pub fn uplink(&self, node: usize) -> Option<usize> {
@@ -354,6 +359,7 @@ impl Net {
                 other => other,
             };
             let now = self.now_ms;
+            let wall_ms = u64::try_from(self.clock.virtual_ms(now as f64)).unwrap_or(0);
             let Some(ends) = self.links[link].active.as_mut() else { return Ok(()) };
             let session = &mut ends[end];
             let me = &mut self.nodes[node];
@@ -365,11 +371,11 @@ impl Net {
                 }
                 Action::Apply { docs, checkpoint } => {
                     engine_stepped = true;
-                    let failed = me.apply(session.peer(), docs, checkpoint)?;
+                    let (failed, waiting) = me.apply(session.peer(), docs, checkpoint, wall_ms)?;
                     for (doc, reason) in &failed {
                         tracing::warn!(%doc, %reason, from = %session.peer(), "refused a peer's changes");
                     }
-                    match session.on_applied(failed) {
+                    match session.on_applied(failed, waiting) {
                         Ok(actions) => actions,
                         Err(e) => {
                             // As a real session: changes that cannot apply yet end it,
@@ -382,7 +388,7 @@ impl Net {
                 }
                 Action::Sync { doc, message } => {
                     engine_stepped = true;
-                    let (reply, refused) = me.sync(session.peer(), doc.clone(), message)?;
+                    let (reply, refused) = me.sync(session.peer(), doc.clone(), message, wall_ms)?;
                     session.on_synced(doc, reply, refused)
                 }
                 Action::ListDocs => {

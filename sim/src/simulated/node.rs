@@ -23,6 +23,8 @@ pub struct SimNode {
     pub tier: Tier,
     /// The children this node is configured with (for its next start).
     children: BTreeSet<String>,
+    /// Children that left for good, forgotten at the next start (a server's `--forget`).
+    forget: BTreeSet<String>,
     /// Built at each start from the children and the store; a child's Hello adds its
     /// subtree.
     pub routes: Routes,
@@ -39,10 +41,24 @@ fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
     move |source| SimError::Core { node: node.to_string(), source: Box::new(source) }
 }
 
+/// What a node's engine made of a peer's batch: the documents it did not take, with
+/// why, and those that hold changes waiting for their dependencies.
+pub type Applied = (Vec<(DocId, linli_core::Error)>, Vec<DocId>);
+
 impl SimNode {
     pub fn new(id: NodeId, tier: Tier, children: BTreeSet<String>) -> Self {
         let routes = Routes::new(&id);
-        Self { id, tier, children, routes, store: MemoryStore::new(), replica: None, incarnation: 0, skew_ms: 0 }
+        Self {
+            id,
+            tier,
+            children,
+            forget: BTreeSet::new(),
+            routes,
+            store: MemoryStore::new(),
+            replica: None,
+            incarnation: 0,
+            skew_ms: 0,
+        }
     }
 
     pub fn is_up(&self) -> bool {
@@ -63,8 +79,10 @@ impl SimNode {
             self.store.commit(&birth).map_err(core_error(&self.id))?;
         }
         self.replica = Some(replica);
-        let restored =
-            tree::restore(&self.id, &self.children, |name| self.store.meta(name)).map_err(core_error(&self.id))?;
+        let restored = tree::restore(&self.id, &self.children, &self.forget, |name| self.store.meta(name))
+            .map_err(core_error(&self.id))?;
+        restored.refuse_missing().map_err(core_error(&self.id))?;
+        self.forget.clear();
         if !restored.gone.is_empty() || !restored.forget_meta.is_empty() {
             self.steps(Event::Forget { owners: restored.gone, meta: restored.forget_meta })?;
         }
@@ -78,10 +96,11 @@ impl SimNode {
         self.children.insert(child.to_string());
     }
 
-    /// Configures this node without `child`, from its next start on (it then forgets
-    /// the child's documents).
+    /// Configures this node without `child`, from its next start on, and says the
+    /// child left for good (`--forget`): that start forgets the child's documents.
     pub fn release(&mut self, child: &str) {
         self.children.remove(child);
+        self.forget.insert(child.to_string());
     }
 
     /// Takes a child's subtree from its Hello, persisted before it is used.
@@ -161,23 +180,32 @@ impl SimNode {
         replica.get(&self.store, key).map_err(core_error(&self.id))
     }
 
-    /// Applies a peer's changes with the link's checkpoint in the same batch; returns
-    /// the documents the replica did not take, with why.
+    /// Applies a peer's changes, received at `now_ms` (simulated, before this node's
+    /// skew), with the link's checkpoint in the same batch; returns
+    /// the documents the replica did not take, with why, and those that hold changes
+    /// waiting for their dependencies.
     pub fn apply(
         &mut self,
         origin: &NodeId,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         checkpoint: Checkpoint,
-    ) -> Result<Vec<(DocId, linli_core::Error)>, SimError> {
+        now_ms: u64,
+    ) -> Result<Applied, SimError> {
         let meta = vec![(Checkpoint::meta_name(origin), checkpoint.encode())];
-        let event = Event::Changes { origin: origin.clone(), docs, meta };
-        let mut refused = Vec::new();
+        let now_ms = now_ms.saturating_add_signed(self.skew_ms);
+        let event = Event::Changes { origin: origin.clone(), docs, meta, now_ms };
+        let (mut refused, mut waiting) = (Vec::new(), Vec::new());
         for effect in self.steps(event)? {
-            if let Effect::Applied { doc, result: Err(e) } = effect {
-                refused.push((doc, e));
+            if let Effect::Applied { doc, result, waiting: waits } = effect {
+                if waits {
+                    waiting.push(doc.clone());
+                }
+                if let Err(e) = result {
+                    refused.push((doc, e));
+                }
             }
         }
-        Ok(refused)
+        Ok((refused, waiting))
     }
 
     /// One step of Automerge's sync protocol with `peer` on `doc`: the reply to send,
@@ -187,8 +215,10 @@ impl SimNode {
         peer: &NodeId,
         doc: DocId,
         message: Option<Vec<u8>>,
+        now_ms: u64,
     ) -> Result<(Option<Vec<u8>>, Option<String>), SimError> {
-        let event = Event::Sync { peer: peer.clone(), doc, message };
+        let now_ms = now_ms.saturating_add_signed(self.skew_ms);
+        let event = Event::Sync { peer: peer.clone(), doc, message, now_ms };
         for effect in self.steps(event)? {
             if let Effect::Sync { reply, result, .. } = effect {
                 return Ok((reply, result.err().map(|e| e.to_string())));

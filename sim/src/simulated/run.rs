@@ -36,16 +36,18 @@ pub fn run_sim(config: RunConfig) -> Result<Report, SimError> {
     let registries = Registries::defaults().map_err(|e| SimError::Run { reason: format!("the registries: {e}") })?;
     let root = Rng::new(config.seed);
     let final_tree = crate::faults::final_topology(&config.topology, &config.faults)?;
-    let district = SimDistrict::build(
+    let mut district = SimDistrict::build(
         &config.topology,
         &final_tree,
         registries.clone(),
         crate::run::link_limits(),
         root.fork("net"),
     )?;
+    let clock = Clock { start_ms: config.start_ms, speed: config.speed };
+    district.net.clock = clock;
     let sim = Rc::new(SimRun {
         district: RefCell::new(district),
-        clock: Clock { start_ms: config.start_ms, speed: config.speed },
+        clock,
         closed: RefCell::default(),
         next_tick_ms: Cell::new(TICK_MS),
     });

@@ -201,11 +201,18 @@ impl Session {
     /// ([`Error::may_pass`]: the engine then kept the checkpoint back) ends the
     /// session instead, with no `Ack`: the link reconnects after its backoff and the
     /// peer sends the batch again from the durable checkpoint.
-    pub fn on_applied(&mut self, failed: Vec<(DocId, Error)>) -> Result<Vec<Action>, Error> {
+    ///
+    /// `waiting`: documents that hold changes waiting for their dependencies (stored,
+    /// so the `Ack` covers them). Each is synced with the peer, which holds every
+    /// dependency of what it sent.
+    pub fn on_applied(&mut self, failed: Vec<(DocId, Error)>, waiting: Vec<DocId>) -> Result<Vec<Action>, Error> {
         if let Some((doc, e)) = failed.iter().find(|(_, e)| e.may_pass()) {
             self.receive.on_retry();
             let reason = format!("document {doc} cannot apply yet ({e}); the peer sends it again from the checkpoint");
             return Err(broken(&self.peer, reason));
+        }
+        for doc in waiting {
+            self.repair.sync_soon(doc);
         }
         Ok(self.receive.on_applied(failed.into_iter().map(|(doc, e)| (doc, e.to_string())).collect()))
     }

@@ -4,17 +4,28 @@
 use super::Action;
 use crate::ids::DocId;
 use crate::link::limits::REPAIR_OUTBOX_LOW;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 pub(super) struct Repair {
     running: bool,
     /// Documents whose sync has not started yet.
     waiting: VecDeque<DocId>,
+    /// Documents queued by [`Self::sync_soon`] and not started yet: each once.
+    soon: HashSet<DocId>,
 }
 
 impl Repair {
     pub fn new(running: bool) -> Self {
-        Self { running, waiting: VecDeque::new() }
+        Self { running, waiting: VecDeque::new(), soon: HashSet::new() }
+    }
+
+    /// Syncs one document (its changes wait for dependencies the peer holds), unless
+    /// it is already queued.
+    pub fn sync_soon(&mut self, doc: DocId) {
+        if self.soon.insert(doc.clone()) {
+            tracing::debug!(%doc, "sync: changes wait for their dependencies");
+            self.waiting.push_back(doc);
+        }
     }
 
     pub fn running(&self) -> bool {
@@ -32,6 +43,8 @@ impl Repair {
         if backlog >= REPAIR_OUTBOX_LOW {
             return None;
         }
-        self.waiting.pop_front().map(|doc| Action::Sync { doc, message: None })
+        let doc = self.waiting.pop_front()?;
+        self.soon.remove(&doc);
+        Some(Action::Sync { doc, message: None })
     }
 }

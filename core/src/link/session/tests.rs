@@ -37,6 +37,9 @@ struct Side {
     /// Documents whose changes this side's engine cannot apply yet (a store read
     /// error): it keeps the checkpoint back, as the replica does.
     retries: BTreeSet<DocId>,
+    /// Documents whose changes this side's engine takes but stores as waiting for
+    /// their dependencies, as the replica does.
+    waits: BTreeSet<DocId>,
     docs: Vec<DocId>,
     session: Option<Session>,
     /// Frames sent and not delivered yet.
@@ -55,6 +58,7 @@ impl Side {
             checkpoint: None,
             fails: BTreeSet::new(),
             retries: BTreeSet::new(),
+            waits: BTreeSet::new(),
             docs: Vec::new(),
             session: None,
             outbox: VecDeque::new(),
@@ -217,7 +221,8 @@ impl Script {
                     if !failed.iter().any(|(_, e)| e.may_pass()) {
                         me.checkpoint = Some(checkpoint);
                     }
-                    match session.on_applied(failed) {
+                    let waiting = docs.iter().map(|(d, _)| d.clone()).filter(|d| me.waits.contains(d)).collect();
+                    match session.on_applied(failed, waiting) {
                         Ok(actions) => actions,
                         Err(e) => {
                             me.session = None;
@@ -435,6 +440,29 @@ fn a_document_that_cannot_apply_yet_is_not_acked_and_comes_again() {
          s→c ack 2",
     );
     assert_eq!(t.s.checkpoint.as_ref().map(|cp| cp.through), Some(2));
+}
+
+#[test]
+fn changes_waiting_for_their_dependencies_are_acked_and_their_document_synced() {
+    // Before, the checkpoint stayed behind the waiting changes (and every other
+    // link's with it) while the ack went out anyway, and nothing fetched what they
+    // waited for.
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 1, 10);
+    t.c.write(&doc("a", "2"), 2, 10);
+    t.s.waits.insert(doc("a", "2"));
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c read after 0 max 512
+         c→s batch 3 [1 a/r/1, 2 a/r/2, 3 a/r/2]
+         s apply [a/r/1×1, a/r/2×2] @a.1:3
+         s→c ack 3
+         s sync a/r/2 start",
+    );
+    assert_eq!(t.s.checkpoint.as_ref().map(|cp| cp.through), Some(3), "the stored waiting changes are passed");
 }
 
 #[test]
