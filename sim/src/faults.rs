@@ -6,7 +6,7 @@
 //! ```toml
 //! [[fault]]
 //! kind = "cut"          # cut | crash | kill | wipe | delay | loss | skew | move | split
-//! node = "street:2"     # a node id, `street:N` or `community:N` (1-based, in tree order)
+//! node = "street:2"     # a node id, `district`, `street:N` or `community:N` (1-based, in tree order)
 //! at_s = 10             # seconds after the workload starts
 //! for_s = 20            # how long; the fault is lifted after
 //! # delay_ms = 300      # for `delay`: added to every chunk on the node's uplink
@@ -182,10 +182,10 @@ pub fn expand(
         if spec.to.is_some() {
             return Err(bad("`to` is for a move only".into()));
         }
-        if node == topology.district && !matches!(spec.kind, FaultKind::Crash | FaultKind::Kill | FaultKind::Skew) {
-            return Err(bad(
-                "the district has no uplink to cut, slow or lose, and its wipe has no one to rebuild from".into(),
-            ));
+        if node == topology.district
+            && !matches!(spec.kind, FaultKind::Crash | FaultKind::Kill | FaultKind::Skew | FaultKind::Wipe)
+        {
+            return Err(bad("the district has no uplink to cut, slow or lose".into()));
         }
         let delay_ms = match (spec.kind, spec.delay_ms) {
             (FaultKind::Delay, Some(d)) if d > 0 && d <= 10_000 => d,
@@ -295,6 +295,9 @@ pub fn final_topology(topology: &Topology, faults: &[Fault]) -> Result<Topology,
 
 fn resolve(selector: &str, topology: &Topology) -> Option<String> {
     let nth = |prefix: &str| selector.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1);
+    if selector == "district" {
+        return Some(topology.district.clone());
+    }
     if let Some(n) = nth("street:") {
         return topology.streets.get(n - 1).map(|s| s.id.clone());
     }

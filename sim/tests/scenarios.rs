@@ -35,3 +35,21 @@ fn a_community_moved_away_and_back_loses_nothing() {
     let moves = report.catch_ups.iter().filter(|c| c.kind == faults::FaultKind::Move).count();
     assert_eq!(moves, 2, "{:?}", report.catch_ups);
 }
+
+/// Before, the simulator refused to wipe the district ("no one to rebuild from"): its
+/// streets hold every community's documents and every broadcast, and the repair path
+/// rebuilds it from them, views included.
+#[test]
+fn a_wiped_district_is_rebuilt_from_its_streets() {
+    let report = run_scenario("wipe-district.toml");
+    assert_checks_pass(&report);
+}
+
+/// A wiped street is rebuilt from its communities and the district; its communities
+/// sync up only their own documents (a broadcast synced up was refused, once per
+/// document per community per attempt).
+#[test]
+fn a_wiped_street_is_rebuilt_from_its_communities_and_the_district() {
+    let report = run_scenario("wipe-street.toml");
+    assert_checks_pass(&report);
+}

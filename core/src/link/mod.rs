@@ -151,6 +151,13 @@ pub struct Resume {
     /// Checkpoints disagree with what a side holds: run the sync protocol on every
     /// shared document.
     pub repair: bool,
+    /// This node lost what it had acknowledged of the link (a wiped disk, a restored
+    /// backup, a child it forgot): as a parent, it takes back from the child in the
+    /// repair what it had sent it (broadcasts), not only the child's subtree.
+    pub i_lost: bool,
+    /// The peer lost it: as a child, this node syncs up everything it holds (the
+    /// parent's broadcasts too), not only its own subtree.
+    pub peer_lost: bool,
 }
 
 /// Decides from both Hellos where shipping resumes and whether to repair. Both sides
@@ -161,14 +168,15 @@ pub fn resume(mine: &Hello, theirs: &Hello) -> Resume {
     let their_view_of_me_holds = |cp: &Checkpoint| cp.log_id == mine.log_id && cp.through <= mine.log_end;
     let my_view_of_them_holds = |cp: &Checkpoint| cp.log_id == theirs.log_id && cp.through <= theirs.log_end;
     let send_after = theirs.checkpoint.as_ref().filter(|cp| their_view_of_me_holds(cp)).map_or(0, |cp| cp.through);
-    let i_lost = theirs.checkpoint.as_ref().is_some_and(|cp| !their_view_of_me_holds(cp));
-    let they_lost = mine.checkpoint.as_ref().is_some_and(|cp| !my_view_of_them_holds(cp));
     // One side knows the other and the other holds no checkpoint of it: that side
-    // forgot the link (a child that moved away and came back). What it forgot
-    // includes its own changes to the child's documents, which the child's log does
-    // not ship back to where they came from: only repair brings them back.
-    let one_forgot = mine.checkpoint.is_some() != theirs.checkpoint.is_some();
-    Resume { send_after, repair: i_lost || they_lost || one_forgot }
+    // forgot the link (a child that moved away and came back, a wiped disk). What it
+    // forgot includes its own changes to the child's documents, which the child's log
+    // does not ship back to where they came from: only repair brings them back.
+    let i_forgot = mine.checkpoint.is_none() && theirs.checkpoint.is_some();
+    let they_forgot = theirs.checkpoint.is_none() && mine.checkpoint.is_some();
+    let i_lost = theirs.checkpoint.as_ref().is_some_and(|cp| !their_view_of_me_holds(cp)) || i_forgot;
+    let peer_lost = mine.checkpoint.as_ref().is_some_and(|cp| !my_view_of_them_holds(cp)) || they_forgot;
+    Resume { send_after, repair: i_lost || peer_lost, i_lost, peer_lost }
 }
 
 #[cfg(test)]
@@ -190,15 +198,15 @@ mod tests {
     fn a_known_peer_resumes_from_its_checkpoint_without_repair() {
         let child = hello("c", "c.1", 50, Some(("s.1", 30)));
         let street = hello("s", "s.1", 40, Some(("c.1", 45)));
-        assert_eq!(resume(&child, &street), Resume { send_after: 45, repair: false });
-        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: false });
+        assert_eq!(resume(&child, &street), Resume { send_after: 45, repair: false, i_lost: false, peer_lost: false });
+        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: false, i_lost: false, peer_lost: false });
     }
 
     #[test]
     fn first_contact_ships_everything_without_repair() {
         let child = hello("c", "c.1", 50, None);
         let street = hello("s", "s.1", 40, None);
-        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: false });
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: false, i_lost: false, peer_lost: false });
     }
 
     #[test]
@@ -206,8 +214,8 @@ mod tests {
         // The street lost its disk: a new log, no checkpoint; the child knew the old log.
         let child = hello("c", "c.1", 50, Some(("s.1", 30)));
         let street = hello("s", "s.2", 0, None);
-        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
-        assert_eq!(resume(&street, &child), Resume { send_after: 0, repair: true });
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true, i_lost: false, peer_lost: true });
+        assert_eq!(resume(&street, &child), Resume { send_after: 0, repair: true, i_lost: true, peer_lost: false });
     }
 
     #[test]
@@ -215,8 +223,8 @@ mod tests {
         // The child went back to an older backup: its log ends before the street's checkpoint.
         let child = hello("c", "c.1", 20, Some(("s.1", 10)));
         let street = hello("s", "s.1", 40, Some(("c.1", 45)));
-        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
-        assert_eq!(resume(&street, &child), Resume { send_after: 10, repair: true });
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true, i_lost: true, peer_lost: false });
+        assert_eq!(resume(&street, &child), Resume { send_after: 10, repair: true, i_lost: false, peer_lost: true });
     }
 
     #[test]
@@ -225,8 +233,8 @@ mod tests {
         // back and still holds its checkpoint of the street's log.
         let child = hello("c", "c.1", 50, Some(("s.1", 30)));
         let street = hello("s", "s.1", 40, None);
-        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true });
-        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: true });
+        assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true, i_lost: false, peer_lost: true });
+        assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: true, i_lost: true, peer_lost: false });
     }
 
     #[test]

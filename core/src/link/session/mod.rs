@@ -97,6 +97,10 @@ pub struct Session {
     send: send::Sender,
     receive: receive::Receiver,
     repair: repair::Repair,
+    /// This node lost its state of the link (see [`crate::link::Resume::i_lost`]).
+    i_lost: bool,
+    /// The peer lost its state of the link (see [`crate::link::Resume::peer_lost`]).
+    peer_lost: bool,
 }
 
 fn broken(peer: &NodeId, reason: String) -> Error {
@@ -128,6 +132,8 @@ impl Session {
             send: send::Sender::new(resume.send_after, now_ms),
             receive: receive::Receiver::new(applied, theirs.log_end),
             repair: repair::Repair::new(resume.repair),
+            i_lost: resume.i_lost,
+            peer_lost: resume.peer_lost,
             limits,
         };
         let actions = if resume.repair { vec![Action::ListDocs] } else { Vec::new() };
@@ -187,7 +193,7 @@ impl Session {
                 Ok(Vec::new())
             }
             Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
-            Frame::Sync { doc, message } => Ok(vec![match refusal(self.peer_is, &self.peer, routes, &doc) {
+            Frame::Sync { doc, message } => Ok(vec![match self.sync_refusal(routes, &doc) {
                 Some(reason) => Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason }),
                 None => Action::Sync { doc, message: Some(message) },
             }]),
@@ -230,15 +236,28 @@ impl Session {
         actions
     }
 
-    /// Every document this node holds, as [`Action::ListDocs`] asked: those the link
-    /// shares wait for their repair.
+    /// Every document this node holds, as [`Action::ListDocs`] asked: those this
+    /// side may send wait for their repair. Down, what the child shares. Up, the
+    /// child's own subtree; and everything when the parent lost its state, since it
+    /// also lost what it broadcast (it takes those back, see [`Self::sync_refusal`]).
+    /// Each side syncs only what the other takes: no refusal per document.
     pub fn on_docs(&mut self, docs: Vec<DocId>, routes: &Routes) {
+        let subtree = routes.subtree();
         let shared = docs.into_iter().filter(|doc| match self.peer_is {
             PeerIs::Child => routes.shares_down(doc, &self.peer),
-            // Up, everything: a parent that lost its disk also lost what it broadcast.
-            PeerIs::Parent => true,
+            PeerIs::Parent => self.peer_lost || subtree.contains(&doc.owner),
         });
         self.repair.queue(shared);
+    }
+
+    /// Why this node would not take a sync message on `doc` from its peer, if it would
+    /// not: a child's messages on its own subtree are taken, and on what this node
+    /// shares down to it only while this node lost its state (the child gives back
+    /// the broadcasts). A parent's are always taken.
+    fn sync_refusal(&self, routes: &Routes, doc: &DocId) -> Option<String> {
+        let refused = refusal(self.peer_is, &self.peer, routes, doc)?;
+        let restores = self.peer_is == PeerIs::Child && self.i_lost && routes.shares_down(doc, &self.peer);
+        (!restores).then_some(refused)
     }
 
     pub fn progress(&self) -> Progress {

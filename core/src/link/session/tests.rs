@@ -548,6 +548,47 @@ fn a_checkpoint_that_names_a_lost_log_starts_the_repair_path() {
 }
 
 #[test]
+fn a_child_that_lost_its_disk_syncs_up_only_its_own_documents() {
+    // Before, a repairing child synced every document it held up, broadcasts
+    // included, and the street refused each broadcast, with a warning, on every
+    // attempt.
+    let mut t = Script::new();
+    // The child lost its disk: a new log; the street's checkpoint names the old one.
+    t.c = Side::new("a", Tier::Community, "a.2");
+    t.s.checkpoint = Some(Checkpoint { log_id: "a.1".into(), through: 7 });
+    t.c.docs = vec![doc("a", "1"), doc("s", "all")];
+    t.s.docs = vec![doc("a", "1"), doc("s", "all")];
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c list docs
+         c sync a/r/1 start
+         s list docs
+         s sync a/r/1 start
+         s sync s/r/all start",
+    );
+}
+
+#[test]
+fn a_parent_that_lost_its_disk_takes_its_broadcasts_back_from_a_child() {
+    let t = Script::new();
+    let broadcast = Frame::Sync { doc: doc("s", "all"), message: vec![1] };
+    // First contact: nothing lost. The child may not write the street's documents.
+    let (mut street, _) = Session::start(&t.s.hello(), &t.c.hello(), PeerIs::Child, LinkLimits::default(), 0);
+    let refused = street.on_frame(broadcast.clone(), &t.s.routes).unwrap();
+    assert!(matches!(refused.as_slice(), [Action::Send(Frame::Refusal { .. })]), "{refused:?}");
+    // The street lost its disk (a new log; the child knew the old one): it takes
+    // the broadcasts it lost back from the child.
+    let mut child = t.c.hello();
+    child.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 4 });
+    let (mut street, _) = Session::start(&t.s.hello(), &child, PeerIs::Child, LinkLimits::default(), 0);
+    let taken = street.on_frame(broadcast, &t.s.routes).unwrap();
+    assert!(matches!(taken.as_slice(), [Action::Sync { message: Some(_), .. }]), "{taken:?}");
+}
+
+#[test]
 fn repair_starts_one_more_document_only_while_the_backlog_is_small() {
     let mut t = Script::new();
     // The child's checkpoint names a log the street no longer has.
