@@ -58,6 +58,9 @@ pub struct Replica {
     actor: String,
     /// Set until the actor of a new store is in a committed batch.
     actor_unsaved: bool,
+    /// Views recounted at open because the stored ones could not be read: every stored
+    /// view entry deleted, the recount written, in the next batch.
+    views_rewrite: Vec<crate::views::ViewWrite>,
     /// Automerge sync protocol states, per peer and document in repair.
     sync_states: HashMap<(NodeId, DocId), automerge::sync::State>,
     /// The documents with peers' changes waiting for their dependencies (meta
@@ -67,8 +70,16 @@ pub struct Replica {
 
 impl Replica {
     /// Opens the engine over what `store` holds: clock, log position, documents, views.
+    /// Views that cannot be read are recounted from the documents (they are derived),
+    /// and rewritten with the next batch ([`Self::birth`]): a node never refuses to
+    /// start over what it can rebuild.
     pub fn open(config: ReplicaConfig, registries: Registries, store: &dyn Storage) -> Result<Self> {
-        let views = Views::from_entries(store.view_entries()?.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
+        let entries = store.view_entries()?;
+        let (views, unreadable) = match Views::from_entries(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        {
+            Ok(views) => (views, None),
+            Err(e) => (Views::default(), Some(e)),
+        };
         let (actor, actor_unsaved) = match store.actor()? {
             Some(actor) => (actor, false),
             None => (format!("{}.{:x}", config.node, config.incarnation), true),
@@ -77,7 +88,8 @@ impl Replica {
             Some(bytes) => waiting::decode_index(&bytes)?,
             None => BTreeSet::new(),
         };
-        Ok(Self {
+        let mut replica = Self {
+            views_rewrite: Vec::new(),
             actor,
             actor_unsaved,
             waiting_docs,
@@ -89,7 +101,15 @@ impl Replica {
             config,
             registries,
             views,
-        })
+        };
+        if let Some(e) = unreadable {
+            tracing::warn!(node = %replica.config.node, error = %e, "views cannot be read: recounting them from the documents");
+            let (views, writes) = replica.recount_with_writes(store)?;
+            replica.views = views;
+            replica.views_rewrite = entries.into_iter().map(|(key, _)| crate::views::ViewWrite { key, value: None }).collect();
+            replica.views_rewrite.extend(writes);
+        }
+        Ok(replica)
     }
 
     pub fn node(&self) -> &NodeId {
@@ -129,7 +149,7 @@ impl Replica {
     /// For a new store, the batch that records its actor, so the log has its identity
     /// before any link names it. `None` once recorded.
     pub fn birth(&mut self) -> Option<StoreBatch> {
-        if !self.actor_unsaved {
+        if !self.actor_unsaved && self.views_rewrite.is_empty() {
             return None;
         }
         let mut batch = StoreBatch::default();
@@ -158,6 +178,12 @@ impl Replica {
     /// a new store's actor the first time.
     fn seal(&mut self, batch: &mut StoreBatch) {
         batch.hlc = Some(self.clock.last());
+        if !self.views_rewrite.is_empty() {
+            // Before the batch's own view writes, which are newer.
+            let own = std::mem::take(&mut batch.views);
+            batch.views = std::mem::take(&mut self.views_rewrite);
+            batch.views.extend(own);
+        }
         if self.actor_unsaved {
             batch.actor = Some(self.actor.clone());
             self.actor_unsaved = false;

@@ -112,6 +112,11 @@ impl Replica {
     /// The views recounted from every document this node holds. Must equal
     /// [`Replica::views`]; used by tests, the simulator's checks and operators.
     pub fn recount(&mut self, store: &dyn Storage) -> Result<Views> {
+        Ok(self.recount_with_writes(store)?.0)
+    }
+
+    /// [`Self::recount`], with the writes that store every entry of it.
+    pub(super) fn recount_with_writes(&mut self, store: &dyn Storage) -> Result<(Views, Vec<crate::views::ViewWrite>)> {
         let ids: Vec<DocId> = self.known_docs.iter().cloned().collect();
         let mut docs = Vec::with_capacity(ids.len());
         for id in ids {
@@ -125,7 +130,7 @@ impl Replica {
         let rows = docs.iter().flat_map(|(schema, doc)| {
             doc.rows().iter().map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))
         });
-        Ok(Views::rebuild(rows))
+        Ok(Views::rebuild_with_writes(rows))
     }
 
     /// Every document as JSON, for comparing replicas.

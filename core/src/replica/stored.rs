@@ -19,8 +19,13 @@ pub struct StoredReplica<S: Storage> {
 }
 
 impl<S: Storage> StoredReplica<S> {
-    pub fn open(config: ReplicaConfig, registries: Registries, store: S) -> Result<Self> {
-        let replica = Replica::open(config, registries, &store)?;
+    /// Opens the replica over `store` and commits what opening decided (a new store's
+    /// actor, views recounted because they could not be read).
+    pub fn open(config: ReplicaConfig, registries: Registries, mut store: S) -> Result<Self> {
+        let mut replica = Replica::open(config, registries, &store)?;
+        if let Some(birth) = replica.birth() {
+            store.commit(&birth)?;
+        }
         Ok(Self { replica, store, poisoned: false })
     }
 

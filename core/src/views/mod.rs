@@ -325,12 +325,20 @@ impl Views {
 
     /// Recounts from rows of documents: `(schema, doc, record, row)`.
     pub fn rebuild<'a>(rows: impl IntoIterator<Item = (&'a Schema, &'a DocId, &'a str, &'a Row)>) -> Self {
+        Self::rebuild_with_writes(rows).0
+    }
+
+    /// [`Self::rebuild`], with the writes that store every entry of the recount.
+    pub fn rebuild_with_writes<'a>(
+        rows: impl IntoIterator<Item = (&'a Schema, &'a DocId, &'a str, &'a Row)>,
+    ) -> (Self, Vec<ViewWrite>) {
         let mut views = Views::default();
         let mut dirty = Dirty::default();
         for (schema, doc, record, row) in rows {
             views.add_row(schema, doc, record, row, 1, &mut dirty);
         }
-        views
+        let writes = views.take_writes(&mut dirty);
+        (views, writes)
     }
 }
 
