@@ -53,3 +53,13 @@ fn a_wiped_street_is_rebuilt_from_its_communities_and_the_district() {
     let report = run_scenario("wipe-street.toml");
     assert_checks_pass(&report);
 }
+
+/// Before, a move off a street whose uplink was down failed the run with a hand-over
+/// timeout; now it waits for the street and completes.
+#[test]
+fn a_community_moved_off_a_street_in_its_outage_arrives_once_the_street_is_back() {
+    let report = run_scenario("move-during-outage.toml");
+    assert_checks_pass(&report);
+    let moves = report.catch_ups.iter().filter(|c| c.kind == faults::FaultKind::Move).count();
+    assert_eq!(moves, 1, "{:?}", report.catch_ups);
+}

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 /// A move's hand-over (the old street's log applied at the district and at the
 /// community) and a split's wait (the community's log applied at its street): how
-/// often they look, and how long they may wait before the run fails.
+/// often they look, and how long they may wait before the run fails. A hand-over
+/// whose old street is under a fault (its evening outage) waits for it without a
+/// bound: the wait counts from when the street is back.
 const HANDOVER_POLL: Duration = Duration::from_millis(10);
 const HANDOVER_MAX: Duration = Duration::from_secs(60);
 /// How often a catch-up looks, and how long before it gives up (the settle phase and
@@ -173,7 +175,11 @@ pub(super) struct Moving {
     /// The old street's log end when it stopped taking writes: applied at the
     /// district and at the community, the hand-over is done.
     end: u64,
+    /// When its wait began, or last restarted (a wait for a street under a fault
+    /// does not count against [`HANDOVER_MAX`]).
     started: Duration,
+    /// When the hand-over first found the old street under a fault, if it did.
+    waited_for_street: Option<Duration>,
 }
 
 /// A split begun: the community stopped writing, its street is catching up with it.
@@ -226,7 +232,8 @@ impl<D: District> Driver<'_, D> {
                 self.faulted.insert(node.clone());
                 let started = self.now();
                 let job = FaultJob::Move { index, community: node.clone(), from: from.clone(), to: to.clone() };
-                self.moving.insert(index, Moving { community: node, from, to, end: 0, started });
+                let waited_for_street = None;
+                self.moving.insert(index, Moving { community: node, from, to, end: 0, started, waited_for_street });
                 job
             }
             (FaultKind::Split, _) => {
@@ -349,10 +356,21 @@ impl<D: District> Driver<'_, D> {
     pub(super) fn apply_polled(&mut self, polled: Polled) -> Result<(), SimError> {
         match polled {
             Polled::Handover { index, at_top, at_community } => {
-                let Some(moving) = self.moving.get(&index) else { return Ok(()) };
+                let now = self.now();
+                let Some(moving) = self.moving.get_mut(&index) else { return Ok(()) };
                 if at_top >= moving.end && at_community >= moving.end {
-                    self.at(self.now(), Due::Release(index));
+                    self.at(now, Due::Release(index));
                     return Ok(());
+                }
+                if self.faulted.contains(&moving.from) {
+                    // As an operator would: the move stays pending (the old street's
+                    // status shows its uplink down and its backlog) until the street is
+                    // back, then hands over.
+                    if moving.waited_for_street.is_none() {
+                        tracing::info!(community = %moving.community, street = %moving.from, "hand-over waits for the street");
+                    }
+                    moving.waited_for_street.get_or_insert(now);
+                    moving.started = now;
                 }
                 let what = format!(
                     "moving {}: {}'s log through {} is applied at {} through {at_top} and at {} through \
