@@ -75,8 +75,7 @@ impl Replica {
     /// start over what it can rebuild.
     pub fn open(config: ReplicaConfig, registries: Registries, store: &dyn Storage) -> Result<Self> {
         let entries = store.view_entries()?;
-        let (views, unreadable) = match Views::from_entries(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
-        {
+        let (views, unreadable) = match Views::from_entries(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))) {
             Ok(views) => (views, None),
             Err(e) => (Views::default(), Some(e)),
         };
@@ -94,7 +93,7 @@ impl Replica {
             actor_unsaved,
             waiting_docs,
             sync_states: HashMap::new(),
-            docs: DocCache::new(config.doc_cache_max),
+            docs: DocCache::new(config.doc_cache_max, config.doc_cache_bytes_max),
             clock: HlcClock::resume(store.hlc()?),
             next_seq: store.log_last_seq()? + 1,
             known_docs: store.doc_ids()?.into_iter().collect(),
@@ -106,7 +105,8 @@ impl Replica {
             tracing::warn!(node = %replica.config.node, error = %e, "views cannot be read: recounting them from the documents");
             let (views, writes) = replica.recount_with_writes(store)?;
             replica.views = views;
-            replica.views_rewrite = entries.into_iter().map(|(key, _)| crate::views::ViewWrite { key, value: None }).collect();
+            replica.views_rewrite =
+                entries.into_iter().map(|(key, _)| crate::views::ViewWrite { key, value: None }).collect();
             replica.views_rewrite.extend(writes);
         }
         Ok(replica)
@@ -218,7 +218,10 @@ impl Replica {
                     let mut doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
                     let last_seq = stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
                     let waiting = self.requeue(store, &mut doc)?;
-                    let mut cached = cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0));
+                    let stored_bytes = stored.snapshot.as_ref().map_or(0, |(_, s)| s.len())
+                        + stored.chunks.iter().map(|(_, c)| c.len()).sum::<usize>();
+                    let mut cached =
+                        cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0), stored_bytes);
                     cached.waiting = waiting;
                     Some(cached)
                 }
@@ -226,7 +229,7 @@ impl Replica {
                     // Nothing of it applied yet, but changes to it may wait.
                     let mut doc = RegistryDoc::create(doc_id.clone(), schema, actor)?;
                     let waiting = self.requeue(store, &mut doc)?;
-                    let mut cached = cache::CachedDoc::new(doc, 0, 0);
+                    let mut cached = cache::CachedDoc::new(doc, 0, 0, 0);
                     cached.waiting = waiting;
                     Some(cached)
                 }

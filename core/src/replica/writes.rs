@@ -163,8 +163,9 @@ impl Replica {
         let cached = self.docs.get_mut(doc_id)?;
         let seq = self.next_seq;
         self.next_seq += 1;
+        let bytes = changes.iter().map(Vec::len).sum();
         batch.log.push(LogEntry { seq, doc: doc_id.clone(), origin, changes });
-        cached.note_chunk(seq);
+        cached.note_chunk(seq, bytes);
         if cached.chunks >= self.config.compact_chunks_max {
             batch.snapshots.push(cached.compact());
         }
