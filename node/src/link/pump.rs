@@ -103,6 +103,25 @@ fn task_failed(peer: &NodeId, what: &str, e: tokio::task::JoinError) -> NodeErro
     NodeError::Link { peer: peer.to_string(), reason: format!("{what}: {e}") }
 }
 
+/// The peer's first frame, which must be its Hello, within `timeout_ms`: a stream that
+/// says nothing is closed rather than kept forever.
+pub async fn first_hello(
+    inbound: &mut tonic::Streaming<v1::Frame>,
+    peer: &str,
+    timeout_ms: u64,
+) -> Result<Hello, NodeError> {
+    let link = |reason: String| NodeError::Link { peer: peer.to_string(), reason };
+    let first = tokio::time::timeout(Duration::from_millis(timeout_ms), inbound.message())
+        .await
+        .map_err(|_| link(format!("no Hello within {timeout_ms} ms")))?;
+    match first?.map(Frame::try_from) {
+        Some(Ok(Frame::Hello(hello))) => Ok(hello),
+        Some(Ok(other)) => Err(link(format!("expected Hello, got {other:?}"))),
+        Some(Err(source)) => Err(NodeError::Wire { peer: peer.to_string(), source }),
+        None => Err(link("closed before its Hello".into())),
+    }
+}
+
 /// Runs a session until the stream ends, an error, or shutdown.
 pub async fn run(
     shared: Arc<Shared>,

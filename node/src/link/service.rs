@@ -11,7 +11,6 @@ use linli_proto::v1::replication_server::Replication;
 use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -94,21 +93,10 @@ async fn read_hello(
     child: &NodeId,
     mut inbound: Streaming<v1::Frame>,
 ) -> Result<(Hello, Streaming<v1::Frame>), NodeError> {
-    let peer = child.to_string();
-    let timeout = Duration::from_millis(shared.link.hello_timeout_ms);
-    let first = tokio::time::timeout(timeout, inbound.message()).await.map_err(|_| NodeError::Link {
-        peer: peer.clone(),
-        reason: format!("no Hello within {} ms", shared.link.hello_timeout_ms),
-    })?;
-    let theirs = match first?.map(Frame::try_from) {
-        Some(Ok(Frame::Hello(hello))) if hello.node == *child => hello,
-        Some(Ok(Frame::Hello(hello))) => {
-            return Err(NodeError::Link { peer, reason: format!("its Hello names `{}`", hello.node) });
-        }
-        Some(Ok(other)) => return Err(NodeError::Link { peer, reason: format!("expected Hello, got {other:?}") }),
-        Some(Err(source)) => return Err(NodeError::Wire { peer, source }),
-        None => return Err(NodeError::Link { peer, reason: "closed before its Hello".into() }),
-    };
+    let theirs = pump::first_hello(&mut inbound, child.as_str(), shared.link.hello_timeout_ms).await?;
+    if theirs.node != *child {
+        return Err(NodeError::Link { peer: child.to_string(), reason: format!("its Hello names `{}`", theirs.node) });
+    }
     Ok((theirs, inbound))
 }
 

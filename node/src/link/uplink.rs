@@ -66,19 +66,7 @@ async fn connect_and_run(shared: &Arc<Shared>, parent: &str) -> Result<(), NodeE
         me.parse().map_err(|_| NodeError::Link { peer: parent.into(), reason: "bad node id header".into() })?;
     request.metadata_mut().insert(NODE_HEADER, header);
     let mut inbound = client.link(request).await?.into_inner();
-    let hello_timeout = Duration::from_millis(shared.link.hello_timeout_ms);
-    let first = tokio::time::timeout(hello_timeout, inbound.message()).await.map_err(|_| NodeError::Link {
-        peer: parent.into(),
-        reason: format!("no Hello within {} ms", shared.link.hello_timeout_ms),
-    })?;
-    let theirs = match first?.map(Frame::try_from) {
-        Some(Ok(Frame::Hello(hello))) => hello,
-        Some(Ok(other)) => {
-            return Err(NodeError::Link { peer: parent.into(), reason: format!("expected Hello, got {other:?}") });
-        }
-        Some(Err(source)) => return Err(NodeError::Wire { peer: parent.into(), source }),
-        None => return Err(NodeError::Link { peer: parent.into(), reason: "closed before its Hello".into() }),
-    };
+    let theirs = pump::first_hello(&mut inbound, parent, shared.link.hello_timeout_ms).await?;
     let mine = shared.hello(&theirs.node)?;
     out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
         .await
