@@ -63,9 +63,10 @@ impl Replication for ReplicationService {
         let task = tokio::spawn(async move {
             let outcome = async {
                 let (theirs, inbound) = read_hello(&shared, &child, inbound).await?;
-                // Only a stream that proved to be the child replaces its live session
+                // Only a stream whose Hello names the child replaces its live session
                 // (a half-open one, or one the child gave up on): a stray or silent
-                // stream naming it cuts nothing.
+                // stream naming it cuts nothing. (That the Hello is the child's is for
+                // the link's authentication to show; today it is taken at its word.)
                 if let Ok(own) = own_rx.await
                     && let Some(old) = lock(&sessions).insert(child.to_string(), own)
                 {
