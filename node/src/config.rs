@@ -195,6 +195,13 @@ impl ServerConfig {
         }
         layers.read_flags(flags);
         let mut config = layers.build()?;
+        for child in &flags.forget {
+            let bad = |problem: String| invalid("forget", "flag --forget", problem);
+            linli_core::ids::NodeId::new(child).map_err(|e| bad(e.to_string()))?;
+            if config.children.contains(child) {
+                return Err(bad(format!("'{child}' is still among the children: forget only one that moved away")));
+            }
+        }
         config.forget = flags.forget.clone();
         Ok(config)
     }
@@ -449,6 +456,20 @@ keepalive_ms = 5000
         for part in parts {
             assert!(error.contains(part), "{error:?} should mention {part:?}");
         }
+    }
+
+    #[test]
+    fn forget_takes_only_children_that_left() {
+        let flags = |forget: &[&str]| Overrides {
+            forget: forget.iter().map(|s| s.to_string()).collect(),
+            ..Overrides::default()
+        };
+        let c = load(STREET, &[], &flags(&["lg-pingdi-fuping"])).unwrap();
+        assert_eq!(c.forget, ["lg-pingdi-fuping"]);
+        let kept = load(STREET, &[], &flags(&["lg-pingdi-pingdi"])).unwrap_err().to_string();
+        assert!(kept.contains("`forget`") && kept.contains("still among the children"), "{kept}");
+        let bad = load(STREET, &[], &flags(&["no such/child"])).unwrap_err().to_string();
+        assert!(bad.contains("flag --forget"), "{bad}");
     }
 
     #[test]
