@@ -27,6 +27,8 @@ pub struct CatchUp {
     pub down_ms: u64,
     /// The node's log end when its fault was lifted.
     pub log_entries: u64,
+    /// Of those, the entries its parent had not applied then: what the catch-up carried.
+    pub behind_entries: u64,
     pub time_ms: f64,
     pub bytes: u64,
 }
@@ -245,11 +247,12 @@ pub fn summary(report: &Report) -> String {
         rows.push((
             "catch-up".into(),
             format!(
-                "{} after {:?} of {:.1} s: its log through {} applied at its parent {:.0} ms after, {} bytes",
+                "{} after {:?} of {:.1} s: its log through {} ({} behind) applied at its parent {:.0} ms after, {} bytes",
                 c.node,
                 c.kind,
                 c.down_ms as f64 / 1e3,
                 c.log_entries,
+                c.behind_entries,
                 c.time_ms,
                 c.bytes
             ),

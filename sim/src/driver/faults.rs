@@ -59,6 +59,9 @@ pub(super) enum FaultJob {
 /// uplink's bytes then.
 pub(super) struct Healed {
     target: u64,
+    /// Entries of the node's log its parent had not applied when the fault was lifted:
+    /// what the catch-up carries.
+    behind: u64,
     bytes: u64,
     at: Duration,
 }
@@ -98,8 +101,8 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
                 FaultKind::Crash | FaultKind::Kill | FaultKind::Wipe => district.restart(node).await?,
                 FaultKind::Move | FaultKind::Split => {}
             }
-            let healed = match parent {
-                Some(_) => healed(district, node).await?,
+            let healed = match &parent {
+                Some(parent) => healed(district, node, parent).await?,
                 None => None,
             };
             FaultDone::Ended { fault, parent, healed }
@@ -115,7 +118,7 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
         FaultJob::Release { index, community, from, to } => {
             district.release(&community, &from, &to).await?;
             district.reopen(&from).await?;
-            FaultDone::Released { index, healed: healed(district, &community).await? }
+            FaultDone::Released { index, healed: healed(district, &community, &to).await? }
         }
         FaultJob::SplitBegin { index, community, street, new } => {
             district.begin_split(&street, &new).await?;
@@ -131,9 +134,11 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
     })
 }
 
-async fn healed<D: District>(district: &D, node: &str) -> Result<Option<Healed>, SimError> {
+async fn healed<D: District>(district: &D, node: &str, parent: &str) -> Result<Option<Healed>, SimError> {
     let Some(target) = district.log_end(node).await? else { return Ok(None) };
-    Ok(Some(Healed { target, bytes: district.link_bytes(node)?, at: district.now() }))
+    let applied = district.link(node, parent).await?.map_or(0, |l| l.applied_up);
+    let behind = target.saturating_sub(applied);
+    Ok(Some(Healed { target, behind, bytes: district.link_bytes(node)?, at: district.now() }))
 }
 
 /// A look at how far a link has come: for a move's hand-over, a split's wait, or a
@@ -421,6 +426,7 @@ impl<D: District> Driver<'_, D> {
                 kind: pending.kind,
                 down_ms: pending.down_ms,
                 log_entries: pending.healed.target,
+                behind_entries: pending.healed.behind,
                 time_ms: since.as_secs_f64() * 1e3,
                 bytes: bytes - pending.healed.bytes,
             });
