@@ -45,9 +45,9 @@ fn a_wiped_district_is_rebuilt_from_its_streets() {
     assert_checks_pass(&report);
 }
 
-/// A wiped street is rebuilt from its communities and the district; its communities
-/// sync up only their own documents (a broadcast synced up was refused, once per
-/// document per community per attempt).
+/// A wiped street is rebuilt from its communities and the district. A guard: it passed
+/// before this work too; that a repairing community no longer syncs broadcasts up
+/// (which were refused, one per document) is shown by the session's traces.
 #[test]
 fn a_wiped_street_is_rebuilt_from_its_communities_and_the_district() {
     let report = run_scenario("wipe-street.toml");

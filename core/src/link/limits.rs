@@ -21,6 +21,11 @@ pub const OUTBOX_FRAMES_MAX: usize = 1024;
 /// never floods the stream or the engine's queue.
 pub const REPAIR_OUTBOX_LOW: usize = 16;
 
+/// The default of [`LinkLimits::clock_skew_ms_max`] and of the replica's
+/// `ReplicaConfig::skew_ms_max`, which enforces it: one value, so a runtime that does
+/// not pass its config's (the simulator) bounds peers' clocks as a server does.
+pub const CLOCK_SKEW_MS_MAX: u64 = 300_000;
+
 /// The bounds of one link. Every field is a `[link]` key of a server's config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkLimits {
@@ -64,7 +69,7 @@ impl Default for LinkLimits {
             keepalive_ms: 15_000,
             skipped_flush_ms: 1_000,
             hello_timeout_ms: 10_000,
-            clock_skew_ms_max: 300_000,
+            clock_skew_ms_max: CLOCK_SKEW_MS_MAX,
         }
     }
 }

@@ -65,7 +65,7 @@ impl ReplicaConfig {
             compact_chunks_min: 64,
             compact_chunks_max: 512,
             incarnation: 1,
-            skew_ms_max: 300_000,
+            skew_ms_max: crate::link::limits::CLOCK_SKEW_MS_MAX,
         }
     }
 }
