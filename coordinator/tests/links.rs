@@ -63,7 +63,7 @@ async fn a_child_writing_another_communitys_document_is_refused_and_the_link_sur
     let mut own = log_of(ROGUE, 1).remove(0);
     own.seq = 2;
     let (foreign_doc, own_doc) = (foreign.doc.clone(), own.doc.clone());
-    out.send(v1::Frame::from(&Frame::Batch { entries: vec![foreign, own], through: 2 })).await.unwrap();
+    out.send(v1::Frame::from(&Frame::Batch { entries: vec![foreign, own], through: 2, fingerprint: 0 })).await.unwrap();
 
     let mut refused = None;
     let mut acked = None;

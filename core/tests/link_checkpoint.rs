@@ -21,7 +21,8 @@ fn street(registries: Registries) -> StoredReplica<MemoryStore> {
 fn batch(from: &StoredReplica<MemoryStore>) -> Event {
     let entries = from.store.log_after(0, usize::MAX).unwrap();
     let through = entries.last().map_or(0, |e| e.seq);
-    let checkpoint = Checkpoint { log_id: from.replica.actor().to_string(), through };
+    let fingerprint = entries.last().map_or(0, |e| e.fingerprint());
+    let checkpoint = Checkpoint { log_id: from.replica.log_id().to_string(), through, fingerprint };
     let origin = from.replica.node().clone();
     let meta = vec![(Checkpoint::meta_name(&origin), checkpoint.encode())];
     Event::Changes { origin, docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(), meta, now_ms: NOW_MS }

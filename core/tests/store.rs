@@ -56,7 +56,7 @@ fn a_meta_event_persists_its_entries_and_nothing_else() {
     assert_eq!(batch.meta, entries);
     assert!(batch.hlc.is_some(), "sealed like every batch");
     assert!(batch.log.is_empty() && batch.snapshots.is_empty() && batch.views.is_empty());
-    assert!(batch.local.is_empty() && batch.forget.is_empty() && batch.actor.is_none());
+    assert!(batch.local.is_empty() && batch.forget.is_empty() && batch.log_id.is_none());
 
     node.step(Event::Meta { entries: entries.clone() }).unwrap();
     for (name, value) in &entries {

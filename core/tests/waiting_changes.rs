@@ -30,7 +30,8 @@ fn deliver(
 ) -> Vec<(bool, bool)> {
     let origin = from.replica.node().clone();
     let through = entries.last().map_or(0, |e| e.seq);
-    let checkpoint = Checkpoint { log_id: from.replica.actor().to_string(), through };
+    let fingerprint = entries.last().map_or(0, |e| e.fingerprint());
+    let checkpoint = Checkpoint { log_id: from.replica.log_id().to_string(), through, fingerprint };
     let meta = vec![(Checkpoint::meta_name(&origin), checkpoint.encode())];
     // One group per document, as the session hands them over.
     let mut docs: Vec<(DocId, Vec<Vec<u8>>)> = Vec::new();

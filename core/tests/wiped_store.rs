@@ -43,12 +43,17 @@ fn a_wiped_node_writes_as_a_new_actor_and_its_street_merges_both_lives() {
 }
 
 #[test]
-fn a_reopened_store_keeps_its_actor() {
+fn a_reopened_store_keeps_its_log_and_takes_a_new_actor() {
     let mut node = community_with(7, MemoryStore::new());
     new_request(&mut node, 0);
-    assert_eq!(node.store.actor().unwrap().as_deref(), Some("lg-pingdi-pingdi.7"));
-    // Reopened with another incarnation (a restart): the stored actor stands.
+    assert_eq!(node.store.log_id().unwrap().as_deref(), Some("lg-pingdi-pingdi.7"));
+    assert_eq!(node.replica.actor(), "lg-pingdi-pingdi.7");
+    // Reopened with another incarnation (a restart): the log's identity stands, and
+    // the changes of this start are made by a new actor (a store restored from a
+    // backup must never reuse an actor's sequence numbers).
     let mut reopened = community_with(8, node.store.clone());
     new_request(&mut reopened, 1);
-    assert_eq!(reopened.store.actor().unwrap().as_deref(), Some("lg-pingdi-pingdi.7"));
+    assert_eq!(reopened.store.log_id().unwrap().as_deref(), Some("lg-pingdi-pingdi.7"));
+    assert_eq!(reopened.replica.log_id(), "lg-pingdi-pingdi.7");
+    assert_eq!(reopened.replica.actor(), "lg-pingdi-pingdi.8");
 }

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [[fault]]
-//! kind = "cut"          # cut | crash | kill | wipe | delay | loss | skew | move | split
+//! kind = "cut"          # cut | crash | kill | wipe | restore | delay | loss | skew | move | split
 //! node = "street:2"     # a node id, `district`, `street:N` or `community:N` (1-based, in tree order)
 //! at_s = 10             # seconds after the workload starts
 //! for_s = 20            # how long; the fault is lifted after
@@ -20,7 +20,9 @@
 //! stops the node gracefully and starts it again, `kill` ends it with SIGKILL (real mode
 //! runs it as a child process for that; in sim mode, whose stores hold only what was
 //! made durable, it is a crash) and starts it again, `wipe` stops it, deletes its data directory and
-//! starts it empty, `delay` slows its uplink, `loss` loses frames on it (a lost frame
+//! starts it empty, `restore` takes a backup of the node's store at `at_s` (a real
+//! node is stopped gracefully for the copy and started again) and at `at_s + for_s`
+//! stops the node, puts the backup in place of its store and starts it again, `delay` slows its uplink, `loss` loses frames on it (a lost frame
 //! breaks the connection, as a reset stream; the link reconnects and resumes), `skew`
 //! sets the node's clock off by `skew_ms` (sim mode only: the servers of a real run
 //! share this machine's clock). `move` re-parents a community to the street `to`, for
@@ -42,6 +44,7 @@ pub enum FaultKind {
     Crash,
     Kill,
     Wipe,
+    Restore,
     Delay,
     Loss,
     Skew,
@@ -138,12 +141,13 @@ pub fn parse_flag(flag: &str) -> Result<FaultSpec, SimError> {
         "crash" => FaultKind::Crash,
         "kill" => FaultKind::Kill,
         "wipe" => FaultKind::Wipe,
+        "restore" => FaultKind::Restore,
         "delay" => FaultKind::Delay,
         "loss" => FaultKind::Loss,
         "skew" => FaultKind::Skew,
         other => {
             return Err(bad(format!(
-                "unknown fault `{other}`; known: cut, crash, kill, wipe, delay, loss, skew, move, split"
+                "unknown fault `{other}`; known: cut, crash, kill, wipe, restore, delay, loss, skew, move, split"
             )));
         }
     };
@@ -183,7 +187,10 @@ pub fn expand(
             return Err(bad("`to` is for a move only".into()));
         }
         if node == topology.district
-            && !matches!(spec.kind, FaultKind::Crash | FaultKind::Kill | FaultKind::Skew | FaultKind::Wipe)
+            && !matches!(
+                spec.kind,
+                FaultKind::Crash | FaultKind::Kill | FaultKind::Skew | FaultKind::Wipe | FaultKind::Restore
+            )
         {
             return Err(bad("the district has no uplink to cut, slow or lose".into()));
         }

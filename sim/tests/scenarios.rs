@@ -63,3 +63,13 @@ fn a_community_moved_off_a_street_in_its_outage_arrives_once_the_street_is_back(
     let moves = report.catch_ups.iter().filter(|c| c.kind == faults::FaultKind::Move).count();
     assert_eq!(moves, 1, "{:?}", report.catch_ups);
 }
+
+/// Before checkpoints carried the fingerprint of the entry they name, a street put
+/// back to a backup that took its communities' changes again before its uplink came
+/// back was resumed by the district past entries it had never seen, and its log's
+/// changes under the old actor collided with those the district held.
+#[test]
+fn a_street_put_back_to_a_backup_is_repaired_not_resumed() {
+    let report = run_scenario("restore-backup.toml");
+    assert_checks_pass(&report);
+}

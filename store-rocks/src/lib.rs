@@ -18,7 +18,7 @@ use error::failed;
 use linli_core::error::{Error, Result};
 use linli_core::hlc::Hlc;
 use linli_core::ids::{DocId, RecordKey};
-use linli_core::store::codec::{self, ACTOR_KEY, HLC_KEY, chunk_key, doc_prefix};
+use linli_core::store::codec::{self, HLC_KEY, LOG_ID_KEY, chunk_key, doc_prefix};
 use linli_core::store::{LogEntry, Storage, StoreBatch, StoredDoc};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use std::path::Path;
@@ -116,8 +116,8 @@ impl Storage for RocksStore {
         if let Some(hlc) = batch.hlc {
             wb.put_cf(self.cf(META)?, HLC_KEY, hlc.0.to_be_bytes());
         }
-        if let Some(actor) = &batch.actor {
-            wb.put_cf(self.cf(META)?, ACTOR_KEY, actor.as_bytes());
+        if let Some(log_id) = &batch.log_id {
+            wb.put_cf(self.cf(META)?, LOG_ID_KEY, log_id.as_bytes());
         }
         for (name, value) in &batch.meta {
             wb.put_cf(self.cf(META)?, codec::meta_key(name), value);
@@ -222,10 +222,10 @@ impl Storage for RocksStore {
         }
     }
 
-    fn actor(&self) -> Result<Option<String>> {
-        match self.db.get_cf(self.cf(META)?, ACTOR_KEY).map_err(failed("reading the actor"))? {
+    fn log_id(&self) -> Result<Option<String>> {
+        match self.db.get_cf(self.cf(META)?, LOG_ID_KEY).map_err(failed("reading the log's identity"))? {
             Some(bytes) => {
-                Ok(Some(String::from_utf8(bytes).map_err(|_| codec::corrupt("actor", ACTOR_KEY, "not UTF-8"))?))
+                Ok(Some(String::from_utf8(bytes).map_err(|_| codec::corrupt("log identity", LOG_ID_KEY, "not UTF-8"))?))
             }
             None => Ok(None),
         }

@@ -7,11 +7,15 @@
 //! An idle reconnect therefore costs one exchange of [`Hello`]s, whatever the number
 //! of documents.
 //!
-//! Checkpoints name the log they refer to (`log_id`, the store's Automerge actor, new
-//! for every store). When a checkpoint names another log, or points past the end of
-//! the peer's log, one side lost state it had acknowledged (a wiped disk, a restored
-//! backup): [`resume`] asks for repair, Automerge's sync protocol per document, on
-//! top of the fast path.
+//! Checkpoints name the log they refer to (`log_id`, new for every store) and the
+//! entry they stop at (its [`LogEntry::fingerprint`]). When a checkpoint names another
+//! log, or points past the end of the peer's log, one side lost state it had
+//! acknowledged (a wiped disk, a restored backup): [`resume`] asks for repair,
+//! Automerge's sync protocol per document, on top of the fast path. When it names an
+//! entry this node's log holds otherwise, this node's store was restored from a backup
+//! and wrote on under the same numbers: it takes a new log identity
+//! ([`Action::RenewLog`]), so that every peer repairs on its next connect instead of
+//! resuming past entries it never saw.
 //!
 //! Everything a link decides is in [`Session`]: the runtime (`linli-node`'s tokio pump,
 //! or the simulator's network) only moves frames, reads the log and calls the engine.
@@ -75,11 +79,19 @@ impl std::str::FromStr for Tier {
 /// How far one node has durably applied another's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// The peer's log identity (its store's actor).
+    /// The peer's log identity.
     pub log_id: String,
     /// The peer's last log sequence number applied (or skipped as not for us).
     pub through: u64,
+    /// The [`LogEntry::fingerprint`] of entry `through` of the peer's log, as the peer
+    /// sent it; 0 when unknown (nothing applied yet, or a checkpoint stored before
+    /// fingerprints were kept), and then not checked.
+    pub fingerprint: u64,
 }
+
+/// Marks the stored form that carries a fingerprint: never the first byte of a UTF-8
+/// log identity, which is all that followed `through` before.
+const FINGERPRINT_MARK: u8 = 0xff;
 
 impl Checkpoint {
     /// The name it is stored under ([`crate::store::StoreBatch::meta`]).
@@ -89,6 +101,8 @@ impl Checkpoint {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.through.to_be_bytes().to_vec();
+        out.push(FINGERPRINT_MARK);
+        out.extend_from_slice(&self.fingerprint.to_be_bytes());
         out.extend_from_slice(self.log_id.as_bytes());
         out
     }
@@ -96,9 +110,16 @@ impl Checkpoint {
     /// `None` for bytes that are not a checkpoint: the link then starts from zero,
     /// which costs a full resend but loses nothing.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let (through, log_id) = bytes.split_at_checked(8)?;
+        let (through, rest) = bytes.split_at_checked(8)?;
         let through = u64::from_be_bytes(through.try_into().ok()?);
-        Some(Self { log_id: String::from_utf8(log_id.to_vec()).ok()?, through })
+        let (fingerprint, log_id) = match rest.split_first() {
+            Some((&FINGERPRINT_MARK, rest)) => {
+                let (fingerprint, log_id) = rest.split_at_checked(8)?;
+                (u64::from_be_bytes(fingerprint.try_into().ok()?), log_id)
+            }
+            _ => (0, rest),
+        };
+        Some(Self { log_id: String::from_utf8(log_id.to_vec()).ok()?, through, fingerprint })
     }
 }
 
@@ -125,6 +146,9 @@ pub enum Frame {
     Batch {
         entries: Vec<LogEntry>,
         through: u64,
+        /// [`LogEntry::fingerprint`] of entry `through` (shipped or skipped); 0 when
+        /// the sender does not know it.
+        fingerprint: u64,
     },
     /// The receiver has durably applied the sender's log through `through`.
     Ack {
@@ -160,6 +184,26 @@ pub struct Resume {
     pub peer_lost: bool,
 }
 
+/// The entry of this node's log that the peer's checkpoint names, when it names this
+/// log and one of its entries: the runtime reads it and hands it to [`Session::start`],
+/// which checks the checkpoint's fingerprint against it.
+pub fn named_seq(mine: &Hello, theirs: &Hello) -> Option<u64> {
+    theirs.checkpoint.as_ref().filter(|cp| cp.log_id == mine.log_id && cp.through > 0).map(|cp| cp.through)
+}
+
+/// Whether the peer acknowledged an entry of this log that this node holds otherwise
+/// (`named`: its entry at the peer's checkpoint, read by the runtime, `None` when its
+/// log has no such entry): the store was restored from a backup and wrote on under
+/// the same numbers. A checkpoint past the log's end is [`resume`]'s case, and one
+/// without a fingerprint cannot be checked.
+pub fn log_diverged(mine: &Hello, theirs: &Hello, named: Option<&LogEntry>) -> bool {
+    let Some(cp) = theirs.checkpoint.as_ref() else { return false };
+    if cp.log_id != mine.log_id || cp.through == 0 || cp.through > mine.log_end || cp.fingerprint == 0 {
+        return false;
+    }
+    named.filter(|entry| entry.seq == cp.through).map(LogEntry::fingerprint) != Some(cp.fingerprint)
+}
+
 /// Decides from both Hellos where shipping resumes and whether to repair. Both sides
 /// reach the same `repair`: each checks the other's claims about itself and its own
 /// claims about the other.
@@ -189,7 +233,11 @@ mod tests {
             tier: Tier::Community,
             log_id: log_id.into(),
             log_end,
-            checkpoint: checkpoint.map(|(log_id, through)| Checkpoint { log_id: log_id.into(), through }),
+            checkpoint: checkpoint.map(|(log_id, through)| Checkpoint {
+                log_id: log_id.into(),
+                through,
+                fingerprint: 0,
+            }),
             subtree: BTreeSet::new(),
         }
     }
@@ -239,8 +287,39 @@ mod tests {
 
     #[test]
     fn checkpoints_round_trip_and_garbage_is_none() {
-        let cp = Checkpoint { log_id: "lg-pingdi.17f".into(), through: 9 };
+        let cp = Checkpoint { log_id: "lg-pingdi.17f".into(), through: 9, fingerprint: 0xfeed };
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
         assert_eq!(Checkpoint::decode(&[1, 2]), None);
+        // As stored before fingerprints: read, with none to check.
+        let mut old = 9u64.to_be_bytes().to_vec();
+        old.extend_from_slice(b"lg-pingdi.17f");
+        let read = Checkpoint::decode(&old).unwrap();
+        assert_eq!((read.log_id.as_str(), read.through, read.fingerprint), ("lg-pingdi.17f", 9, 0));
+    }
+
+    #[test]
+    fn a_checkpoint_naming_an_entry_the_log_holds_otherwise_means_the_log_diverged() {
+        let entry = |seq: u64, byte: u8| LogEntry {
+            seq,
+            doc: DocId::new("c", "requests", "2026-12").unwrap(),
+            origin: None,
+            changes: vec![vec![byte; 4]],
+        };
+        let acked = entry(45, 1);
+        let mine = hello("c", "c.1", 60, None);
+        let mut theirs = hello("s", "s.1", 40, None);
+        theirs.checkpoint = Some(Checkpoint { log_id: "c.1".into(), through: 45, fingerprint: acked.fingerprint() });
+        assert_eq!(named_seq(&mine, &theirs), Some(45));
+        assert!(!log_diverged(&mine, &theirs, Some(&acked)));
+        // Restored from a backup that ended at 20, then wrote 21..60 anew.
+        assert!(log_diverged(&mine, &theirs, Some(&entry(45, 2))));
+        assert!(log_diverged(&mine, &theirs, None));
+        // Another log's checkpoint, one past the end, or one without a fingerprint: not this check's.
+        let other = hello("c", "c.2", 60, None);
+        assert!(!log_diverged(&other, &theirs, None) && named_seq(&other, &theirs).is_none());
+        let short = hello("c", "c.1", 30, None);
+        assert!(!log_diverged(&short, &theirs, None));
+        theirs.checkpoint = Some(Checkpoint { log_id: "c.1".into(), through: 45, fingerprint: 0 });
+        assert!(!log_diverged(&mine, &theirs, None));
     }
 }

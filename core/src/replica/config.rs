@@ -43,11 +43,13 @@ pub struct ReplicaConfig {
     /// Past this many chunks a document is compacted inline, in the write's batch,
     /// so that loading never replays more than this many chunks.
     pub compact_chunks_max: usize,
-    /// Makes this store's Automerge actor unique when the store is new: the actor is
-    /// `<node>.<incarnation in hex>`, kept for the store's life. A node whose disk was
-    /// wiped must not reuse its old actor: peers hold its old changes, and Automerge
-    /// identifies a change by actor and sequence number. Runtimes pass the wall clock
-    /// in nanoseconds; the simulator a seeded value.
+    /// Makes this start's Automerge actor unique: the actor is
+    /// `<node>.<incarnation in hex>`, and so is a new store's log identity. A node
+    /// whose disk was wiped or restored from a backup must not reuse an actor: peers
+    /// hold its old changes, and Automerge identifies a change by actor and sequence
+    /// number, so a second change under the same pair is refused everywhere. Each
+    /// start must pass a new value: runtimes pass the wall clock in nanoseconds; the
+    /// simulator counts the node's starts.
     pub incarnation: u64,
     /// How far a peer's change may be dated after this node's clock: one made later
     /// is refused ([`crate::Error::ClockAhead`]), so a peer's wrong clock cannot move

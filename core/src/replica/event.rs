@@ -62,6 +62,11 @@ pub enum Event {
     Split { rule: SplitRule, now_ms: u64 },
     /// Time passes: background work (compaction), bounded per tick.
     Tick { now_ms: u64 },
+    /// A peer acknowledged entries of log `stale` that this store holds otherwise
+    /// (restored from an older backup, see [`crate::link::Action::RenewLog`]): the
+    /// log takes a new identity, persisted at once, unless it already did. Answered
+    /// by [`Effect::LogRenewed`].
+    RenewLog { stale: String },
 }
 
 #[derive(Debug)]
@@ -80,4 +85,6 @@ pub enum Effect {
     /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
     /// how many changes its message brought.
     Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },
+    /// The log's identity after an [`Event::RenewLog`], for the runtime's Hellos.
+    LogRenewed { log_id: String },
 }

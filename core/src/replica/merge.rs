@@ -13,6 +13,7 @@ use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId};
 use crate::store::{Storage, StoreBatch};
 use crate::views::Dirty;
+use std::collections::HashSet;
 
 impl Replica {
     pub(super) fn changes(
@@ -95,6 +96,9 @@ impl Replica {
         let cached = self
             .cached_mut(store, doc_id, true)?
             .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
+        // Stored changes of other batches, maybe of other peers, that this merge may
+        // let apply: they are logged apart (below).
+        let waited: HashSet<Vec<u8>> = cached.waiting.iter().cloned().collect();
         let applied = match merge(&mut cached.doc) {
             Ok(applied) => applied,
             Err(e) => {
@@ -127,7 +131,21 @@ impl Replica {
         }
         let count = applied.changes.len();
         if count > 0 {
-            self.log_changes(doc_id, Some(origin.clone()), applied.changes, batch, dirty);
+            // Changes that waited and apply now came with an earlier batch, maybe from
+            // another peer (a district's change to a community's record, waiting at a
+            // street for the community's own): logged as from `origin`, they would
+            // never ship back to it, and it would never get the other peer's change.
+            // Their peer is not kept, so they ship to every link (a duplicate to the one
+            // they came from costs bytes, never a change).
+            let is_new_here = |change: &Vec<u8>| incoming.is_some_and(|incoming| incoming.contains(change));
+            let (released, from_origin): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+                applied.changes.into_iter().partition(|change| waited.contains(change) && !is_new_here(change));
+            if !from_origin.is_empty() {
+                self.log_changes(doc_id, Some(origin.clone()), from_origin, batch, dirty);
+            }
+            if !released.is_empty() {
+                self.log_changes(doc_id, None, released, batch, dirty);
+            }
             self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
         }
         Ok(count)

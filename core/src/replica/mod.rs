@@ -54,10 +54,16 @@ pub struct Replica {
     docs: DocCache,
     known_docs: BTreeSet<DocId>,
     views: Views,
-    /// This store's Automerge actor.
+    /// The Automerge actor of this start: new at every start, so that a store
+    /// restored from a backup never writes a change under an actor and sequence
+    /// number a peer already holds for another change (Automerge refuses those).
     actor: String,
-    /// Set until the actor of a new store is in a committed batch.
-    actor_unsaved: bool,
+    /// The identity of this store's log, which links name in their checkpoints: kept
+    /// for the store's life, renewed when the store turns out restored from a backup
+    /// ([`Event::RenewLog`]).
+    log_id: String,
+    /// Set until the log's identity is in a committed batch.
+    log_id_unsaved: bool,
     /// Views recounted at open because the stored ones could not be read: every stored
     /// view entry deleted, the recount written, in the next batch.
     views_rewrite: Vec<crate::views::ViewWrite>,
@@ -79,9 +85,10 @@ impl Replica {
             Ok(views) => (views, None),
             Err(e) => (Views::default(), Some(e)),
         };
-        let (actor, actor_unsaved) = match store.actor()? {
-            Some(actor) => (actor, false),
-            None => (format!("{}.{:x}", config.node, config.incarnation), true),
+        let actor = format!("{}.{:x}", config.node, config.incarnation);
+        let (log_id, log_id_unsaved) = match store.log_id()? {
+            Some(log_id) => (log_id, false),
+            None => (actor.clone(), true),
         };
         let waiting_docs = match store.meta(waiting::INDEX_META)? {
             Some(bytes) => waiting::decode_index(&bytes)?,
@@ -90,7 +97,8 @@ impl Replica {
         let mut replica = Self {
             views_rewrite: Vec::new(),
             actor,
-            actor_unsaved,
+            log_id,
+            log_id_unsaved,
             waiting_docs,
             sync_states: HashMap::new(),
             docs: DocCache::new(config.doc_cache_max, config.doc_cache_bytes_max),
@@ -128,6 +136,20 @@ impl Replica {
         self.known_docs.iter()
     }
 
+    /// The bytes of peers' changes each document holds waiting for their
+    /// dependencies, as stored (see [`WAITING_BYTES_MAX`]): for status and tests.
+    pub fn waiting_bytes(&self, store: &dyn Storage) -> Result<Vec<(DocId, usize)>> {
+        let mut out = Vec::with_capacity(self.waiting_docs.len());
+        for doc in &self.waiting_docs {
+            let bytes = match store.meta(&waiting::meta_name(doc))? {
+                Some(bytes) => waiting::decode(doc, &bytes)?.iter().map(Vec::len).sum(),
+                None => 0,
+            };
+            out.push((doc.clone(), bytes));
+        }
+        Ok(out)
+    }
+
     /// Whether the document cache holds more than its bound.
     pub fn cache_over_bound(&self) -> bool {
         self.docs.over_bound()
@@ -140,16 +162,21 @@ impl Replica {
         self.docs.evict_to_bound();
     }
 
-    /// This store's Automerge actor: also the identity of its log, which links name
-    /// in their checkpoints.
+    /// The Automerge actor this start writes changes with.
     pub fn actor(&self) -> &str {
         &self.actor
     }
 
-    /// For a new store, the batch that records its actor, so the log has its identity
-    /// before any link names it. `None` once recorded.
+    /// The identity of this store's log, which links name in their checkpoints.
+    pub fn log_id(&self) -> &str {
+        &self.log_id
+    }
+
+    /// For a new store, the batch that records its log's identity, so the log has it
+    /// before any link names it; or the recount of views that could not be read.
+    /// `None` once recorded.
     pub fn birth(&mut self) -> Option<StoreBatch> {
-        if !self.actor_unsaved && self.views_rewrite.is_empty() {
+        if !self.log_id_unsaved && self.views_rewrite.is_empty() {
             return None;
         }
         let mut batch = StoreBatch::default();
@@ -171,11 +198,26 @@ impl Replica {
             Event::Forget { owners, meta } => self.forget(store, &owners, meta),
             Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),
             Event::Tick { now_ms: _ } => self.tick(),
+            Event::RenewLog { stale } => self.renew_log(&stale),
         }
     }
 
+    /// A new identity for the log (see [`Event::RenewLog`]): unique to this node, this
+    /// start and this point of the log. Every peer then holds a checkpoint of another
+    /// log and repairs; shipping starts over from the log's beginning.
+    fn renew_log(&mut self, stale: &str) -> Vec<Effect> {
+        if self.log_id == stale {
+            self.log_id = format!("{}.{:x}.{:x}", self.config.node, self.config.incarnation, self.next_seq);
+            self.log_id_unsaved = true;
+            tracing::warn!(node = %self.config.node, stale, log = %self.log_id, "log renewed: its peers repair");
+        }
+        let mut batch = StoreBatch::default();
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch), Effect::LogRenewed { log_id: self.log_id.clone() }]
+    }
+
     /// What every batch carries besides its changes: the clock's high-water mark, and
-    /// a new store's actor the first time.
+    /// the log's identity when it is new.
     fn seal(&mut self, batch: &mut StoreBatch) {
         batch.hlc = Some(self.clock.last());
         if !self.views_rewrite.is_empty() {
@@ -184,9 +226,9 @@ impl Replica {
             batch.views = std::mem::take(&mut self.views_rewrite);
             batch.views.extend(own);
         }
-        if self.actor_unsaved {
-            batch.actor = Some(self.actor.clone());
-            self.actor_unsaved = false;
+        if self.log_id_unsaved {
+            batch.log_id = Some(self.log_id.clone());
+            self.log_id_unsaved = false;
         }
     }
 

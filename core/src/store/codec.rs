@@ -6,7 +6,9 @@ use crate::error::{Error, Result};
 use crate::ids::{DocId, NodeId, RecordKey};
 
 pub const HLC_KEY: &[u8] = b"hlc";
-pub const ACTOR_KEY: &[u8] = b"actor";
+/// The log's identity. Stored as `actor`: it was once also the store's Automerge
+/// actor, which is now new at every start (see `replica::Replica::open`).
+pub const LOG_ID_KEY: &[u8] = b"actor";
 
 /// Runtime values ([`super::StoreBatch::meta`]) live under their own prefix, apart
 /// from the engine's.

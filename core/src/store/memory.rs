@@ -18,7 +18,7 @@ pub struct MemoryStore {
     views: BTreeMap<Vec<u8>, Vec<u8>>,
     local: BTreeMap<Vec<u8>, serde_json::Value>,
     hlc: Hlc,
-    actor: Option<String>,
+    log_id: Option<String>,
     meta: BTreeMap<String, Vec<u8>>,
 }
 
@@ -57,8 +57,8 @@ impl Storage for MemoryStore {
         if let Some(hlc) = batch.hlc {
             self.hlc = self.hlc.max(hlc);
         }
-        if let Some(actor) = &batch.actor {
-            self.actor = Some(actor.clone());
+        if let Some(log_id) = &batch.log_id {
+            self.log_id = Some(log_id.clone());
         }
         for (name, value) in &batch.meta {
             self.meta.insert(name.clone(), value.clone());
@@ -118,8 +118,8 @@ impl Storage for MemoryStore {
         Ok(self.hlc)
     }
 
-    fn actor(&self) -> Result<Option<String>> {
-        Ok(self.actor.clone())
+    fn log_id(&self) -> Result<Option<String>> {
+        Ok(self.log_id.clone())
     }
 
     fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {

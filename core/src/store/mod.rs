@@ -15,7 +15,7 @@
 //! | `log` | seq (u64 BE) | [`LogEntry`] |
 //! | `views` | see `views::codec` | count, sum or empty |
 //! | `local` | record key, NUL, field | JSON value: personal data, never replicated |
-//! | `meta` | name | the HLC high-water mark, the actor, links' checkpoints |
+//! | `meta` | name | the HLC high-water mark, the log's identity, links' checkpoints |
 
 pub mod codec;
 mod memory;
@@ -39,6 +39,33 @@ pub struct LogEntry {
     pub changes: Vec<Vec<u8>>,
 }
 
+impl LogEntry {
+    /// A fingerprint of the entry (FNV-1a, 64 bits, over its sequence number, document
+    /// and changes), never 0. A link's checkpoint carries the one of the entry it
+    /// names: a log restored from a backup that wrote other entries under the same
+    /// numbers is told apart from the log the peer acknowledged. Stable across
+    /// versions and machines (it is stored in checkpoints), and not a defence against
+    /// a forger, only against a mix-up.
+    pub fn fingerprint(&self) -> u64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let mut eat = |bytes: &[u8]| {
+            for byte in bytes {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        eat(&self.seq.to_be_bytes());
+        eat(self.doc.to_string().as_bytes());
+        for change in &self.changes {
+            eat(&(change.len() as u64).to_be_bytes());
+            eat(change);
+        }
+        hash.max(1)
+    }
+}
+
 /// A document compacted into one saved blob that covers its chunks up to `through_seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -57,8 +84,10 @@ pub struct StoreBatch {
     /// Personal data by record and field, as JSON.
     pub local: Vec<(RecordKey, String, serde_json::Value)>,
     pub hlc: Option<Hlc>,
-    /// This store's Automerge actor, written once, by the first batch after creation.
-    pub actor: Option<String>,
+    /// The identity of this store's log, written by the first batch after creation,
+    /// and again when the node learns its store was restored from a backup (a new
+    /// identity, so that every peer repairs instead of trusting its checkpoint).
+    pub log_id: Option<String>,
     /// Small named values of the runtime, e.g. a link's checkpoint, committed with
     /// the changes they describe.
     pub meta: Vec<(String, Vec<u8>)>,
@@ -73,12 +102,12 @@ pub struct StoreBatch {
 impl StoreBatch {
     pub fn is_empty(&self) -> bool {
         // A batch with only a clock mark may be skipped (nothing was stamped with it);
-        // one that carries a new store's actor may not.
+        // one that carries a log identity may not.
         self.log.is_empty()
             && self.snapshots.is_empty()
             && self.views.is_empty()
             && self.local.is_empty()
-            && self.actor.is_none()
+            && self.log_id.is_none()
             && self.meta.is_empty()
             && self.meta_deleted.is_empty()
             && self.forget.is_empty()
@@ -91,7 +120,7 @@ impl StoreBatch {
         self.views.extend(other.views);
         self.local.extend(other.local);
         self.hlc = self.hlc.max(other.hlc);
-        self.actor = self.actor.take().or(other.actor);
+        self.log_id = self.log_id.take().or(other.log_id);
         self.meta.extend(other.meta);
         self.meta_deleted.extend(other.meta_deleted);
         self.forget.extend(other.forget);
@@ -118,8 +147,8 @@ pub trait Storage: Send {
     fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>>;
     /// The highest HLC persisted, so a restarted node never reuses a timestamp.
     fn hlc(&self) -> Result<Hlc>;
-    /// The Automerge actor this store's history was written with, if any yet.
-    fn actor(&self) -> Result<Option<String>>;
+    /// The identity of this store's log ([`StoreBatch::log_id`]), if any yet.
+    fn log_id(&self) -> Result<Option<String>>;
     /// A value committed through [`StoreBatch::meta`].
     fn meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
 }

@@ -30,7 +30,8 @@ pub struct EngineHandle {
     /// closes (and its lock is released) even while handles live on.
     pub(super) store: Arc<Mutex<Option<RocksStore>>>,
     pub(super) node: NodeId,
-    pub(super) log_id: String,
+    /// The log's identity as of the last renewal ([`Self::renew_log_async`]).
+    pub(super) log_id: Arc<Mutex<String>>,
 }
 
 impl EngineHandle {
@@ -83,9 +84,18 @@ impl EngineHandle {
         &self.node
     }
 
-    /// The identity of this store's log (its Automerge actor).
-    pub fn log_id(&self) -> &str {
-        &self.log_id
+    /// The identity of this store's log, which links name in their checkpoints.
+    pub fn log_id(&self) -> String {
+        self.log_id.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Gives the log a new identity if it still is `stale` (see `Event::RenewLog`):
+    /// a peer acknowledged entries of it that this store holds otherwise. Answers once
+    /// the new identity is durable; later Hellos carry it.
+    pub async fn renew_log_async(&self, stale: String) -> Result<String, NodeError> {
+        let log_id = self.step_async(false, move |_| Event::RenewLog { stale }, renewed).await?;
+        *self.log_id.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = log_id.clone();
+        Ok(log_id)
     }
 
     /// The store, for reading what is durable (the log, checkpoints); only the engine
@@ -153,6 +163,17 @@ fn applied(effects: Vec<Effect>) -> Result<Applied, NodeError> {
         _ => None,
     });
     Ok(per_doc.collect())
+}
+
+fn renewed(effects: Vec<Effect>) -> Result<String, NodeError> {
+    let log_id = effects.into_iter().find_map(|effect| match effect {
+        Effect::LogRenewed { log_id } => Some(log_id),
+        _ => None,
+    });
+    log_id.ok_or_else(|| {
+        let reason = "the engine gave no answer to a log renewal".into();
+        NodeError::Core(linli_core::Error::Corrupt { what: "engine", key: "log".into(), reason })
+    })
 }
 
 fn sync_step(effects: Vec<Effect>) -> Result<SyncStep, NodeError> {

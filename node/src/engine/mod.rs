@@ -104,7 +104,7 @@ fn wall_ms() -> u64 {
 impl Engine {
     /// Opens the store and starts the writer and committer threads.
     pub fn start(mut config: EngineConfig) -> Result<Self, NodeError> {
-        // Used only if the store is new: a wiped disk gets a new Automerge actor.
+        // This start's Automerge actor, and a new store's log identity.
         config.replica.incarnation =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let mut store = RocksStore::open(&config.data_dir)?;
@@ -113,7 +113,7 @@ impl Engine {
         if let Some(birth) = replica.birth() {
             store.commit(&birth)?;
         }
-        let log_id = replica.actor().to_string();
+        let log_id = Arc::new(Mutex::new(replica.log_id().to_string()));
         let stopped: StopReason = Arc::new(Mutex::new(None));
         let (log_end_tx, log_end) = watch::channel(store.log_last_seq()?);
         let (views_changed_tx, views_changed) = watch::channel(0u64);

@@ -177,7 +177,7 @@ impl Writer {
                         answers.push(Answer::new(reply, result.map_err(NodeError::from)));
                     }
                 }
-                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } => {}
+                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } | Effect::LogRenewed { .. } => {}
             }
         }
         tracing::trace!(batch_size, "write batch prepared");

@@ -19,7 +19,7 @@ use crate::engine::{Applied, EngineHandle, SyncStep};
 use crate::error::NodeError;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::link::limits::OUTBOX_FRAMES_MAX;
-use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier};
+use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier, named_seq};
 use linli_core::store::{LogEntry, Storage};
 use linli_proto::v1;
 use std::collections::VecDeque;
@@ -54,7 +54,7 @@ impl Shared {
         Ok(Hello {
             node: self.engine.node().clone(),
             tier: self.tier,
-            log_id: self.engine.log_id().to_string(),
+            log_id: self.engine.log_id(),
             log_end: *self.engine.log_end().borrow(),
             checkpoint,
             subtree: self.routes().subtree(),
@@ -132,7 +132,23 @@ pub async fn run(
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
     let peer = theirs.node.clone();
-    let (session, actions) = Session::start(&mine, &theirs, peer_is, shared.link.clone(), now_ms());
+    let named = match named_seq(&mine, &theirs) {
+        Some(seq) => {
+            let store = shared.engine.store()?;
+            let read = tokio::task::spawn_blocking(move || store.log_after(seq - 1, 1));
+            read.await.map_err(|e| task_failed(&peer, "log reader", e))??.into_iter().next()
+        }
+        None => None,
+    };
+    let (session, actions) = Session::start(&mine, &theirs, named.as_ref(), peer_is, shared.link.clone(), now_ms());
+    if let Some(Action::RenewLog { stale }) = actions.first() {
+        // This store was restored from a backup and wrote on: the session ends here,
+        // and the next Hellos carry the new log, which every peer repairs against.
+        let log_id = shared.engine.renew_log_async(stale.clone()).await?;
+        let reason =
+            format!("it acknowledged entries of log {stale} that this store holds otherwise; renewed as {log_id}");
+        return Err(NodeError::Link { peer: peer.to_string(), reason });
+    }
     let progress = session.progress();
     tracing::info!(%peer, send_after = progress.sent_through, repair = progress.repair, "link up");
     shared.links.update(peer.as_str(), |s| {
@@ -253,7 +269,7 @@ impl Pump {
                         tracing::warn!(seq, %doc, %reason, "refused a log entry from the peer");
                         self.shared.links.update(self.peer.as_str(), |s| s.refused_here += 1);
                     }
-                    if let Frame::Batch { entries, through } = &frame {
+                    if let Frame::Batch { entries, through, .. } = &frame {
                         tracing::debug!(entries = entries.len(), through, "batch sent");
                     }
                     self.outbox.push_back(v1::Frame::from(&frame));
@@ -274,6 +290,11 @@ impl Pump {
                     self.engine_work.push_back(EngineWork::Apply { docs, checkpoint })
                 }
                 Action::Sync { doc, message } => self.engine_work.push_back(EngineWork::Sync { doc, message }),
+                Action::RenewLog { stale } => {
+                    // Only a session's start asks for it, and `run` ends the session there.
+                    let reason = format!("log {stale} must be renewed");
+                    return Err(NodeError::Link { peer: self.peer.to_string(), reason });
+                }
             }
         }
         if self.engine_call.is_none()

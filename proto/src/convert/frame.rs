@@ -34,15 +34,17 @@ impl From<&Frame> for v1::Frame {
                 tier: v1::Tier::from(hello.tier) as i32,
                 log_id: hello.log_id.clone(),
                 log_end: hello.log_end,
-                checkpoint: hello
-                    .checkpoint
-                    .as_ref()
-                    .map(|cp| v1::Checkpoint { log_id: cp.log_id.clone(), through: cp.through }),
+                checkpoint: hello.checkpoint.as_ref().map(|cp| v1::Checkpoint {
+                    log_id: cp.log_id.clone(),
+                    through: cp.through,
+                    fingerprint: cp.fingerprint,
+                }),
                 subtree: hello.subtree.iter().cloned().collect(),
             }),
-            Frame::Batch { entries, through } => Body::Batch(v1::LogBatch {
+            Frame::Batch { entries, through, fingerprint } => Body::Batch(v1::LogBatch {
                 entries: entries.iter().map(v1::LogEntry::from).collect(),
                 through: *through,
+                fingerprint: *fingerprint,
             }),
             Frame::Ack { through } => Body::Ack(v1::Ack { through: *through }),
             Frame::Refusal { seq, doc, reason } => {
@@ -67,12 +69,17 @@ impl TryFrom<v1::Frame> for Frame {
                 tier: tier_from_wire(hello.tier)?,
                 log_id: hello.log_id,
                 log_end: hello.log_end,
-                checkpoint: hello.checkpoint.map(|cp| Checkpoint { log_id: cp.log_id, through: cp.through }),
+                checkpoint: hello.checkpoint.map(|cp| Checkpoint {
+                    log_id: cp.log_id,
+                    through: cp.through,
+                    fingerprint: cp.fingerprint,
+                }),
                 subtree: hello.subtree.into_iter().collect(),
             }),
             Body::Batch(batch) => Frame::Batch {
                 entries: batch.entries.into_iter().map(LogEntry::try_from).collect::<Result<_, _>>()?,
                 through: batch.through,
+                fingerprint: batch.fingerprint,
             },
             Body::Ack(ack) => Frame::Ack { through: ack.through },
             Body::Refusal(refusal) => Frame::Refusal { seq: refusal.seq, doc: refusal.doc, reason: refusal.reason },
@@ -98,12 +105,12 @@ mod tests {
             tier: Tier::Street,
             log_id: "lg-pingdi.1f".into(),
             log_end: 12,
-            checkpoint: Some(Checkpoint { log_id: "lg.2".into(), through: 7 }),
+            checkpoint: Some(Checkpoint { log_id: "lg.2".into(), through: 7, fingerprint: 0xabc }),
             subtree: ["lg-pingdi".to_string(), "lg-pingdi-pingdi".to_string()].into(),
         }));
         let doc = DocId::parse("lg-pingdi-pingdi/requests/2026-11").unwrap();
         let entry = LogEntry { seq: 3, doc: doc.clone(), origin: None, changes: vec![vec![1]] };
-        round_trip(Frame::Batch { entries: vec![entry], through: 5 });
+        round_trip(Frame::Batch { entries: vec![entry], through: 5, fingerprint: 9 });
         round_trip(Frame::Ack { through: 5 });
         round_trip(Frame::Refusal { seq: 3, doc: doc.to_string(), reason: "not yours".into() });
         round_trip(Frame::Sync { doc, message: vec![0x42, 1] });

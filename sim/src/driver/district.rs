@@ -99,6 +99,11 @@ pub trait District: 'static {
     /// Stops `node` and deletes its data.
     async fn wipe(&self, node: &str) -> Result<(), SimError>;
     async fn restart(&self, node: &str) -> Result<(), SimError>;
+    /// Copies `node`'s store aside, as an operator's backup (a real node is stopped
+    /// gracefully for the copy and started again); a later backup replaces it.
+    async fn backup(&self, node: &str) -> Result<(), SimError>;
+    /// Stops `node`, puts its last backup in place of its store, and starts it again.
+    async fn restore(&self, node: &str) -> Result<(), SimError>;
 
     /// `node` takes no more of the workload's writes (the ones in flight answered
     /// first); the end of its log then, `None` if it is down.

@@ -87,6 +87,7 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
                 FaultKind::Crash => district.crash(node).await?,
                 FaultKind::Kill => district.kill(node).await?,
                 FaultKind::Wipe => district.wipe(node).await?,
+                FaultKind::Restore => district.backup(node).await?,
                 FaultKind::Move | FaultKind::Split => {}
             }
             FaultDone::Started
@@ -99,6 +100,7 @@ pub(super) async fn perform<D: District>(district: &D, job: FaultJob) -> Result<
                 FaultKind::Loss => district.set_loss_pct(node, 0.0).await?,
                 FaultKind::Skew => district.set_skew_ms(node, 0).await?,
                 FaultKind::Crash | FaultKind::Kill | FaultKind::Wipe => district.restart(node).await?,
+                FaultKind::Restore => district.restore(node).await?,
                 FaultKind::Move | FaultKind::Split => {}
             }
             let healed = match &parent {

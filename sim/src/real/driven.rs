@@ -133,6 +133,14 @@ impl District for RealRun {
         self.district.restart(node).await
     }
 
+    async fn backup(&self, node: &str) -> Result<(), SimError> {
+        self.district.backup(node).await
+    }
+
+    async fn restore(&self, node: &str) -> Result<(), SimError> {
+        self.district.restore(node).await
+    }
+
     async fn close(&self, node: &str) -> Result<Option<u64>, SimError> {
         self.district.close(node).await
     }

@@ -342,6 +342,49 @@ impl RealDistrict {
             .map_err(|e| SimError::Io { what: format!("wiping {}", data_dir.display()), source: e })
     }
 
+    /// Copies `node`'s data directory aside (`<dir>.backup`), as an operator's backup:
+    /// the node is stopped gracefully for the copy, so that the copy is consistent, and
+    /// started again.
+    pub async fn backup(&self, node: &str) -> Result<(), SimError> {
+        let slot = self.slot(node)?;
+        {
+            let mut up = slot.up.write().await;
+            if let Some(running) = up.take() {
+                shut(node, running).await?;
+            }
+            let data_dir = slot.config().data_dir;
+            let copy = backup_dir(&data_dir);
+            let io = |what: String| move |source| SimError::Io { what, source };
+            if copy.exists() {
+                std::fs::remove_dir_all(&copy).map_err(io(format!("removing {}", copy.display())))?;
+            }
+            copy_dir(&data_dir, &copy).map_err(io(format!("backing up {}", data_dir.display())))?;
+        }
+        self.restart(node).await
+    }
+
+    /// Stops `node`, puts its last backup in place of its data directory, and starts
+    /// it again.
+    pub async fn restore(&self, node: &str) -> Result<(), SimError> {
+        let slot = self.slot(node)?;
+        {
+            let mut up = slot.up.write().await;
+            if let Some(running) = up.take() {
+                shut(node, running).await?;
+            }
+            let data_dir = slot.config().data_dir;
+            let copy = backup_dir(&data_dir);
+            let io = |what: String| move |source| SimError::Io { what, source };
+            std::fs::remove_dir_all(&data_dir).map_err(io(format!("removing {}", data_dir.display())))?;
+            copy_dir(&copy, &data_dir).map_err(io(format!(
+                "restoring {} from {}",
+                data_dir.display(),
+                copy.display()
+            )))?;
+        }
+        self.restart(node).await
+    }
+
     /// Starts a stopped `node` again on its old address, so its children's proxies
     /// find it.
     pub async fn restart(&self, node: &str) -> Result<(), SimError> {
@@ -458,6 +501,29 @@ async fn launch(
             Err(SimError::Node { node: node.clone(), source: Box::new(NodeError::Stopped { reason: Some(reason) }) })
         }
     }
+}
+
+/// Where a node's backup goes: beside its data directory.
+fn backup_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut name = data_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".backup");
+    data_dir.with_file_name(name)
+}
+
+/// Copies a directory tree (a stopped node's RocksDB files: plain files in a few
+/// directories).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 async fn shut(node: &str, up: Up) -> Result<(), SimError> {

@@ -101,6 +101,13 @@ impl SimDistrict {
         self.net.nodes[node].wipe();
     }
 
+    /// Stops `node`, puts its last backup in place of its store, and starts it again.
+    pub fn restore(&mut self, node: usize) -> Result<(), SimError> {
+        self.crash(node);
+        self.net.nodes[node].restore()?;
+        self.restart(node)
+    }
+
     /// Starts a stopped node; its links connect again.
     pub fn restart(&mut self, node: usize) -> Result<(), SimError> {
         self.net.nodes[node].start(&self.registries)?;

@@ -319,10 +319,12 @@ impl Net {
                 .map(|h| (h.log_id.len() + h.subtree.iter().map(String::len).sum::<usize>() + 48) as u64)
                 .sum::<u64>();
         let now = self.now_ms;
+        let child_named = self.nodes[child].named_entry(&child_hello, &parent_hello)?;
+        let parent_named = self.nodes[parent].named_entry(&parent_hello, &child_hello)?;
         let (child_end, child_actions) =
-            Session::start(&child_hello, &parent_hello, PeerIs::Parent, self.limits.clone(), now);
+            Session::start(&child_hello, &parent_hello, child_named.as_ref(), PeerIs::Parent, self.limits.clone(), now);
         let (parent_end, parent_actions) =
-            Session::start(&parent_hello, &child_hello, PeerIs::Child, self.limits.clone(), now);
+            Session::start(&parent_hello, &child_hello, parent_named.as_ref(), PeerIs::Child, self.limits.clone(), now);
         let l = &mut self.links[link];
         l.bytes += hello_bytes;
         l.sessions += 1;
@@ -399,6 +401,13 @@ impl Net {
                 Action::PeerRefused { seq, doc, reason } => {
                     tracing::warn!(seq, %doc, %reason, to = %session.peer(), "the peer refused a log entry");
                     Vec::new()
+                }
+                Action::RenewLog { stale } => {
+                    // As a real session: the log takes a new identity and the session
+                    // ends; the next Hellos make every peer repair.
+                    me.renew_log(stale)?;
+                    self.break_link(link);
+                    return self.retry(link);
                 }
             };
             queue.extend(more);

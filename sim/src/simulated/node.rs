@@ -29,6 +29,8 @@ pub struct SimNode {
     /// subtree.
     pub routes: Routes,
     store: MemoryStore,
+    /// The store as the last [`Self::backup`] found it.
+    backup: Option<MemoryStore>,
     /// `None` while the node is down.
     replica: Option<Replica>,
     /// Each new store gets a new Automerge actor: `<node>.<incarnation>`.
@@ -55,6 +57,7 @@ impl SimNode {
             forget: BTreeSet::new(),
             routes,
             store: MemoryStore::new(),
+            backup: None,
             replica: None,
             incarnation: 0,
             skew_ms: 0,
@@ -129,6 +132,22 @@ impl SimNode {
     pub fn wipe(&mut self) {
         self.replica = None;
         self.store = MemoryStore::new();
+    }
+
+    /// Keeps a copy of the store as it is now (what is committed), as a backup.
+    pub fn backup(&mut self) {
+        self.backup = Some(self.store.clone());
+    }
+
+    /// Stops the node and puts its last backup in place of its store.
+    pub fn restore(&mut self) -> Result<(), SimError> {
+        let backup = self
+            .backup
+            .clone()
+            .ok_or_else(|| SimError::Run { reason: format!("{} has no backup to restore", self.id) })?;
+        self.replica = None;
+        self.store = backup;
+        Ok(())
     }
 
     fn steps(&mut self, event: Event) -> Result<Vec<Effect>, SimError> {
@@ -256,7 +275,33 @@ impl SimNode {
     }
 
     pub fn log_id(&self) -> String {
-        self.replica.as_ref().map(|r| r.actor().to_string()).unwrap_or_default()
+        self.replica.as_ref().map(|r| r.log_id().to_string()).unwrap_or_default()
+    }
+
+    /// The bytes of peers' changes each document holds waiting for their
+    /// dependencies (empty while down).
+    pub fn waiting_bytes(&self) -> Result<Vec<(DocId, usize)>, SimError> {
+        let Some(replica) = self.replica.as_ref() else { return Ok(Vec::new()) };
+        replica.waiting_bytes(&self.store).map_err(core_error(&self.id))
+    }
+
+    /// The checkpoint this node holds of `peer`'s log, if any.
+    pub fn checkpoint_of(&self, peer: &NodeId) -> Result<Option<Checkpoint>, SimError> {
+        let bytes = self.store.meta(&Checkpoint::meta_name(peer)).map_err(core_error(&self.id))?;
+        Ok(bytes.and_then(|bytes| Checkpoint::decode(&bytes)))
+    }
+
+    /// This node's log entry that the peer's checkpoint names, for the session's start.
+    pub fn named_entry(&self, mine: &Hello, theirs: &Hello) -> Result<Option<LogEntry>, SimError> {
+        match linli_core::link::named_seq(mine, theirs) {
+            Some(seq) => Ok(self.log_after(seq - 1, 1)?.into_iter().next()),
+            None => Ok(None),
+        }
+    }
+
+    /// Renews the log's identity if it is still `stale` (see `Event::RenewLog`).
+    pub fn renew_log(&mut self, stale: String) -> Result<(), SimError> {
+        self.steps(Event::RenewLog { stale }).map(drop)
     }
 
     pub fn doc_ids(&self) -> Result<Vec<DocId>, SimError> {
@@ -264,11 +309,7 @@ impl SimNode {
     }
 
     pub fn hello(&self, peer: &NodeId) -> Result<Hello, SimError> {
-        let checkpoint = self
-            .store
-            .meta(&Checkpoint::meta_name(peer))
-            .map_err(core_error(&self.id))?
-            .and_then(|bytes| Checkpoint::decode(&bytes));
+        let checkpoint = self.checkpoint_of(peer)?;
         Ok(Hello {
             node: self.id.clone(),
             tier: self.tier,

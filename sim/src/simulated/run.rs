@@ -263,6 +263,17 @@ impl District for SimRun {
         self.with_node(node, |district, i| district.restart(i))
     }
 
+    async fn backup(&self, node: &str) -> Result<(), SimError> {
+        self.with_node(node, |district, i| {
+            district.net.nodes[i].backup();
+            Ok(())
+        })
+    }
+
+    async fn restore(&self, node: &str) -> Result<(), SimError> {
+        self.with_node(node, |district, i| district.restore(i))
+    }
+
     async fn close(&self, node: &str) -> Result<Option<u64>, SimError> {
         self.closed.borrow_mut().insert(node.to_string());
         self.log_end(node).await

@@ -40,7 +40,7 @@ mod send;
 mod tests;
 
 use super::Checkpoint;
-use super::{Frame, Hello, LinkLimits, Routes, resume};
+use super::{Frame, Hello, LinkLimits, Routes, log_diverged, resume};
 use crate::error::Error;
 use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
@@ -71,6 +71,13 @@ pub enum Action {
     ListDocs,
     /// The peer refused one of this node's log entries: for the runtime to log and count.
     PeerRefused { seq: u64, doc: String, reason: String },
+    /// The peer acknowledged entries of log `stale` that this node's log holds
+    /// otherwise: its store was restored from an older backup and wrote on under the
+    /// same numbers. The runtime renews the log's identity
+    /// ([`crate::replica::Event::RenewLog`]) and ends the session: on the next connect
+    /// every peer sees a new log and repairs, where resuming from its checkpoint would
+    /// skip the entries written since the restore. The only action of such a session.
+    RenewLog { stale: String },
 }
 
 /// Where a session stands, for status, metrics and the simulator's probes.
@@ -101,6 +108,8 @@ pub struct Session {
     i_lost: bool,
     /// The peer lost its state of the link (see [`crate::link::Resume::peer_lost`]).
     peer_lost: bool,
+    /// The session asked for [`Action::RenewLog`]: it does nothing more.
+    ended: bool,
 }
 
 fn broken(peer: &NodeId, reason: String) -> Error {
@@ -108,16 +117,21 @@ fn broken(peer: &NodeId, reason: String) -> Error {
 }
 
 impl Session {
-    /// The session after the Hellos: `mine` as sent, `theirs` as received. Returns
-    /// [`Action::ListDocs`] when the link must repair.
+    /// The session after the Hellos: `mine` as sent, `theirs` as received, and
+    /// `named`, this node's log entry at the peer's checkpoint
+    /// ([`crate::link::named_seq`]; `None` when there is none). Returns
+    /// [`Action::ListDocs`] when the link must repair, and only
+    /// [`Action::RenewLog`] when the log diverged from what the peer acknowledged.
     pub fn start(
         mine: &Hello,
         theirs: &Hello,
+        named: Option<&LogEntry>,
         peer_is: PeerIs,
         limits: LinkLimits,
         now_ms: u64,
     ) -> (Self, Vec<Action>) {
         let resume = resume(mine, theirs);
+        let diverged = log_diverged(mine, theirs, named);
         // What this node holds of the peer's log, durable from an earlier session; none
         // when the checkpoint no longer holds (the peer's log is new, or ends before it).
         let applied = mine
@@ -134,9 +148,19 @@ impl Session {
             repair: repair::Repair::new(resume.repair),
             i_lost: resume.i_lost,
             peer_lost: resume.peer_lost,
+            ended: false,
             limits,
         };
-        let actions = if resume.repair { vec![Action::ListDocs] } else { Vec::new() };
+        let actions = match (diverged, resume.repair) {
+            (true, _) => {
+                tracing::warn!(peer = %theirs.node, log = %mine.log_id, "the peer acknowledged entries this log holds otherwise (restored from a backup?): renewing the log");
+                vec![Action::RenewLog { stale: mine.log_id.clone() }]
+            }
+            (false, true) => vec![Action::ListDocs],
+            (false, false) => Vec::new(),
+        };
+        let mut session = session;
+        session.ended = diverged;
         (session, actions)
     }
 
@@ -157,6 +181,9 @@ impl Session {
     /// time: read more log, announce skipped entries, or start repairing one more
     /// document. `None`: wait for an event or the deadline.
     pub fn poll(&mut self, log_end: u64, backlog: usize, now_ms: u64) -> Option<Action> {
+        if self.ended {
+            return None;
+        }
         if let Some(action) = self.send.poll(&self.limits, log_end, now_ms) {
             return Some(action);
         }
@@ -181,12 +208,16 @@ impl Session {
     /// A frame from the peer. An error means the peer broke the protocol: the session
     /// ends (the link reconnects and resumes from the checkpoints).
     pub fn on_frame(&mut self, frame: Frame, routes: &Routes) -> Result<Vec<Action>, Error> {
+        if self.ended {
+            return Err(broken(&self.peer, "this node renews its log: the session is over".into()));
+        }
         match frame {
-            Frame::Batch { entries, through } => {
+            Frame::Batch { entries, through, fingerprint } => {
                 let (peer, peer_is) = (&self.peer, self.peer_is);
                 let refuses = |doc: &DocId| refusal(peer_is, peer, routes, doc);
                 let checkpoint_log = self.peer_log_id.clone();
-                self.receive.on_batch(entries, through, refuses, checkpoint_log).map_err(|reason| broken(peer, reason))
+                let checkpoint = Checkpoint { log_id: checkpoint_log, through, fingerprint };
+                self.receive.on_batch(entries, checkpoint, refuses).map_err(|reason| broken(peer, reason))
             }
             Frame::Ack { through } => {
                 self.send.on_ack(through).map_err(|reason| broken(&self.peer, reason))?;

@@ -34,7 +34,7 @@ impl Receiver {
         self.applying.is_some()
     }
 
-    /// A batch of the peer's log through `through`. Entries `refuses` names a reason
+    /// A batch of the peer's log through `checkpoint.through`. Entries `refuses` names a reason
     /// for are refused (a `Refusal` each) and the rest grouped per document, in one
     /// pass; the checkpoint goes with them. A batch at or below what is applied here
     /// (a replay) is acked again and applies nothing. `Err`: the batch breaks the
@@ -42,10 +42,10 @@ impl Receiver {
     pub fn on_batch(
         &mut self,
         entries: Vec<LogEntry>,
-        through: u64,
+        checkpoint: Checkpoint,
         refuses: impl Fn(&DocId) -> Option<String>,
-        peer_log_id: String,
     ) -> Result<Vec<Action>, String> {
+        let through = checkpoint.through;
         if self.applying.is_some() {
             return Err(format!("batch through {through} arrived before the previous one was applied"));
         }
@@ -82,7 +82,7 @@ impl Receiver {
             }
         }
         self.applying = Some((through, first_seq));
-        actions.push(Action::Apply { docs, checkpoint: Checkpoint { log_id: peer_log_id, through } });
+        actions.push(Action::Apply { docs, checkpoint });
         Ok(actions)
     }
 

@@ -10,6 +10,8 @@ use std::collections::VecDeque;
 pub(super) struct Sender {
     /// The last entry of this node's log looked at (shipped or skipped).
     cursor: u64,
+    /// Its [`LogEntry::fingerprint`], sent with the batch through it (0: not read).
+    cursor_fingerprint: u64,
     /// The last `through` sent to the peer.
     announced: u64,
     /// The peer acknowledged this node's log through here.
@@ -33,6 +35,7 @@ impl Sender {
     pub fn new(after: u64, now_ms: u64) -> Self {
         Self {
             cursor: after,
+            cursor_fingerprint: 0,
             announced: after,
             acked: after,
             in_flight: VecDeque::new(),
@@ -90,7 +93,10 @@ impl Sender {
             // Never the case while entries are kept for good; moving on keeps the
             // link from asking for the same empty range again.
             tracing::warn!(after = self.cursor, log_end = reading_to, "log read found nothing before its end");
-            self.cursor = self.cursor.max(reading_to);
+            if reading_to > self.cursor {
+                self.cursor = reading_to;
+                self.cursor_fingerprint = 0;
+            }
             return None;
         }
         let mut batch = Vec::new();
@@ -102,6 +108,7 @@ impl Sender {
                 break;
             }
             self.cursor = entry.seq;
+            self.cursor_fingerprint = entry.fingerprint();
             if ships(&entry) {
                 bytes += size;
                 batch.push(entry);
@@ -121,7 +128,7 @@ impl Sender {
     fn batch(&mut self, entries: Vec<LogEntry>) -> Frame {
         self.announced = self.cursor;
         self.in_flight.push_back(self.cursor);
-        Frame::Batch { entries, through: self.cursor }
+        Frame::Batch { entries, through: self.cursor, fingerprint: self.cursor_fingerprint }
     }
 
     /// The peer acknowledged `through`: the batches it covers leave the window.

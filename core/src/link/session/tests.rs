@@ -77,6 +77,12 @@ impl Side {
         self.log.len() as u64
     }
 
+    /// This side's log entry that the other's checkpoint names.
+    fn named(&self, mine: &Hello, theirs: &Hello) -> Option<LogEntry> {
+        let seq = crate::link::named_seq(mine, theirs)?;
+        self.log.iter().find(|e| e.seq == seq).cloned()
+    }
+
     fn hello(&self) -> Hello {
         Hello {
             node: id(self.name),
@@ -101,7 +107,7 @@ fn short(doc: &DocId) -> String {
 fn frame(frame: &Frame) -> String {
     match frame {
         Frame::Hello(h) => format!("hello end {}", h.log_end),
-        Frame::Batch { entries: list, through } => format!("batch {through} {}", entries(list)),
+        Frame::Batch { entries: list, through, .. } => format!("batch {through} {}", entries(list)),
         Frame::Ack { through } => format!("ack {through}"),
         Frame::Refusal { seq, doc, reason } => format!("refusal {seq} {doc}: {reason}"),
         Frame::Sync { doc, .. } => format!("sync {}", short(doc)),
@@ -141,10 +147,24 @@ impl Script {
     /// Exchanges Hellos and starts both sessions.
     fn connect(&mut self) {
         let (child_hello, street_hello) = (self.c.hello(), self.s.hello());
-        let (c, actions_c) =
-            Session::start(&child_hello, &street_hello, PeerIs::Parent, self.limits.clone(), self.now_ms);
-        let (s, actions_s) =
-            Session::start(&street_hello, &child_hello, PeerIs::Child, self.limits.clone(), self.now_ms);
+        let c_named = self.c.named(&child_hello, &street_hello);
+        let s_named = self.s.named(&street_hello, &child_hello);
+        let (c, actions_c) = Session::start(
+            &child_hello,
+            &street_hello,
+            c_named.as_ref(),
+            PeerIs::Parent,
+            self.limits.clone(),
+            self.now_ms,
+        );
+        let (s, actions_s) = Session::start(
+            &street_hello,
+            &child_hello,
+            s_named.as_ref(),
+            PeerIs::Child,
+            self.limits.clone(),
+            self.now_ms,
+        );
         let (pc, ps) = (c.progress(), s.progress());
         self.note(format!("connect: c sends after {}, s sends after {}", pc.sent_through, ps.sent_through));
         self.c.session = Some(c);
@@ -189,6 +209,7 @@ impl Script {
                 }
                 Action::ListDocs => format!("{from} list docs"),
                 Action::PeerRefused { seq, doc, .. } => format!("{from} peer refused {seq} {doc}"),
+                Action::RenewLog { stale } => format!("{from} renew log {stale}"),
             };
             self.trace.push(line);
             let (me, _) = self.side(child);
@@ -237,7 +258,7 @@ impl Script {
                     session.on_docs(me.docs.clone(), &me.routes);
                     Vec::new()
                 }
-                Action::PeerRefused { .. } => Vec::new(),
+                Action::PeerRefused { .. } | Action::RenewLog { .. } => Vec::new(),
             };
             queue.extend(more);
         }
@@ -499,14 +520,14 @@ fn a_replayed_batch_is_acked_and_applies_nothing() {
     t.connect();
     t.settle();
     t.trace.clear();
-    let replay = Frame::Batch { entries: t.c.log.clone(), through: 2 };
+    let replay = Frame::Batch { entries: t.c.log.clone(), through: 2, fingerprint: 0 };
     let s = t.s.session.as_mut().unwrap();
     let actions = s.on_frame(replay, &t.s.routes).unwrap();
     assert_eq!(actions, vec![Action::Send(Frame::Ack { through: 2 })]);
     // Out of order, or past its own `through`: the peer broke the protocol.
     let mut bad = t.c.log.clone();
     bad[0].seq = 9;
-    let err = s.on_frame(Frame::Batch { entries: bad, through: 3 }, &t.s.routes).unwrap_err();
+    let err = s.on_frame(Frame::Batch { entries: bad, through: 3, fingerprint: 0 }, &t.s.routes).unwrap_err();
     assert!(err.to_string().contains("entry 9 is out of order"), "{err}");
     let err = s.on_frame(Frame::Ack { through: 5 }, &t.s.routes).unwrap_err();
     assert!(err.to_string().contains("past 0 sent"), "{err}");
@@ -525,7 +546,7 @@ fn a_checkpoint_that_names_a_lost_log_starts_the_repair_path() {
     let mut street = Side::new("s", Tier::Street, "s.2");
     street.routes.children.insert("a".into(), ["a".to_string()].into());
     street.routes.children.insert("b".into(), ["b".to_string()].into()); // not shared with `a`
-    t.c.checkpoint = Some(Checkpoint { log_id: "s.1".into(), through: 4 });
+    t.c.checkpoint = Some(Checkpoint { log_id: "s.1".into(), through: 4, fingerprint: 0 });
     t.s = street;
     t.c.docs = vec![doc("a", "1"), doc("s", "all")];
     t.s.docs = vec![doc("a", "1"), doc("b", "1")];
@@ -555,7 +576,7 @@ fn a_child_that_lost_its_disk_syncs_up_only_its_own_documents() {
     let mut t = Script::new();
     // The child lost its disk: a new log; the street's checkpoint names the old one.
     t.c = Side::new("a", Tier::Community, "a.2");
-    t.s.checkpoint = Some(Checkpoint { log_id: "a.1".into(), through: 7 });
+    t.s.checkpoint = Some(Checkpoint { log_id: "a.1".into(), through: 7, fingerprint: 0 });
     t.c.docs = vec![doc("a", "1"), doc("s", "all")];
     t.s.docs = vec![doc("a", "1"), doc("s", "all")];
     t.connect();
@@ -576,14 +597,14 @@ fn a_parent_that_lost_its_disk_takes_its_broadcasts_back_from_a_child() {
     let t = Script::new();
     let broadcast = Frame::Sync { doc: doc("s", "all"), message: vec![1] };
     // First contact: nothing lost. The child may not write the street's documents.
-    let (mut street, _) = Session::start(&t.s.hello(), &t.c.hello(), PeerIs::Child, LinkLimits::default(), 0);
+    let (mut street, _) = Session::start(&t.s.hello(), &t.c.hello(), None, PeerIs::Child, LinkLimits::default(), 0);
     let refused = street.on_frame(broadcast.clone(), &t.s.routes).unwrap();
     assert!(matches!(refused.as_slice(), [Action::Send(Frame::Refusal { .. })]), "{refused:?}");
     // The street lost its disk (a new log; the child knew the old one): it takes
     // the broadcasts it lost back from the child.
     let mut child = t.c.hello();
-    child.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 4 });
-    let (mut street, _) = Session::start(&t.s.hello(), &child, PeerIs::Child, LinkLimits::default(), 0);
+    child.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 4, fingerprint: 0 });
+    let (mut street, _) = Session::start(&t.s.hello(), &child, None, PeerIs::Child, LinkLimits::default(), 0);
     let taken = street.on_frame(broadcast, &t.s.routes).unwrap();
     assert!(matches!(taken.as_slice(), [Action::Sync { message: Some(_), .. }]), "{taken:?}");
 }
@@ -592,13 +613,53 @@ fn a_parent_that_lost_its_disk_takes_its_broadcasts_back_from_a_child() {
 fn repair_starts_one_more_document_only_while_the_backlog_is_small() {
     let mut t = Script::new();
     // The child's checkpoint names a log the street no longer has.
-    t.c.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 9 });
+    t.c.checkpoint = Some(Checkpoint { log_id: "s.0".into(), through: 9, fingerprint: 0 });
     let (mine, theirs) = (t.c.hello(), t.s.hello());
-    let (mut session, actions) = Session::start(&mine, &theirs, PeerIs::Parent, LinkLimits::default(), 0);
+    let (mut session, actions) = Session::start(&mine, &theirs, None, PeerIs::Parent, LinkLimits::default(), 0);
     assert_eq!(actions, vec![Action::ListDocs]);
     session.on_docs((0..20).map(|i| doc("a", &i.to_string())).collect(), &t.c.routes);
     assert_eq!(session.poll(0, 16, 0), None, "16 frames or engine steps queued: the next document waits");
     assert_eq!(session.poll(0, 15, 0), Some(Action::Sync { doc: doc("a", "0"), message: None }));
     let started = std::iter::from_fn(|| session.poll(0, 0, 0)).count();
     assert_eq!(started, 19, "every shared document is repaired, one poll each");
+}
+
+#[test]
+fn a_log_restored_from_a_backup_that_wrote_on_is_renewed_not_resumed() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 3, 10);
+    t.connect();
+    t.settle();
+    t.disconnect();
+    // The community goes back to a backup taken after its first entry, and writes two
+    // others under numbers the street acknowledged: the street's checkpoint (3) is
+    // within the log, but names an entry the log holds otherwise. Resuming from it
+    // would skip entries 2 and 3 for good.
+    t.c.log.truncate(1);
+    t.c.write(&doc("a", "1"), 3, 20);
+    t.trace.clear();
+    t.connect();
+    assert_trace(
+        &t,
+        "connect: c sends after 3, s sends after 0
+         c renew log a.1
+         s list docs",
+    );
+    // The child's session does nothing more; a new log is a new link to the street.
+    assert!(t.c.session.as_mut().unwrap().poll(4, 0, 0).is_none());
+    t.disconnect();
+    t.c.log_id = "a.1.renewed".into();
+    t.trace.clear();
+    t.connect();
+    t.settle();
+    assert_trace(
+        &t,
+        "connect: c sends after 0, s sends after 0
+         c list docs
+         c read after 0 max 512
+         c→s batch 4 [1 a/r/1, 2 a/r/1, 3 a/r/1, 4 a/r/1]
+         s list docs
+         s apply [a/r/1×4] @a.1.renewed:4
+         s→c ack 4",
+    );
 }
