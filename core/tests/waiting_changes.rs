@@ -102,3 +102,39 @@ fn waiting_changes_past_the_bound_are_refused_and_the_document_still_synced() {
     let entry = format!("waiting/{}", created.doc);
     assert_eq!(street.store.meta(&entry).unwrap(), None, "more than the bound was stored");
 }
+
+/// A district's change to a community's record reaches a street that lost the record
+/// (a wiped street): it waits there until the community's create arrives. Both then
+/// apply in the community's batch, but the district's change did not come from the
+/// community: were it logged as the community's, the street would never ship it down
+/// to the community (a link never ships an entry back to where it came from), and the
+/// community would never see it. Before, it was.
+#[test]
+fn a_change_released_from_waiting_is_not_logged_as_the_releasing_peers() {
+    let mut community = community();
+    let created = new_request(&mut community, 0).key;
+    let create_log = community.store.log_after(0, usize::MAX).unwrap();
+    let mut district = replica("lg", Scope::All);
+    deliver(&mut district, &community, &create_log);
+    district.write(Write::set(created.clone(), &[("summary", json!("区里已派单"))]), NOW_MS).unwrap();
+    let district_log = district.store.log_after(0, usize::MAX).unwrap();
+    let district_change = district_log.last().unwrap().changes.clone();
+
+    let mut street = street_over(MemoryStore::new());
+    assert_eq!(deliver(&mut street, &district, &district_log[1..]), vec![(true, true)], "waits for the create");
+    assert_eq!(deliver(&mut street, &community, &create_log), vec![(true, false)], "both apply");
+
+    let entries = street.store.log_after(0, usize::MAX).unwrap();
+    let community_id = community.replica.node().clone();
+    let as_communitys = entries.iter().filter(|e| e.origin.as_ref() == Some(&community_id));
+    assert!(
+        as_communitys.flat_map(|e| &e.changes).all(|change| !district_change.contains(change)),
+        "the district's change is logged as the community's: {:?}",
+        entries.iter().map(|e| (e.seq, &e.origin)).collect::<Vec<_>>()
+    );
+    let shipped_down: Vec<&Vec<u8>> =
+        entries.iter().filter(|e| e.origin.as_ref() != Some(&community_id)).flat_map(|e| &e.changes).collect();
+    assert!(district_change.iter().all(|change| shipped_down.contains(&change)), "it ships down to the community");
+    let record = street.replica.get(&street.store, &created).unwrap().unwrap();
+    assert_eq!(record.fields.get("summary").and_then(|v| v.as_str()), Some("区里已派单"));
+}
