@@ -233,7 +233,11 @@ mod tests {
             tier: Tier::Community,
             log_id: log_id.into(),
             log_end,
-            checkpoint: checkpoint.map(|(log_id, through)| Checkpoint { log_id: log_id.into(), through, fingerprint: 0 }),
+            checkpoint: checkpoint.map(|(log_id, through)| Checkpoint {
+                log_id: log_id.into(),
+                through,
+                fingerprint: 0,
+            }),
             subtree: BTreeSet::new(),
         }
     }

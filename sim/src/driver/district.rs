@@ -96,6 +96,11 @@ pub trait District: 'static {
     async fn crash(&self, node: &str) -> Result<(), SimError>;
     /// SIGKILL (sim mode: a crash; its store holds only what was made durable).
     async fn kill(&self, node: &str) -> Result<(), SimError>;
+    /// The size of the changes in `node`'s log entries after `after` through
+    /// `through`, compressed with zstd (level 3) in one stream: the baseline for the
+    /// bytes a catch-up spent on the wire. `None` where the log cannot be read here (a
+    /// node that runs as a process, or is down).
+    async fn changes_zstd_bytes(&self, node: &str, after: u64, through: u64) -> Result<Option<u64>, SimError>;
     /// Stops `node` and deletes its data.
     async fn wipe(&self, node: &str) -> Result<(), SimError>;
     async fn restart(&self, node: &str) -> Result<(), SimError>;

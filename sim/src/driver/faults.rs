@@ -63,6 +63,8 @@ pub(super) struct Healed {
     /// what the catch-up carries.
     behind: u64,
     bytes: u64,
+    /// See [`crate::report::CatchUp::changes_zstd_bytes`].
+    changes_zstd_bytes: Option<u64>,
     at: Duration,
 }
 
@@ -140,7 +142,8 @@ async fn healed<D: District>(district: &D, node: &str, parent: &str) -> Result<O
     let Some(target) = district.log_end(node).await? else { return Ok(None) };
     let applied = district.link(node, parent).await?.map_or(0, |l| l.applied_up);
     let behind = target.saturating_sub(applied);
-    Ok(Some(Healed { target, behind, bytes: district.link_bytes(node)?, at: district.now() }))
+    let changes_zstd_bytes = district.changes_zstd_bytes(node, applied, target).await?;
+    Ok(Some(Healed { target, behind, bytes: district.link_bytes(node)?, changes_zstd_bytes, at: district.now() }))
 }
 
 /// A look at how far a link has come: for a move's hand-over, a split's wait, or a
@@ -431,6 +434,7 @@ impl<D: District> Driver<'_, D> {
                 behind_entries: pending.healed.behind,
                 time_ms: since.as_secs_f64() * 1e3,
                 bytes: bytes - pending.healed.bytes,
+                changes_zstd_bytes: pending.healed.changes_zstd_bytes,
             });
             self.catching_up.remove(&id);
         } else if since > CATCH_UP_MAX {

@@ -133,6 +133,10 @@ impl District for RealRun {
         self.district.restart(node).await
     }
 
+    async fn changes_zstd_bytes(&self, node: &str, after: u64, through: u64) -> Result<Option<u64>, SimError> {
+        self.district.changes_zstd_bytes(node, after, through).await
+    }
+
     async fn backup(&self, node: &str) -> Result<(), SimError> {
         self.district.backup(node).await
     }

@@ -23,11 +23,13 @@ pub mod proxy;
 mod reshape;
 
 use crate::error::SimError;
+use crate::report::{ZSTD_ENTRIES_MAX, zstd_bytes};
 use crate::topology::Topology;
 use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
 use linli_core::replica::Written;
 use linli_core::schema::Registries;
+use linli_core::store::Storage;
 use linli_core::views::Views;
 use linli_core::write::Write;
 use linli_node::NodeError;
@@ -262,6 +264,18 @@ impl RealDistrict {
                 .map_err(|e| SimError::Node { node: node.to_string(), source: Box::new(e) }),
             Some(Up::Process(process)) => process.get(key).await,
         }
+    }
+
+    /// See [`crate::driver::District::changes_zstd_bytes`]: read from an in-process
+    /// node's store.
+    pub async fn changes_zstd_bytes(&self, node: &str, after: u64, through: u64) -> Result<Option<u64>, SimError> {
+        let up = self.slot(node)?.up.read().await;
+        let Some(Up::Here(served)) = up.as_ref() else { return Ok(None) };
+        let failed = |e: NodeError| SimError::Node { node: node.to_string(), source: Box::new(e) };
+        let store = served.running.engine.store().map_err(failed)?;
+        let count = usize::try_from(through.saturating_sub(after)).unwrap_or(usize::MAX).min(ZSTD_ENTRIES_MAX);
+        let entries = store.log_after(after, count).map_err(|e| failed(NodeError::from(e)))?;
+        Ok(zstd_bytes(entries.iter().flat_map(|e| e.changes.iter().map(Vec::as_slice))))
     }
 
     /// The end of `node`'s log and its links by peer; `None` while it is down.

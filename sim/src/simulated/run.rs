@@ -9,7 +9,7 @@ use crate::checks::{self, Check};
 use crate::driver::{self, District, LinkState, Pace, Wrote};
 use crate::error::SimError;
 use crate::ledger::Ledger;
-use crate::report::Report;
+use crate::report::{Report, ZSTD_ENTRIES_MAX, zstd_bytes};
 use crate::rng::Rng;
 use crate::run::RunConfig;
 use crate::topology::Topology;
@@ -261,6 +261,14 @@ impl District for SimRun {
 
     async fn restart(&self, node: &str) -> Result<(), SimError> {
         self.with_node(node, |district, i| district.restart(i))
+    }
+
+    async fn changes_zstd_bytes(&self, node: &str, after: u64, through: u64) -> Result<Option<u64>, SimError> {
+        self.with_node(node, |district, i| {
+            let count = usize::try_from(through.saturating_sub(after)).unwrap_or(usize::MAX).min(ZSTD_ENTRIES_MAX);
+            let entries = district.net.nodes[i].log_after(after, count)?;
+            Ok(zstd_bytes(entries.iter().flat_map(|e| e.changes.iter().map(Vec::as_slice))))
+        })
     }
 
     async fn backup(&self, node: &str) -> Result<(), SimError> {
