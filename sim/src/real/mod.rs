@@ -360,26 +360,18 @@ impl RealDistrict {
     /// the node is stopped gracefully for the copy, so that the copy is consistent, and
     /// started again.
     pub async fn backup(&self, node: &str) -> Result<(), SimError> {
-        let slot = self.slot(node)?;
-        {
-            let mut up = slot.up.write().await;
-            if let Some(running) = up.take() {
-                shut(node, running).await?;
-            }
-            let data_dir = slot.config().data_dir;
-            let copy = backup_dir(&data_dir);
-            let io = |what: String| move |source| SimError::Io { what, source };
-            if copy.exists() {
-                std::fs::remove_dir_all(&copy).map_err(io(format!("removing {}", copy.display())))?;
-            }
-            copy_dir(&data_dir, &copy).map_err(io(format!("backing up {}", data_dir.display())))?;
-        }
-        self.restart(node).await
+        self.copy_stopped(node, true).await
     }
 
     /// Stops `node`, puts its last backup in place of its data directory, and starts
     /// it again.
     pub async fn restore(&self, node: &str) -> Result<(), SimError> {
+        self.copy_stopped(node, false).await
+    }
+
+    /// Stops `node`, replaces its backup with its data directory (`to_backup`) or the
+    /// other way round, and starts it again.
+    async fn copy_stopped(&self, node: &str, to_backup: bool) -> Result<(), SimError> {
         let slot = self.slot(node)?;
         {
             let mut up = slot.up.write().await;
@@ -388,13 +380,11 @@ impl RealDistrict {
             }
             let data_dir = slot.config().data_dir;
             let copy = backup_dir(&data_dir);
-            let io = |what: String| move |source| SimError::Io { what, source };
-            std::fs::remove_dir_all(&data_dir).map_err(io(format!("removing {}", data_dir.display())))?;
-            copy_dir(&copy, &data_dir).map_err(io(format!(
-                "restoring {} from {}",
-                data_dir.display(),
-                copy.display()
-            )))?;
+            let (from, to) = if to_backup { (&data_dir, &copy) } else { (&copy, &data_dir) };
+            replace_dir(from, to).map_err(|source| SimError::Io {
+                what: format!("copying {} over {}", from.display(), to.display()),
+                source,
+            })?;
         }
         self.restart(node).await
     }
@@ -522,6 +512,14 @@ fn backup_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
     let mut name = data_dir.file_name().unwrap_or_default().to_os_string();
     name.push(".backup");
     data_dir.with_file_name(name)
+}
+
+/// Replaces `to` with a copy of `from`.
+fn replace_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    copy_dir(from, to)
 }
 
 /// Copies a directory tree (a stopped node's RocksDB files: plain files in a few
