@@ -12,11 +12,13 @@
 //! history: readable, refused to writes, and without a row in the views.
 
 mod genesis;
+mod late;
 mod read;
 mod rows;
 mod validate;
 
 pub use genesis::{GENESIS_TIME_MS, genesis_bytes};
+pub use late::LateEdit;
 pub use read::claim_key;
 pub use rows::read_row;
 pub use validate::{DocOp, Plan};
@@ -91,6 +93,8 @@ pub struct RemoteApplied {
     pub time_max_ms: i64,
     /// Records whose contents changed; their rows are refreshed.
     pub touched: BTreeSet<String>,
+    /// What the changes did to records a split had moved away before they came.
+    pub late: Vec<LateEdit>,
 }
 
 /// A row change of one record: its id, its row before and after.
@@ -342,12 +346,16 @@ impl RegistryDoc {
                 }
                 DocOp::Put(field, value) => self.am.put(&rec, field.as_str(), scalar(value)).map_err(am_err)?,
                 DocOp::Add(field, delta) => self.am.increment(&rec, field.as_str(), *delta).map_err(am_err)?,
-                DocOp::Claim(field, by) => {
+                DocOp::Claim(field, by) | DocOp::ClaimAs(field, _, by) => {
                     let map = match self.am.get(&rec, field.as_str()).map_err(am_err)? {
                         Some((automerge::Value::Object(ObjType::Map), map)) => map,
                         _ => self.am.put_object(&rec, field.as_str(), ObjType::Map).map_err(am_err)?,
                     };
-                    self.am.put(&map, claim_key(at, node), by.as_str()).map_err(am_err)?;
+                    let key = match op {
+                        DocOp::ClaimAs(_, key, _) => key.clone(),
+                        _ => claim_key(at, node),
+                    };
+                    self.am.put(&map, key, by.as_str()).map_err(am_err)?;
                 }
             }
         }
@@ -457,6 +465,10 @@ impl RegistryDoc {
                     let key = key.as_deref().unwrap_or_default();
                     fields
                         .insert(field, hydrate::Value::from(HashMap::from([(key, hydrate::Value::from(by.as_str()))])));
+                }
+                DocOp::ClaimAs(field, key, by) => {
+                    let claim = HashMap::from([(key.as_str(), hydrate::Value::from(by.as_str()))]);
+                    fields.insert(field, hydrate::Value::from(claim));
                 }
             }
         }
@@ -591,6 +603,8 @@ impl RegistryDoc {
         // Patches on the record's own map carry the merged (winning) field values, so
         // the rows follow from them without reading the document back.
         let mut edits: BTreeMap<ObjId, Vec<PatchAction>> = BTreeMap::new();
+        // Fields of a record with patches inside them (claim maps, id lists).
+        let mut nested: BTreeMap<ObjId, BTreeSet<String>> = BTreeMap::new();
         let mut inserted = BTreeSet::new();
         for patch in patches {
             if patch.obj == self.records {
@@ -599,8 +613,11 @@ impl RegistryDoc {
                 }
             } else if patch.path.get(1).is_some_and(|(obj, _)| *obj == self.records) {
                 match patch.path.get(2) {
-                    Some((record, _)) => {
+                    Some((record, prop)) => {
                         edits.entry(record.clone()).or_default();
+                        if let automerge::Prop::Map(field) = prop {
+                            nested.entry(record.clone()).or_default().insert(field.clone());
+                        }
                     }
                     None => edits.entry(patch.obj).or_default().push(patch.action),
                 }
@@ -610,6 +627,7 @@ impl RegistryDoc {
             edits.entry(obj).or_default();
         }
         let mut touched = BTreeSet::new();
+        let mut late = Vec::new();
         for (obj, actions) in edits {
             let Some(id) = self.index_record(obj.clone()) else { continue };
             // A duplicate id that lost to a smaller object: the winner's row stands.
@@ -618,7 +636,11 @@ impl RegistryDoc {
             }
             let was_moved = self.moved.contains(&id);
             let row = if rows::moved_after(&actions).unwrap_or(was_moved) {
-                // A split moved it (here or before): history, out of the views.
+                // A split moved it (here or before): history, out of the views. Moved
+                // before these changes came: what they did is for the copy too.
+                if was_moved {
+                    late.extend(LateEdit::from_patches(self, &id, &actions, nested.get(&obj)));
+                }
                 self.moved.insert(id.clone());
                 None
             } else if was_moved {
@@ -635,7 +657,8 @@ impl RegistryDoc {
             self.set_row(id.clone(), row);
             touched.insert(id);
         }
-        Ok(RemoteApplied { changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(), time_max_ms, touched })
+        let changes = new.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        Ok(RemoteApplied { changes, time_max_ms, touched, late })
     }
 
     /// Whether changes received wait in memory for dependencies not yet here.

@@ -130,7 +130,7 @@ pub fn row_after(schema: &Schema, old: Option<&Row>, plan: &Plan) -> Row {
                     row.sums[i] += delta;
                 }
             }
-            DocOp::Claim(..) => {}
+            DocOp::Claim(..) | DocOp::ClaimAs(..) => {}
         }
     }
     row

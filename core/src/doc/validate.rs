@@ -19,6 +19,9 @@ pub enum DocOp {
     Put(String, Value),
     Add(String, i64),
     Claim(String, String),
+    /// A claim under a key of its own (a claim carried over from a split's original,
+    /// see [`super::late`]), not under the write's time and node.
+    ClaimAs(String, String, String),
 }
 
 /// A validated write: what goes into the document, and what goes to the local store.
@@ -152,7 +155,7 @@ impl RegistryDoc {
                 DocOp::Put(name, value) => {
                     sizes.insert(name, name.len() + value.size_bytes());
                 }
-                DocOp::Claim(..) => claims += 1,
+                DocOp::Claim(..) | DocOp::ClaimAs(..) => claims += 1,
                 DocOp::Add(..) => {}
             }
         }
@@ -165,7 +168,7 @@ impl RegistryDoc {
                 .iter()
                 .filter_map(|op| match op {
                     DocOp::Put(name, value) => Some((value.size_bytes(), name.as_str())),
-                    DocOp::Claim(name, _) => Some((CLAIM_BYTES, name.as_str())),
+                    DocOp::Claim(name, _) | DocOp::ClaimAs(name, ..) => Some((CLAIM_BYTES, name.as_str())),
                     DocOp::Add(..) => None,
                 })
                 .max()

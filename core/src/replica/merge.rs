@@ -99,7 +99,7 @@ impl Replica {
         // Stored changes of other batches, maybe of other peers, that this merge may
         // let apply: they are logged apart (below).
         let waited: HashSet<Vec<u8>> = cached.waiting.iter().cloned().collect();
-        let applied = match merge(&mut cached.doc) {
+        let mut applied = match merge(&mut cached.doc) {
             Ok(applied) => applied,
             Err(e) => {
                 // Automerge may have applied part of the batch: drop the document so the
@@ -109,6 +109,16 @@ impl Replica {
                 return Err(e);
             }
         };
+        // Before anything of this document enters the batch: should carrying fail, the
+        // document reloads without these changes and they come again.
+        let late = std::mem::take(&mut applied.late);
+        let carried = match late.is_empty() {
+            true => Vec::new(),
+            false => self.carry_late(store, doc_id, late, applied.time_max_ms).inspect_err(|_| {
+                self.docs.remove(doc_id);
+            })?,
+        };
+        let cached = self.docs.get_mut(doc_id).ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
         let queued = cached.doc.has_waiting_changes();
         cached.pinned = queued && (cached.pinned || incoming.is_none());
         // A sync message may bring what stored changes wait for: they are checked too.
@@ -117,6 +127,9 @@ impl Replica {
             let bytes: usize = still.iter().map(Vec::len).sum();
             if bytes > waiting::WAITING_BYTES_MAX {
                 self.docs.remove(doc_id);
+                for (copy, _) in &carried {
+                    self.docs.remove(copy);
+                }
                 let bytes_max = waiting::WAITING_BYTES_MAX;
                 return Err(Error::WaitingFull { doc: doc_id.to_string(), bytes, bytes_max });
             }
@@ -147,6 +160,9 @@ impl Replica {
                 self.log_changes(doc_id, None, released, batch, dirty);
             }
             self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
+        }
+        for (copy, change) in carried {
+            self.log_changes(&copy, None, vec![change], batch, dirty);
         }
         Ok(count)
     }

@@ -12,7 +12,7 @@
 //! originate changes for.
 //!
 //! The code is split by job: [`Event`] and [`Effect`] in `event`, local writes and the
-//! log in `writes`, peers' changes in `merge`, the sync protocol in `repair`, splits in
+//! log in `writes`, peers' changes in `merge` (late ones to a split's originals carried over in `late`), the sync protocol in `repair`, splits in
 //! `split`, forgetting in `forget`, reads in `reads`; this module holds the state, opens
 //! it, dispatches events and loads documents. [`StoredReplica`] runs the engine over a
 //! store in one thread.
@@ -21,6 +21,7 @@ mod cache;
 mod config;
 mod event;
 mod forget;
+mod late;
 mod merge;
 mod reads;
 mod repair;
