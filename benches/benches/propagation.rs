@@ -37,6 +37,7 @@ async fn start(
         metrics_listen: None,
         link: LinkLimits::default(),
         forget: Vec::new(),
+        clock: Default::default(),
     };
     let (started, running) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

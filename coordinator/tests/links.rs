@@ -53,6 +53,7 @@ async fn a_child_writing_another_communitys_document_is_refused_and_the_link_sur
         tier: LinkTier::Community,
         log_id: "rogue.1".into(),
         log_end: 2,
+        log_trimmed: 0,
         checkpoint: None,
         // Claims another community too: a community's subtree is itself, whatever it says.
         subtree: [ROGUE.to_string(), C1.to_string()].into(),

@@ -174,6 +174,12 @@ pub enum Error {
     #[error("corrupt {what} at key {key}: {reason}")]
     Corrupt { what: &'static str, key: String, reason: String },
 
+    /// A reader of the log asked for entries after `after`, and the log was trimmed
+    /// past it: its first entry is `first`. A link's session ends on it; the next
+    /// Hellos see the peer's checkpoint below the trimmed point and repair.
+    #[error("the log was trimmed past {after}: its first entry is {first}; the peer is repaired instead")]
+    LogTrimmed { after: u64, first: u64 },
+
     /// A link's peer broke the protocol (a second Hello, a batch out of order, an ack
     /// of what was never sent): the session ends and the link reconnects.
     #[error("link with `{peer}`: {reason}")]

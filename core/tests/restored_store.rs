@@ -38,6 +38,7 @@ fn hello(node: &StoredReplica<MemoryStore>, checkpoint: Option<Checkpoint>) -> H
         tier: Tier::Community,
         log_id: node.replica.log_id().to_string(),
         log_end: node.store.log_last_seq().unwrap(),
+        log_trimmed: node.store.log_trimmed().unwrap(),
         checkpoint,
         subtree: Default::default(),
     }

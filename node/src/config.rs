@@ -47,6 +47,10 @@ pub struct ServerConfig {
     /// the environment: leaving a child out of `children` alone refuses the start, so a
     /// typo in a list cannot cost a community's data.
     pub forget: Vec<String>,
+    /// The clock the engine stamps steps with: the machine's. Never from a file, the
+    /// environment or a flag; the simulator's real mode moves it to show a server
+    /// whose clock runs off.
+    pub clock: crate::engine::WallClock,
 }
 
 /// The `[link]` section: the link's bounds, defined (with their defaults and what
@@ -89,7 +93,7 @@ pub enum ConfigError {
 const KEYS: [&str; 9] =
     ["id", "tier", "listen", "data_dir", "parent", "children", "registries_dir", "metrics_listen", "link"];
 /// `[link]` keys, in the order of [`LinkLimits`]'s fields.
-const LINK_KEYS: [&str; 9] = [
+const LINK_KEYS: [&str; 11] = [
     "batch_bytes_max",
     "batch_entries_max",
     "window_batches_max",
@@ -99,6 +103,8 @@ const LINK_KEYS: [&str; 9] = [
     "skipped_flush_ms",
     "hello_timeout_ms",
     "clock_skew_ms_max",
+    "log_retained_entries_max",
+    "log_trim_entries_min",
 ];
 /// Inclusive bounds of the `[link]` values, same order.
 const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
@@ -111,6 +117,8 @@ const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
     (1, 60_000),
     (100, 600_000),
     (1_000, 86_400_000),
+    (1_000, u64::MAX),
+    (1, 1 << 20),
 ];
 const ENV_IGNORED: [&str; 2] = ["LINLI_LOG", "LINLI_CONFIG"];
 const ENV_IGNORED_PREFIXES: [&str; 3] = ["LINLI_CRASH_", "LINLI_TEST_", "LINLI_SIM_"];
@@ -356,6 +364,8 @@ impl Layers {
             d.skipped_flush_ms,
             d.hello_timeout_ms,
             d.clock_skew_ms_max,
+            d.log_retained_entries_max,
+            d.log_trim_entries_min,
         ];
         let source = |i: usize| self.link[i].as_ref().map_or("default", |s| s.source.as_str());
         let mut v = defaults;
@@ -382,6 +392,8 @@ impl Layers {
             skipped_flush_ms: v[6],
             hello_timeout_ms: v[7],
             clock_skew_ms_max: v[8],
+            log_retained_entries_max: v[9],
+            log_trim_entries_min: v[10],
         };
         Ok(ServerConfig {
             id,
@@ -394,6 +406,7 @@ impl Layers {
             metrics_listen,
             link,
             forget: Vec::new(),
+            clock: Default::default(),
         })
     }
 }

@@ -7,6 +7,9 @@ pub enum ProtoError {
     #[error("{message}: `{field}` does not fit this platform's integers")]
     OutOfRange { message: &'static str, field: &'static str },
 
+    #[error("{message}: `{field}` {reason}")]
+    Invalid { message: &'static str, field: &'static str, reason: String },
+
     #[error("{message}: `{field}` is not valid JSON: {reason}")]
     BadJson { message: &'static str, field: String, reason: String },
 

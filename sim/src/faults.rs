@@ -11,7 +11,7 @@
 //! for_s = 20            # how long; the fault is lifted after
 //! # delay_ms = 300      # for `delay`: added to every chunk on the node's uplink
 //! # loss_pct = 2        # for `loss`: share of frames (sim) or chunks (real) lost
-//! # skew_ms = -90000    # for `skew`: the node's clock runs this far off (sim mode)
+//! # skew_ms = -90000    # for `skew`: the node's clock runs this far off
 //! # daily = "18:00-21:00"  # instead of at_s/for_s: every day, in the workload's local time
 //! # to = "street:1"     # for `move` (at_s only): the street a community moves to
 //! ```
@@ -24,8 +24,8 @@
 //! node is stopped gracefully for the copy and started again) and at `at_s + for_s`
 //! stops the node, puts the backup in place of its store and starts it again, `delay` slows its uplink, `loss` loses frames on it (a lost frame
 //! breaks the connection, as a reset stream; the link reconnects and resumes), `skew`
-//! sets the node's clock off by `skew_ms` (sim mode only: the servers of a real run
-//! share this machine's clock). `move` re-parents a community to the street `to`, for
+//! sets the node's clock off by `skew_ms` (in real mode the in-process server's engine
+//! clock is moved; a node run as a process is refused). `move` re-parents a community to the street `to`, for
 //! good, at `at_s`, while the workload goes on: the new street accepts it, the old one
 //! hands over what it wrote for it and forgets it, the community dials its new street
 //! (see `docs/simulator.md`). `split` (at_s only) splits a community in two by grid, as

@@ -16,6 +16,10 @@ pub struct Sample {
     pub acked: u64,
     pub bytes: u64,
     pub rss_bytes: u64,
+    /// The most entries any node's log held (its end less what it trimmed).
+    pub log_entries_max: u64,
+    /// The most entries any node's log ever took (its end).
+    pub log_written_max: u64,
     /// Per street, in the topology's order: log entries the district has not applied.
     pub street_lag: Vec<u64>,
 }
@@ -106,6 +110,10 @@ pub struct Report {
     pub idle_reconnect: Option<Idle>,
     pub bytes_on_links: u64,
     pub rss_bytes_max: u64,
+    /// The most entries any node's log held at a sample, and the most any node's
+    /// log ever took by the last sample.
+    pub log_entries_max: u64,
+    pub log_written_max: u64,
     pub faults: Vec<Fault>,
     pub samples: Vec<Sample>,
     pub checks: Vec<Check>,
@@ -175,6 +183,8 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         idle_reconnect: inputs.idle,
         bytes_on_links: inputs.bytes_on_links,
         rss_bytes_max: inputs.samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0),
+        log_entries_max: inputs.samples.iter().map(|s| s.log_entries_max).max().unwrap_or(0),
+        log_written_max: inputs.samples.iter().map(|s| s.log_written_max).max().unwrap_or(0),
         faults: config.faults.clone(),
         samples: inputs.samples,
         checks: inputs.checks,
@@ -298,6 +308,9 @@ pub fn summary(report: &Report) -> String {
         rows.push(("idle reconnect".into(), format!("{}: {} bytes, {:.0} ms", idle.node, idle.bytes, idle.time_ms)));
     }
     rows.push(("bytes on links".into(), format!("{:.1} MB", report.bytes_on_links as f64 / 1e6)));
+    let (held, written) = (report.log_entries_max, report.log_written_max);
+    let log = format!("{held} entries held at most by a node's log at a sample, of up to {written} written");
+    rows.push(("log".into(), log));
     if report.mode != "sim" {
         rows.push(("memory".into(), format!("{} MB resident at most, all servers", report.rss_bytes_max >> 20)));
     }

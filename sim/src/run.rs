@@ -91,9 +91,6 @@ pub fn link_limits() -> LinkLimits {
 /// clock (its actions side by side as local tasks of this thread), then every server
 /// stopped.
 pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
-    if config.faults.iter().any(|f| f.kind == FaultKind::Skew) {
-        return Err(skew_unsupported());
-    }
     let registries = Registries::defaults().map_err(|e| SimError::Run { reason: format!("the registries: {e}") })?;
     let dir = tempfile::Builder::new()
         .prefix("linli-sim-")
@@ -131,14 +128,6 @@ pub fn split_ledger(ledger: &mut Ledger, config: &RunConfig) -> Result<(), SimEr
         ledger.split(&Topology::split_rule(profile))?;
     }
     Ok(())
-}
-
-pub fn skew_unsupported() -> SimError {
-    SimError::Unsupported {
-        what: "a clock skew".into(),
-        mode: "real",
-        why: "every server of a real run reads this machine's clock; use --mode sim".into(),
-    }
 }
 
 pub fn parent_of(topology: &Topology, node: &str) -> Option<String> {

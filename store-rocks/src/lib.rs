@@ -125,6 +125,14 @@ impl Storage for RocksStore {
         for name in &batch.meta_deleted {
             wb.delete_cf(self.cf(META)?, codec::meta_key(name));
         }
+        if let Some(through) = batch.log_trim_through {
+            // Never the last entry: it keeps the log's end across a restart.
+            let last = batch.log.iter().map(|entry| entry.seq).max().unwrap_or(0).max(self.log_last_seq()?);
+            let through = through.min(last.saturating_sub(1));
+            if through > 0 {
+                wb.delete_range_cf(self.cf(LOG)?, 0u64.to_be_bytes(), through.saturating_add(1).to_be_bytes());
+            }
+        }
         for doc in &batch.forget {
             wb.delete_range_cf(self.cf(CHUNKS)?, chunk_key(doc, 0), chunk_key(doc, u64::MAX));
             wb.delete_cf(self.cf(CHUNKS)?, chunk_key(doc, u64::MAX));
@@ -190,7 +198,18 @@ impl Storage for RocksStore {
                 u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?);
             out.push(codec::decode_log(seq, &value)?);
         }
+        codec::check_dense(after, &out)?;
         Ok(out)
+    }
+
+    fn log_first_seq(&self) -> Result<u64> {
+        match self.db.iterator_cf(self.cf(LOG)?, IteratorMode::Start).next() {
+            Some(item) => {
+                let (key, _) = item.map_err(failed("reading the log's start"))?;
+                Ok(u64::from_be_bytes((*key).try_into().map_err(|_| codec::corrupt("log key", &key, "not 8 bytes"))?))
+            }
+            None => Ok(0),
+        }
     }
 
     fn log_last_seq(&self) -> Result<u64> {

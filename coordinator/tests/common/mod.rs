@@ -66,6 +66,7 @@ pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, c
         metrics_listen: None,
         link: link_config(),
         forget: Vec::new(),
+        clock: Default::default(),
     }
 }
 

@@ -56,6 +56,14 @@ pub struct LinkLimits {
     /// by the replica when it applies ([`crate::replica::ReplicaConfig::skew_ms_max`]).
     /// Default 300,000 (5 minutes).
     pub clock_skew_ms_max: u64,
+    /// Log entries kept behind the log's end for a peer that stays away; past it they
+    /// are trimmed and the peer is repaired when it comes back ([`super::trim`]). With
+    /// every peer connected the log holds only what some peer has not acknowledged.
+    /// Default 1,000,000 (about a week of a busy district).
+    pub log_retained_entries_max: u64,
+    /// The log is trimmed in steps of at least this many entries, not one synced write
+    /// per acknowledgement. Default 1,024.
+    pub log_trim_entries_min: u64,
 }
 
 impl Default for LinkLimits {
@@ -70,6 +78,8 @@ impl Default for LinkLimits {
             skipped_flush_ms: 1_000,
             hello_timeout_ms: 10_000,
             clock_skew_ms_max: CLOCK_SKEW_MS_MAX,
+            log_retained_entries_max: 1_000_000,
+            log_trim_entries_min: 1_024,
         }
     }
 }

@@ -25,8 +25,10 @@ pub mod limits;
 mod routes;
 pub mod session;
 pub mod tree;
+pub mod trim;
 
 pub use limits::LinkLimits;
+pub use trim::{PeerHold, trim_through};
 pub use routes::Routes;
 pub use session::{Action, PeerIs, Progress, Session};
 
@@ -131,6 +133,9 @@ pub struct Hello {
     /// The sender's log identity and its last sequence number.
     pub log_id: String,
     pub log_end: u64,
+    /// The highest seq trimmed from the sender's log (0: none): a peer whose
+    /// checkpoint is below it is repaired instead of resumed ([`trim`]).
+    pub log_trimmed: u64,
     /// What the sender holds of the peer's log, if anything.
     pub checkpoint: Option<Checkpoint>,
     /// Owners of the documents in the sender's subtree (itself included). A parent
@@ -188,17 +193,22 @@ pub struct Resume {
 /// log and one of its entries: the runtime reads it and hands it to [`Session::start`],
 /// which checks the checkpoint's fingerprint against it.
 pub fn named_seq(mine: &Hello, theirs: &Hello) -> Option<u64> {
-    theirs.checkpoint.as_ref().filter(|cp| cp.log_id == mine.log_id && cp.through > 0).map(|cp| cp.through)
+    theirs
+        .checkpoint
+        .as_ref()
+        .filter(|cp| cp.log_id == mine.log_id && cp.through > mine.log_trimmed)
+        .map(|cp| cp.through)
 }
 
 /// Whether the peer acknowledged an entry of this log that this node holds otherwise
 /// (`named`: its entry at the peer's checkpoint, read by the runtime, `None` when its
 /// log has no such entry): the store was restored from a backup and wrote on under
 /// the same numbers. A checkpoint past the log's end is [`resume`]'s case, and one
-/// without a fingerprint cannot be checked.
+/// without a fingerprint cannot be checked, nor one naming a trimmed entry.
 pub fn log_diverged(mine: &Hello, theirs: &Hello, named: Option<&LogEntry>) -> bool {
     let Some(cp) = theirs.checkpoint.as_ref() else { return false };
-    if cp.log_id != mine.log_id || cp.through == 0 || cp.through > mine.log_end || cp.fingerprint == 0 {
+    let unchecked = cp.through <= mine.log_trimmed || cp.fingerprint == 0;
+    if cp.log_id != mine.log_id || cp.through == 0 || cp.through > mine.log_end || unchecked {
         return false;
     }
     named.filter(|entry| entry.seq == cp.through).map(LogEntry::fingerprint) != Some(cp.fingerprint)
@@ -211,7 +221,13 @@ pub fn resume(mine: &Hello, theirs: &Hello) -> Resume {
     // The peer's checkpoint of my log is good if it names this log and not beyond it.
     let their_view_of_me_holds = |cp: &Checkpoint| cp.log_id == mine.log_id && cp.through <= mine.log_end;
     let my_view_of_them_holds = |cp: &Checkpoint| cp.log_id == theirs.log_id && cp.through <= theirs.log_end;
-    let send_after = theirs.checkpoint.as_ref().filter(|cp| their_view_of_me_holds(cp)).map_or(0, |cp| cp.through);
+    let resumes_at = theirs.checkpoint.as_ref().filter(|cp| their_view_of_me_holds(cp)).map_or(0, |cp| cp.through);
+    let i_apply_from = mine.checkpoint.as_ref().filter(|cp| my_view_of_them_holds(cp)).map_or(0, |cp| cp.through);
+    // A log trimmed past a side's checkpoint: the entries between are gone, repair
+    // brings what they held and shipping resumes at the trimmed point. Each side sees
+    // both gaps, so both decide alike.
+    let trimmed_gap = resumes_at < mine.log_trimmed || i_apply_from < theirs.log_trimmed;
+    let send_after = resumes_at.max(mine.log_trimmed);
     // One side knows the other and the other holds no checkpoint of it: that side
     // forgot the link (a child that moved away and came back, a wiped disk). What it
     // forgot includes its own changes to the child's documents, which the child's log
@@ -220,7 +236,7 @@ pub fn resume(mine: &Hello, theirs: &Hello) -> Resume {
     let they_forgot = theirs.checkpoint.is_none() && mine.checkpoint.is_some();
     let i_lost = theirs.checkpoint.as_ref().is_some_and(|cp| !their_view_of_me_holds(cp)) || i_forgot;
     let peer_lost = mine.checkpoint.as_ref().is_some_and(|cp| !my_view_of_them_holds(cp)) || they_forgot;
-    Resume { send_after, repair: i_lost || peer_lost, i_lost, peer_lost }
+    Resume { send_after, repair: i_lost || peer_lost || trimmed_gap, i_lost, peer_lost }
 }
 
 #[cfg(test)]
@@ -233,6 +249,7 @@ mod tests {
             tier: Tier::Community,
             log_id: log_id.into(),
             log_end,
+            log_trimmed: 0,
             checkpoint: checkpoint.map(|(log_id, through)| Checkpoint {
                 log_id: log_id.into(),
                 through,
@@ -283,6 +300,27 @@ mod tests {
         let street = hello("s", "s.1", 40, None);
         assert_eq!(resume(&child, &street), Resume { send_after: 0, repair: true, i_lost: false, peer_lost: true });
         assert_eq!(resume(&street, &child), Resume { send_after: 30, repair: true, i_lost: true, peer_lost: false });
+    }
+
+    #[test]
+    fn a_checkpoint_below_the_trimmed_log_is_repaired_and_shipping_resumes_at_the_trim() {
+        // The street trimmed its log through 100 while the child was away at 30.
+        let child = hello("c", "c.1", 50, Some(("s.1", 30)));
+        let street = Hello { log_trimmed: 100, ..hello("s", "s.1", 400, Some(("c.1", 50))) };
+        let repaired = |send_after| Resume { send_after, repair: true, i_lost: false, peer_lost: false };
+        assert_eq!(resume(&street, &child), repaired(100));
+        assert_eq!(resume(&child, &street), repaired(50));
+        // A checkpoint at or past the trimmed point resumes as before.
+        let child = hello("c", "c.1", 50, Some(("s.1", 100)));
+        assert_eq!(resume(&street, &child), Resume { send_after: 100, repair: false, i_lost: false, peer_lost: false });
+        // A new child of a trimmed log takes everything by repair.
+        let child = hello("c", "c.1", 0, None);
+        let street = Hello { checkpoint: None, ..street };
+        assert_eq!(resume(&street, &child), repaired(100));
+        assert_eq!(resume(&child, &street), repaired(0));
+        // A checkpoint naming a trimmed entry cannot be checked against it.
+        let child = hello("c", "c.1", 50, Some(("s.1", 90)));
+        assert_eq!(named_seq(&street, &child), None);
     }
 
     #[test]

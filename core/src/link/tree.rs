@@ -224,6 +224,7 @@ mod tests {
             tier,
             log_id: "x.1".into(),
             log_end: 0,
+            log_trimmed: 0,
             checkpoint: None,
             subtree: set(subtree),
         };

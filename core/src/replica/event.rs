@@ -67,6 +67,10 @@ pub enum Event {
     /// log takes a new identity, persisted at once, unless it already did. Answered
     /// by [`Effect::LogRenewed`].
     RenewLog { stale: String },
+    /// Drop log entries through `through`: every peer durably holds them, or stayed
+    /// away past the retention bound ([`crate::link::trim_through`] decides). The
+    /// log's last entry always stays. Answered by a [`Effect::Persist`] alone.
+    TrimLog { through: u64 },
 }
 
 #[derive(Debug)]

@@ -12,10 +12,11 @@
 //! originate changes for.
 //!
 //! The code is split by job: [`Event`] and [`Effect`] in `event`, local writes and the
-//! log in `writes`, peers' changes in `merge` (late ones to a split's originals carried over in `late`), the sync protocol in `repair`, splits in
+//! log in `writes`, peers' changes in `merge` (late ones to a split's originals are
+//! carried over to the copies in `late`), the sync protocol in `repair`, splits in
 //! `split`, forgetting in `forget`, reads in `reads`; this module holds the state, opens
-//! it, dispatches events and loads documents. [`StoredReplica`] runs the engine over a
-//! store in one thread.
+//! it, dispatches events, loads documents and trims the log. [`StoredReplica`] runs the
+//! engine over a store in one thread.
 
 mod cache;
 mod config;
@@ -200,7 +201,22 @@ impl Replica {
             Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),
             Event::Tick { now_ms: _ } => self.tick(),
             Event::RenewLog { stale } => self.renew_log(&stale),
+            Event::TrimLog { through } => self.trim_log(through),
         }
+    }
+
+    /// Trims the log through `through` (see [`Event::TrimLog`]), keeping its last
+    /// entry: the next start reads the log's end from it.
+    fn trim_log(&mut self, through: u64) -> Vec<Effect> {
+        let log_end = self.next_seq.saturating_sub(1);
+        let through = through.min(log_end.saturating_sub(1));
+        let mut batch = StoreBatch::default();
+        if through > 0 {
+            batch.log_trim_through = Some(through);
+            tracing::debug!(node = %self.config.node, through, log_end, "log trimmed");
+        }
+        self.seal(&mut batch);
+        vec![Effect::Persist(batch)]
     }
 
     /// A new identity for the log (see [`Event::RenewLog`]): unique to this node, this

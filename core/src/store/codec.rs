@@ -70,6 +70,18 @@ pub fn encode_log(entry: &LogEntry) -> Vec<u8> {
     out
 }
 
+/// Checks that entries read after `after` start right after it: sequence numbers are
+/// dense, so a first entry further on means the log was trimmed past `after` and the
+/// reader would skip entries without knowing it.
+pub fn check_dense(after: u64, entries: &[LogEntry]) -> Result<()> {
+    match entries.first() {
+        Some(first) if first.seq != after.saturating_add(1) => {
+            Err(crate::error::Error::LogTrimmed { after, first: first.seq })
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn decode_log(seq: u64, bytes: &[u8]) -> Result<LogEntry> {
     let key = seq.to_be_bytes();
     let bad = |reason| corrupt("log entry", &key, reason);

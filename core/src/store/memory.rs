@@ -66,6 +66,11 @@ impl Storage for MemoryStore {
         for name in &batch.meta_deleted {
             self.meta.remove(name);
         }
+        if let Some(through) = batch.log_trim_through {
+            // Never the last entry: it keeps the log's end.
+            let last = self.log.keys().next_back().copied().unwrap_or(0);
+            self.log.retain(|seq, _| *seq > through || *seq == last);
+        }
         for doc in &batch.forget {
             let prefix = doc_prefix(doc);
             self.chunks.retain(|key, _| !key.starts_with(&prefix));
@@ -97,11 +102,22 @@ impl Storage for MemoryStore {
     }
 
     fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>> {
-        self.log.range(after.saturating_add(1)..).take(max).map(|(seq, bytes)| codec::decode_log(*seq, bytes)).collect()
+        let entries: Vec<LogEntry> = self
+            .log
+            .range(after.saturating_add(1)..)
+            .take(max)
+            .map(|(seq, bytes)| codec::decode_log(*seq, bytes))
+            .collect::<Result<_>>()?;
+        codec::check_dense(after, &entries)?;
+        Ok(entries)
     }
 
     fn log_last_seq(&self) -> Result<u64> {
         Ok(self.log.keys().next_back().copied().unwrap_or(0))
+    }
+
+    fn log_first_seq(&self) -> Result<u64> {
+        Ok(self.log.keys().next().copied().unwrap_or(0))
     }
 
     fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>> {

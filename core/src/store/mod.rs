@@ -97,6 +97,10 @@ pub struct StoreBatch {
     /// Documents this node no longer holds (a community moved to another street):
     /// their chunks, snapshot and entry in `docs` go. Their log entries stay.
     pub forget: Vec<DocId>,
+    /// Log entries through this seq go ([`crate::replica::Event::TrimLog`]): every
+    /// peer holds them, or stayed away past the retention bound. Never the log's last
+    /// entry, so the log's end (and the next seq) survives a restart.
+    pub log_trim_through: Option<u64>,
 }
 
 impl StoreBatch {
@@ -111,6 +115,7 @@ impl StoreBatch {
             && self.meta.is_empty()
             && self.meta_deleted.is_empty()
             && self.forget.is_empty()
+            && self.log_trim_through.is_none()
     }
 
     /// Folds `other` in after `self`, as if both were one step.
@@ -124,6 +129,7 @@ impl StoreBatch {
         self.meta.extend(other.meta);
         self.meta_deleted.extend(other.meta_deleted);
         self.forget.extend(other.forget);
+        self.log_trim_through = self.log_trim_through.max(other.log_trim_through);
     }
 }
 
@@ -140,10 +146,19 @@ pub trait Storage: Send {
     fn load_doc(&self, doc: &DocId) -> Result<Option<StoredDoc>>;
     fn doc_ids(&self) -> Result<Vec<DocId>>;
     fn view_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
-    /// Up to `max` log entries with `seq > after`, in order.
+    /// Up to `max` log entries with `seq > after`, in order, starting at `after + 1`:
+    /// [`crate::error::Error::LogTrimmed`] when that entry was trimmed away (a reader
+    /// never skips entries without knowing it; see [`codec::check_dense`]).
     fn log_after(&self, after: u64, max: usize) -> Result<Vec<LogEntry>>;
     /// The highest sequence number in the log, 0 when empty.
     fn log_last_seq(&self) -> Result<u64>;
+    /// The lowest sequence number still in the log, 0 when empty; entries below it
+    /// were trimmed ([`StoreBatch::log_trim_through`]).
+    fn log_first_seq(&self) -> Result<u64>;
+    /// The highest sequence number trimmed from the log, 0 when none was.
+    fn log_trimmed(&self) -> Result<u64> {
+        Ok(self.log_first_seq()?.saturating_sub(1))
+    }
     fn local_fields(&self, key: &RecordKey) -> Result<Vec<(String, serde_json::Value)>>;
     /// The highest HLC persisted, so a restarted node never reuses a timestamp.
     fn hlc(&self) -> Result<Hlc>;

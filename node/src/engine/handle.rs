@@ -151,6 +151,11 @@ impl EngineHandle {
         self.step_async(false, move |_| Event::Forget { owners, meta }, |_| Ok(())).await
     }
 
+    /// Trims the log through `through` (see `Event::TrimLog`); answers once durable.
+    pub async fn trim_log_async(&self, through: u64) -> Result<(), NodeError> {
+        self.step_async(false, move |_| Event::TrimLog { through }, |_| Ok(())).await
+    }
+
     /// Splits community `from` (see `Event::Split`); answers once the split is durable.
     pub async fn split_async(&self, rule: SplitRule) -> Result<SplitReport, NodeError> {
         self.step_async(false, move |now_ms| Event::Split { rule, now_ms }, split_report).await

@@ -38,6 +38,7 @@
 //! `handle` (the handle and its calls), `writer` (the writer loop and its batching),
 //! `commit` (the committer), `reads` (read calls and how the writer runs them).
 
+mod clock;
 mod commit;
 mod handle;
 mod reads;
@@ -60,6 +61,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use writer::Writer;
 
+pub use clock::WallClock;
+
 pub struct EngineConfig {
     pub replica: ReplicaConfig,
     pub registries: Registries,
@@ -69,6 +72,8 @@ pub struct EngineConfig {
     pub batches_in_flight_max: usize,
     /// Idle time after which the writer does background work (compaction).
     pub tick: Duration,
+    /// What the engine's steps are stamped with.
+    pub clock: WallClock,
 }
 
 impl EngineConfig {
@@ -81,6 +86,7 @@ impl EngineConfig {
             write_batch_max: 512,
             batches_in_flight_max: 1,
             tick: Duration::from_millis(200),
+            clock: WallClock::default(),
         }
     }
 }
@@ -95,10 +101,6 @@ fn stop_reason(stopped: &StopReason) -> Option<String> {
 pub struct Engine {
     handle: EngineHandle,
     writer: Option<JoinHandle<()>>,
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1)
 }
 
 impl Engine {
@@ -140,6 +142,7 @@ impl Engine {
             in_flight: 0,
             batch_max: config.write_batch_max.max(1),
             tick: config.tick,
+            clock: config.clock,
             stopped: stopped.clone(),
             committer: Some(committer),
         };

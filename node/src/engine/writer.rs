@@ -12,7 +12,7 @@
 //! background work (compaction).
 
 use super::request::{Answer, Commit, Reply, Request, StepRequest};
-use super::{StopReason, stop_reason, wall_ms};
+use super::{StopReason, WallClock, stop_reason};
 use crate::error::NodeError;
 use linli_core::replica::{Effect, Event, Replica, Written};
 use linli_core::store::StoreBatch;
@@ -38,6 +38,8 @@ pub(super) struct Writer {
     pub in_flight: usize,
     pub batch_max: usize,
     pub tick: Duration,
+    /// What steps are stamped with.
+    pub clock: WallClock,
     pub stopped: StopReason,
     pub committer: Option<JoinHandle<()>>,
 }
@@ -164,7 +166,7 @@ impl Writer {
         let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = writes.into_iter().unzip();
         let event = Event::Writes {
             writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
-            now_ms: wall_ms(),
+            now_ms: self.clock.now_ms(),
         };
         let mut batch = StoreBatch::default();
         let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
@@ -197,7 +199,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(steps.len());
         for StepRequest { event, reply, .. } in steps {
             let mut effects = Vec::new();
-            for effect in self.replica.step(&self.store, event(wall_ms())) {
+            for effect in self.replica.step(&self.store, event(self.clock.now_ms())) {
                 match effect {
                     Effect::Persist(persist) => batch.extend(persist),
                     other => effects.push(other),
@@ -213,7 +215,7 @@ impl Writer {
             return;
         }
         let mut batch = StoreBatch::default();
-        for effect in self.replica.step(&self.store, Event::Tick { now_ms: wall_ms() }) {
+        for effect in self.replica.step(&self.store, Event::Tick { now_ms: self.clock.now_ms() }) {
             if let Effect::Persist(persist) = effect {
                 batch.extend(persist);
             }

@@ -8,6 +8,7 @@
 pub mod pump;
 pub mod service;
 pub mod status;
+pub mod trimmer;
 pub mod uplink;
 
 pub use pump::Shared;

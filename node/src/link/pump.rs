@@ -56,6 +56,7 @@ impl Shared {
             tier: self.tier,
             log_id: self.engine.log_id(),
             log_end: *self.engine.log_end().borrow(),
+            log_trimmed: self.engine.store()?.log_trimmed()?,
             checkpoint,
             subtree: self.routes().subtree(),
         })

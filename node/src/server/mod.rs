@@ -18,7 +18,7 @@ use crate::config::ServerConfig;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::ReplicationService;
-use crate::link::{FRAME_BYTES_MAX, Links, Shared, uplink};
+use crate::link::{FRAME_BYTES_MAX, Links, Shared, trimmer, uplink};
 use linli_core::ids::NodeId;
 use linli_core::link::{Routes, tree};
 use linli_core::replica::ReplicaConfig;
@@ -56,7 +56,8 @@ pub async fn run(
     let scope = tree::scope(tier, &config.id, &config.children);
     let replica =
         ReplicaConfig { skew_ms_max: config.link.clock_skew_ms_max, ..ReplicaConfig::new(node.clone(), scope) };
-    let engine_config = EngineConfig::new(replica, registries, config.data_dir.clone());
+    let engine_config =
+        EngineConfig { clock: config.clock.clone(), ..EngineConfig::new(replica, registries, config.data_dir.clone()) };
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
         .await
         .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })??;
@@ -76,6 +77,8 @@ pub async fn run(
         let _ = started.send(Running { engine: handle.clone(), links: links.clone() });
     }
     let uplink = config.parent.clone().map(|parent| tokio::spawn(uplink::keep_up(shared.clone(), parent)));
+    let children = config.children.iter().cloned().collect();
+    tokio::spawn(trimmer::run(shared.clone(), children, config.parent.is_some()));
     if let Some(addr) = config.metrics_listen {
         let listener = TcpListener::bind(addr)
             .await

@@ -34,6 +34,7 @@ impl From<&Frame> for v1::Frame {
                 tier: v1::Tier::from(hello.tier) as i32,
                 log_id: hello.log_id.clone(),
                 log_end: hello.log_end,
+                log_trimmed: hello.log_trimmed,
                 checkpoint: hello.checkpoint.as_ref().map(|cp| v1::Checkpoint {
                     log_id: cp.log_id.clone(),
                     through: cp.through,
@@ -64,11 +65,16 @@ impl TryFrom<v1::Frame> for Frame {
     fn try_from(frame: v1::Frame) -> Result<Self, ProtoError> {
         let core = |message| move |source| ProtoError::Core { message, source: Box::new(source) };
         Ok(match frame.body.ok_or(ProtoError::Missing { message: "Frame", field: "body" })? {
+            Body::Hello(hello) if hello.log_trimmed > hello.log_end => {
+                let reason = format!("{} is past `log_end` {}", hello.log_trimmed, hello.log_end);
+                return Err(ProtoError::Invalid { message: "Hello", field: "log_trimmed", reason });
+            }
             Body::Hello(hello) => Frame::Hello(Hello {
                 node: NodeId::new(&hello.node).map_err(core("Hello"))?,
                 tier: tier_from_wire(hello.tier)?,
                 log_id: hello.log_id,
                 log_end: hello.log_end,
+                log_trimmed: hello.log_trimmed,
                 checkpoint: hello.checkpoint.map(|cp| Checkpoint {
                     log_id: cp.log_id,
                     through: cp.through,
@@ -105,6 +111,7 @@ mod tests {
             tier: Tier::Street,
             log_id: "lg-pingdi.1f".into(),
             log_end: 12,
+            log_trimmed: 4,
             checkpoint: Some(Checkpoint { log_id: "lg.2".into(), through: 7, fingerprint: 0xabc }),
             subtree: ["lg-pingdi".to_string(), "lg-pingdi-pingdi".to_string()].into(),
         }));
@@ -123,9 +130,16 @@ mod tests {
             tier: Tier::Community,
             log_id: "c.1".into(),
             log_end: 0,
+            log_trimmed: 0,
             checkpoint: None,
             subtree: Default::default(),
         }));
+        let mut trimmed_past_end = hello.clone();
+        if let Some(Body::Hello(h)) = trimmed_past_end.body.as_mut() {
+            h.log_trimmed = 1;
+        }
+        let refused = Frame::try_from(trimmed_past_end).unwrap_err().to_string();
+        assert_eq!(refused, "Hello: `log_trimmed` 1 is past `log_end` 0");
         if let Some(Body::Hello(h)) = hello.body.as_mut() {
             h.tier = 0;
         }

@@ -86,6 +86,9 @@ pub trait District: 'static {
     /// Resident memory of the whole district (0 where measuring it would make two
     /// runs of a seed differ).
     fn rss_bytes(&self) -> u64;
+    /// The most log entries any node holds now (its log's end less what it trimmed),
+    /// and the most any node wrote (nodes run as processes are not looked at).
+    fn log_entries_max(&self) -> (u64, u64);
 
     async fn cut(&self, child: &str) -> Result<(), SimError>;
     async fn heal(&self, child: &str) -> Result<(), SimError>;

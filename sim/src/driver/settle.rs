@@ -33,11 +33,14 @@ pub(super) async fn sample<D: District>(district: &D, job: SampleJob) -> Result<
     for street in job.streets.iter() {
         street_lag.push(district.lag(street, &job.district).await?);
     }
+    let log = district.log_entries_max();
     Ok(Sample {
         at_ms: job.at.as_millis() as u64,
         acked: job.acked,
         bytes: district.bytes_on_links(),
         rss_bytes: district.rss_bytes(),
+        log_entries_max: log.0,
+        log_written_max: log.1,
         street_lag,
     })
 }

@@ -7,7 +7,6 @@ use crate::driver::{District, LinkState, Pace, Wrote};
 use crate::error::SimError;
 use crate::ledger::Ledger;
 use crate::report;
-use crate::run::skew_unsupported;
 use crate::topology::Topology;
 use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
@@ -89,6 +88,10 @@ impl District for RealRun {
         self.district.bytes_on_links()
     }
 
+    fn log_entries_max(&self) -> (u64, u64) {
+        self.district.log_entries_max()
+    }
+
     fn rss_bytes(&self) -> u64 {
         report::rss_bytes() + self.district.processes_rss_bytes()
     }
@@ -113,8 +116,8 @@ impl District for RealRun {
         Ok(())
     }
 
-    async fn set_skew_ms(&self, _node: &str, _skew_ms: i64) -> Result<(), SimError> {
-        Err(skew_unsupported())
+    async fn set_skew_ms(&self, node: &str, skew_ms: i64) -> Result<(), SimError> {
+        self.district.set_skew_ms(node, skew_ms)
     }
 
     async fn crash(&self, node: &str) -> Result<(), SimError> {

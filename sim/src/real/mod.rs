@@ -216,6 +216,7 @@ impl RealDistrict {
             metrics_listen: None,
             link: link.clone(),
             forget: Vec::new(),
+            clock: Default::default(),
         }
     }
 
@@ -274,7 +275,12 @@ impl RealDistrict {
         let failed = |e: NodeError| SimError::Node { node: node.to_string(), source: Box::new(e) };
         let store = served.running.engine.store().map_err(failed)?;
         let count = usize::try_from(through.saturating_sub(after)).unwrap_or(usize::MAX).min(ZSTD_ENTRIES_MAX);
-        let entries = store.log_after(after, count).map_err(|e| failed(NodeError::from(e)))?;
+        let entries = match store.log_after(after, count) {
+            Ok(entries) => entries,
+            // Trimmed meanwhile: nothing to compare with.
+            Err(linli_core::Error::LogTrimmed { .. }) => return Ok(None),
+            Err(e) => return Err(failed(NodeError::from(e))),
+        };
         Ok(zstd_bytes(entries.iter().flat_map(|e| e.changes.iter().map(Vec::as_slice))))
     }
 
@@ -312,6 +318,24 @@ impl RealDistrict {
         total
     }
 
+    /// The most entries an in-process node's log holds now (its end less what it
+    /// trimmed), and the most any wrote; nodes run as processes, or busy stopping,
+    /// are not looked at.
+    pub fn log_entries_max(&self) -> (u64, u64) {
+        let (mut most, mut written) = (0, 0);
+        for slot in self.slots.values() {
+            if let Ok(up) = slot.up.try_read()
+                && let Some(Up::Here(served)) = up.as_ref()
+                && let Ok(store) = served.running.engine.store()
+                && let (Ok(end), Ok(trimmed)) = (store.log_last_seq(), store.log_trimmed())
+            {
+                most = most.max(end.saturating_sub(trimmed));
+                written = written.max(end);
+            }
+        }
+        (most, written)
+    }
+
     pub fn proxy(&self, child: &str) -> Result<&Proxy, SimError> {
         self.proxies.get(child).ok_or_else(|| SimError::NoNode { node: child.to_string() })
     }
@@ -327,6 +351,23 @@ impl RealDistrict {
         if let Some(up) = up.take() {
             shut(node, up).await?;
         }
+        Ok(())
+    }
+
+    /// Runs `node`'s clock `skew_ms` off this machine's (0: back on time), for the
+    /// engine's stamps, from now on and across restarts. A node run as a process reads
+    /// the machine's clock: refused.
+    pub fn set_skew_ms(&self, node: &str, skew_ms: i64) -> Result<(), SimError> {
+        let slot = self.slot(node)?;
+        if slot.process.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SimError::Unsupported {
+                what: format!("a clock skew of {node}"),
+                mode: "real",
+                why: "it runs as a process of the production binary, which reads this machine's clock".into(),
+            });
+        }
+        // The clock is shared by every clone of the slot's config: the running server's too.
+        slot.config().clock.set_offset_ms(skew_ms);
         Ok(())
     }
 

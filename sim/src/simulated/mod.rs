@@ -10,6 +10,7 @@
 pub mod net;
 pub mod node;
 pub mod run;
+mod trim;
 
 use crate::checks::Inspect;
 use crate::error::SimError;

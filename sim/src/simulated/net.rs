@@ -137,7 +137,7 @@ pub struct Net {
     pub nodes: Vec<SimNode>,
     pub links: Vec<Link>,
     /// The bounds every link runs with (the simulator's, see `crate::run`).
-    limits: LinkLimits,
+    pub limits: LinkLimits,
     /// The link of each child node, by node index.
     uplink: Vec<Option<usize>>,
     /// The links of each parent node, by node index.
@@ -367,10 +367,15 @@ impl Net {
             let me = &mut self.nodes[node];
             let more: Vec<Action> = match action {
                 Action::Send(_) => Vec::new(),
-                Action::ReadLog { after, entries_max } => {
-                    let entries = me.log_after(after, entries_max)?;
-                    session.on_log(entries, &me.routes, now).into_iter().collect()
-                }
+                Action::ReadLog { after, entries_max } => match me.log_after_for_link(after, entries_max)? {
+                    Some(entries) => session.on_log(entries, &me.routes, now).into_iter().collect(),
+                    None => {
+                        // As a real session: the log was trimmed past the peer's
+                        // checkpoint meanwhile; the next Hellos repair.
+                        self.break_link(link);
+                        return self.retry(link);
+                    }
+                },
                 Action::Apply { docs, checkpoint } => {
                     engine_stepped = true;
                     let (failed, waiting) = me.apply(session.peer(), docs, checkpoint, wall_ms)?;

@@ -274,6 +274,32 @@ impl SimNode {
         self.store.log_after(after, max).map_err(core_error(&self.id))
     }
 
+    /// The log after `after` for a link's session; `None` when it was trimmed past
+    /// `after` (the session ends and the next one repairs).
+    pub fn log_after_for_link(&self, after: u64, max: usize) -> Result<Option<Vec<LogEntry>>, SimError> {
+        match self.store.log_after(after, max) {
+            Ok(entries) => Ok(Some(entries)),
+            Err(e @ linli_core::Error::LogTrimmed { .. }) => {
+                tracing::info!(node = %self.id, error = %e, "link session ends");
+                Ok(None)
+            }
+            Err(e) => Err(core_error(&self.id)(e)),
+        }
+    }
+
+    /// The highest seq trimmed from the log (0: none).
+    pub fn log_trimmed(&self) -> Result<u64, SimError> {
+        self.store.log_trimmed().map_err(core_error(&self.id))
+    }
+
+    /// Trims the log through `through` (see `Event::TrimLog`); nothing while down.
+    pub fn trim_log(&mut self, through: u64) -> Result<(), SimError> {
+        if self.replica.is_none() {
+            return Ok(());
+        }
+        self.steps(Event::TrimLog { through }).map(drop)
+    }
+
     pub fn log_id(&self) -> String {
         self.replica.as_ref().map(|r| r.log_id().to_string()).unwrap_or_default()
     }
@@ -315,6 +341,7 @@ impl SimNode {
             tier: self.tier,
             log_id: self.log_id(),
             log_end: self.log_end()?,
+            log_trimmed: self.store.log_trimmed().map_err(core_error(&self.id))?,
             checkpoint,
             subtree: self.routes.subtree(),
         })

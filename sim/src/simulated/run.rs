@@ -127,6 +127,7 @@ impl District for SimRun {
             for node in &mut net.nodes {
                 node.tick(now)?;
             }
+            net.trim_logs()?;
             self.next_tick_ms.set(tick + TICK_MS);
         }
         Self::run_net_until(net, until_ms)
@@ -211,6 +212,12 @@ impl District for SimRun {
         self.district.borrow().net.bytes()
     }
 
+    fn log_entries_max(&self) -> (u64, u64) {
+        let district = self.district.borrow();
+        let logs = district.net.nodes.iter().filter_map(|node| Some((node.log_end().ok()?, node.log_trimmed().ok()?)));
+        logs.fold((0, 0), |(most, written), (end, trimmed)| (most.max(end - trimmed), written.max(end)))
+    }
+
     /// Not measured: it would make two runs of one seed differ (the terminal prints it).
     fn rss_bytes(&self) -> u64 {
         0
@@ -266,7 +273,8 @@ impl District for SimRun {
     async fn changes_zstd_bytes(&self, node: &str, after: u64, through: u64) -> Result<Option<u64>, SimError> {
         self.with_node(node, |district, i| {
             let count = usize::try_from(through.saturating_sub(after)).unwrap_or(usize::MAX).min(ZSTD_ENTRIES_MAX);
-            let entries = district.net.nodes[i].log_after(after, count)?;
+            // Trimmed meanwhile: nothing to compare with.
+            let Some(entries) = district.net.nodes[i].log_after_for_link(after, count)? else { return Ok(None) };
             Ok(zstd_bytes(entries.iter().flat_map(|e| e.changes.iter().map(Vec::as_slice))))
         })
     }

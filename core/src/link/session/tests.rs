@@ -29,6 +29,8 @@ struct Side {
     tier: Tier,
     log_id: String,
     log: Vec<LogEntry>,
+    /// Entries through here were trimmed from `log`.
+    log_trimmed: u64,
     routes: Routes,
     /// What this side durably holds of the other's log.
     checkpoint: Option<Checkpoint>,
@@ -54,6 +56,7 @@ impl Side {
             tier,
             log_id: log_id.into(),
             log: Vec::new(),
+            log_trimmed: 0,
             routes: Routes::new(&me),
             checkpoint: None,
             fails: BTreeSet::new(),
@@ -68,13 +71,19 @@ impl Side {
     /// Appends entries for `doc` of `bytes` bytes each.
     fn write(&mut self, doc: &DocId, count: usize, bytes: usize) {
         for _ in 0..count {
-            let seq = self.log.len() as u64 + 1;
+            let seq = self.log_end() + 1;
             self.log.push(LogEntry { seq, doc: doc.clone(), origin: None, changes: vec![vec![7; bytes]] });
         }
     }
 
     fn log_end(&self) -> u64 {
-        self.log.len() as u64
+        self.log.last().map_or(self.log_trimmed, |e| e.seq)
+    }
+
+    /// Drops the entries through `through`, as the store does for `Event::TrimLog`.
+    fn trim(&mut self, through: u64) {
+        self.log.retain(|e| e.seq > through);
+        self.log_trimmed = self.log_trimmed.max(through);
     }
 
     /// This side's log entry that the other's checkpoint names.
@@ -89,6 +98,7 @@ impl Side {
             tier: self.tier,
             log_id: self.log_id.clone(),
             log_end: self.log_end(),
+            log_trimmed: self.log_trimmed,
             checkpoint: self.checkpoint.clone(),
             subtree: self.routes.subtree(),
         }
@@ -222,6 +232,14 @@ impl Script {
                 Action::ReadLog { after, entries_max } => {
                     let read: Vec<LogEntry> =
                         me.log.iter().filter(|e| e.seq > after).take(entries_max).cloned().collect();
+                    // As the stores: a read that would skip trimmed entries fails, and
+                    // the runtime ends the session.
+                    if let Err(e) = crate::store::codec::check_dense(after, &read) {
+                        me.session = None;
+                        me.outbox.clear();
+                        self.trace.push(format!("{from} session ends: {e}"));
+                        return;
+                    }
                     session.on_log(read, &me.routes, now_ms).into_iter().collect()
                 }
                 Action::Apply { docs, checkpoint } => {
@@ -661,5 +679,51 @@ fn a_log_restored_from_a_backup_that_wrote_on_is_renewed_not_resumed() {
          s list docs
          s apply [a/r/1×4] @a.1.renewed:4
          s→c ack 4",
+    );
+}
+
+#[test]
+fn a_peer_whose_checkpoint_was_trimmed_away_is_repaired_then_resumed_at_the_trim() {
+    let mut t = Script::new();
+    t.c.docs = vec![doc("a", "1")];
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.connect();
+    t.settle();
+    t.disconnect();
+    // Away, the child's hold on the street's log (nothing) falls behind what the street
+    // keeps: 7 entries of its own to the child's document, the log trimmed through 6.
+    t.s.write(&doc("a", "1"), 7, 10);
+    t.s.trim(6);
+    t.trace.clear();
+    t.connect();
+    t.settle();
+    // Entries 1..=6 are gone: repair runs on what the street shares down (nothing here:
+    // its own documents are not in the child's routes) and shipping resumes at 6.
+    assert_trace(
+        &t,
+        "connect: c sends after 2, s sends after 6
+         c list docs
+         c sync a/r/1 start
+         s list docs
+         s read after 6 max 512
+         s→c batch 7 [7 a/r/1]
+         c apply [a/r/1×1] @s.1:7
+         c→s ack 7",
+    );
+    // A session that meets the trim mid-way (it connected while the trim was being
+    // written) ends instead of skipping: the next Hellos repair.
+    t.disconnect();
+    t.s.write(&doc("a", "1"), 3, 10);
+    let (child, street) = (t.c.hello(), t.s.hello());
+    let named = t.s.named(&street, &child);
+    t.s.trim(9);
+    let (session, actions) = Session::start(&street, &child, named.as_ref(), PeerIs::Child, LinkLimits::default(), 0);
+    t.s.session = Some(session);
+    t.trace.clear();
+    t.run(false, actions);
+    assert_trace(
+        &t,
+        "s read after 7 max 512
+         s session ends: the log was trimmed past 7: its first entry is 10; the peer is repaired instead",
     );
 }
