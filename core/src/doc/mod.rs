@@ -15,12 +15,14 @@ mod genesis;
 mod late;
 mod read;
 mod rows;
+mod salvage;
 mod validate;
 
 pub use genesis::{GENESIS_TIME_MS, genesis_bytes};
 pub use late::LateEdit;
 pub use read::claim_key;
 pub use rows::read_row;
+pub use salvage::{Salvaged, StoredChunk};
 pub use validate::{DocOp, Plan};
 
 use crate::error::{Error, Result};
@@ -166,6 +168,10 @@ impl RegistryDoc {
     }
 
     /// Loads from a snapshot (or the genesis) plus incremental chunks, in order.
+    /// Strict: bytes Automerge cannot read anywhere fail the load (its
+    /// `load_incremental` would skip them, and the changes after them, with no more
+    /// than a log line), so the caller can quarantine the document (see
+    /// [`Self::salvage`]) instead of serving it silently short of changes.
     pub fn load(
         id: DocId,
         schema: Arc<Schema>,
@@ -174,10 +180,25 @@ impl RegistryDoc {
         chunks: &[&[u8]],
     ) -> Result<Self> {
         let am_err = |source| Error::Automerge { doc: id.to_string(), source: Box::new(source) };
-        let mut am = AutoCommit::load(snapshot.unwrap_or(genesis_bytes())).map_err(am_err)?;
-        for chunk in chunks {
-            am.load_incremental(chunk).map_err(am_err)?;
+        let base = snapshot.unwrap_or(genesis_bytes());
+        // One load of the document followed by its chunks: Automerge fails a partial
+        // load of that, where it only warns about one of an incremental chunk.
+        let am = match chunks.is_empty() {
+            true => AutoCommit::load(base),
+            false => {
+                let mut all = Vec::with_capacity(base.len() + chunks.iter().map(|c| c.len()).sum::<usize>());
+                all.extend_from_slice(base);
+                chunks.iter().for_each(|chunk| all.extend_from_slice(chunk));
+                AutoCommit::load(&all)
+            }
         }
+        .map_err(am_err)?;
+        Self::from_automerge(id, schema, actor, am)
+    }
+
+    /// The document over a loaded Automerge document: its records indexed, their rows read.
+    fn from_automerge(id: DocId, schema: Arc<Schema>, actor: &str, mut am: AutoCommit) -> Result<Self> {
+        let am_err = |source| Error::Automerge { doc: id.to_string(), source: Box::new(source) };
         am.set_actor(ActorId::from(actor.as_bytes()));
         let records = match am.get(ROOT, genesis::RECORDS).map_err(am_err)? {
             Some((automerge::Value::Object(ObjType::List), obj)) => obj,

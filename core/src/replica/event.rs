@@ -83,12 +83,19 @@ pub enum Effect {
     Split { result: Result<SplitReport> },
     /// The outcome of a peer's changes to one document: how many were new here.
     /// `waiting`: the document holds peers' changes that wait for their dependencies
-    /// (stored with the batch), or some were refused at the bound: the link syncs it
-    /// with the peer, which holds everything they depend on.
+    /// (stored with the batch), or some were refused at the bound, or it is
+    /// quarantined and not repaired yet: the link syncs it with the peer, which holds
+    /// everything they depend on.
     Applied { doc: DocId, result: Result<usize>, waiting: bool },
     /// The sync message to send `peer` next for `doc` (`None`: nothing is due), and
     /// how many changes its message brought.
     Sync { peer: NodeId, doc: DocId, reply: Option<Vec<u8>>, result: Result<usize> },
     /// The log's identity after an [`Event::RenewLog`], for the runtime's Hellos.
     LogRenewed { log_id: String },
+    /// Documents whose stored bytes could not be read, loaded as far as they read and
+    /// made whole on disk by the preceding persist (see `replica::quarantine`): every
+    /// link session syncs them with its peer where the link shares them
+    /// ([`crate::link::Session::on_quarantined`]). Also listed by
+    /// [`crate::replica::quarantined`] until repaired, for sessions that start later.
+    Quarantined { docs: Vec<DocId> },
 }

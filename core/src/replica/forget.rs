@@ -37,6 +37,10 @@ impl Replica {
             if self.waiting_docs.contains(&doc_id) {
                 batch.meta_deleted.push(super::waiting::meta_name(&doc_id));
             }
+            if self.quarantined.remove(&doc_id) {
+                let index = super::waiting::encode_index(&self.quarantined);
+                batch.meta.push((super::quarantine::INDEX_META.to_string(), index));
+            }
             batch.forget.push(doc_id);
         }
         self.note_waiting(&mut batch);

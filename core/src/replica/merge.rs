@@ -36,7 +36,10 @@ impl Replica {
             retry |= result.as_ref().is_err_and(Error::may_pass);
             let waiting = match &result {
                 Err(Error::WaitingFull { .. }) => true,
-                _ => self.docs.peek(&doc_id).is_some_and(|c| !c.waiting.is_empty() || c.pinned),
+                _ => {
+                    self.docs.peek(&doc_id).is_some_and(|c| !c.waiting.is_empty() || c.pinned)
+                        || self.quarantined.contains(&doc_id)
+                }
             };
             outcomes.push(Effect::Applied { doc: doc_id, result, waiting });
         }

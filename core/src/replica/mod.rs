@@ -24,6 +24,7 @@ mod event;
 mod forget;
 mod late;
 mod merge;
+mod quarantine;
 mod reads;
 mod repair;
 mod split;
@@ -33,6 +34,7 @@ mod writes;
 
 pub use config::{ReplicaConfig, Scope};
 pub use event::{Effect, Event, Written};
+pub use quarantine::quarantined;
 pub use repair::SYNC_STATES_MAX;
 pub use split::{SplitReport, SplitRule, split_value};
 pub use stored::StoredReplica;
@@ -74,6 +76,10 @@ pub struct Replica {
     /// The documents with peers' changes waiting for their dependencies (meta
     /// `waiting`, each with its `waiting/<doc>`): a load reads its entry only for these.
     waiting_docs: BTreeSet<DocId>,
+    /// Documents quarantined and not repaired from a peer yet (meta `quarantined`).
+    quarantined: BTreeSet<DocId>,
+    /// What quarantines found that the next batch persists.
+    quarantine: quarantine::Pending,
 }
 
 impl Replica {
@@ -96,7 +102,10 @@ impl Replica {
             Some(bytes) => waiting::decode_index(&bytes)?,
             None => BTreeSet::new(),
         };
+        let quarantined = quarantine::quarantined(store)?;
         let mut replica = Self {
+            quarantined,
+            quarantine: quarantine::Pending::default(),
             views_rewrite: Vec::new(),
             actor,
             log_id,
@@ -152,6 +161,12 @@ impl Replica {
         Ok(out)
     }
 
+    /// Documents quarantined because their stored bytes could not be read, and not
+    /// repaired from a peer yet.
+    pub fn quarantined(&self) -> &BTreeSet<DocId> {
+        &self.quarantined
+    }
+
     /// Whether the document cache holds more than its bound.
     pub fn cache_over_bound(&self) -> bool {
         self.docs.over_bound()
@@ -178,7 +193,7 @@ impl Replica {
     /// before any link names it; or the recount of views that could not be read.
     /// `None` once recorded.
     pub fn birth(&mut self) -> Option<StoreBatch> {
-        if !self.log_id_unsaved && self.views_rewrite.is_empty() {
+        if !self.log_id_unsaved && self.views_rewrite.is_empty() && self.quarantine.batch.is_empty() {
             return None;
         }
         let mut batch = StoreBatch::default();
@@ -192,7 +207,7 @@ impl Replica {
     }
 
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
-        match event {
+        let mut effects = match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
             Event::Changes { origin, docs, meta, now_ms } => self.changes(store, origin, docs, meta, now_ms),
             Event::Sync { peer, doc, message, now_ms } => self.sync(store, peer, doc, message, now_ms),
@@ -202,7 +217,9 @@ impl Replica {
             Event::Tick { now_ms: _ } => self.tick(),
             Event::RenewLog { stale } => self.renew_log(&stale),
             Event::TrimLog { through } => self.trim_log(through),
-        }
+        };
+        self.finish_quarantine(store, &mut effects);
+        effects
     }
 
     /// Trims the log through `through` (see [`Event::TrimLog`]), keeping its last
@@ -233,9 +250,15 @@ impl Replica {
         vec![Effect::Persist(batch), Effect::LogRenewed { log_id: self.log_id.clone() }]
     }
 
-    /// What every batch carries besides its changes: the clock's high-water mark, and
-    /// the log's identity when it is new.
+    /// What every batch carries besides its changes: the clock's high-water mark, the
+    /// log's identity when it is new, and what quarantines and recounts left for it.
     fn seal(&mut self, batch: &mut StoreBatch) {
+        if !self.quarantine.batch.is_empty() {
+            // Before the batch's own parts: a snapshot it takes later covers more.
+            let mut first = std::mem::take(&mut self.quarantine.batch);
+            first.extend(std::mem::take(batch));
+            *batch = first;
+        }
         batch.hlc = Some(self.clock.last());
         if !self.views_rewrite.is_empty() {
             // Before the batch's own view writes, which are newer.
@@ -269,20 +292,27 @@ impl Replica {
     ) -> Result<Option<&mut cache::CachedDoc>> {
         if !self.docs.contains(doc_id) {
             let schema = self.registries.get(&doc_id.registry)?.clone();
-            let actor = self.actor.as_str();
+            let actor = self.actor_for(doc_id, false);
+            let actor = actor.as_str();
             let loaded = match store.load_doc(doc_id)? {
                 Some(stored) => {
                     let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
                     let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
-                    let mut doc = RegistryDoc::load(doc_id.clone(), schema, actor, snapshot, &chunks)?;
-                    let last_seq = stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
-                    let waiting = self.requeue(store, &mut doc)?;
-                    let stored_bytes = stored.snapshot.as_ref().map_or(0, |(_, s)| s.len())
-                        + stored.chunks.iter().map(|(_, c)| c.len()).sum::<usize>();
-                    let mut cached =
-                        cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0), stored_bytes);
-                    cached.waiting = waiting;
-                    Some(cached)
+                    match RegistryDoc::load(doc_id.clone(), schema.clone(), actor, snapshot, &chunks) {
+                        Ok(mut doc) => {
+                            let last_seq =
+                                stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
+                            let waiting = self.requeue(store, &mut doc)?;
+                            let stored_bytes = stored.snapshot.as_ref().map_or(0, |(_, s)| s.len())
+                                + stored.chunks.iter().map(|(_, c)| c.len()).sum::<usize>();
+                            let mut cached =
+                                cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0), stored_bytes);
+                            cached.waiting = waiting;
+                            Some(cached)
+                        }
+                        // Bytes Automerge cannot read: never again a failure of every use.
+                        Err(cause) => Some(self.quarantine(store, doc_id, schema, &stored, &cause)?),
+                    }
                 }
                 None if create => {
                     // Nothing of it applied yet, but changes to it may wait.

@@ -1,7 +1,8 @@
 //! Reads: a record with its local fields, lists and pages of a registry, and the
 //! checks that compare replicas (a recount of the views from storage, every document
 //! as JSON, a document's heads). Reads load documents into the cache but change
-//! nothing that is persisted.
+//! nothing that is persisted, except that a document they find unreadable is
+//! quarantined: its new snapshot and the views' recount go with the next batch.
 
 use super::Replica;
 use crate::doc::{Record, RegistryDoc};
@@ -15,6 +16,12 @@ use std::collections::BTreeMap;
 impl Replica {
     /// A record as this node holds it, with its local fields when it has them.
     pub fn get(&mut self, store: &dyn Storage, key: &RecordKey) -> Result<Option<Record>> {
+        let record = self.get_unsettled(store, key);
+        self.settle_after_read(store)?;
+        record
+    }
+
+    fn get_unsettled(&mut self, store: &dyn Storage, key: &RecordKey) -> Result<Option<Record>> {
         let Some(doc) = self.doc_mut(store, &key.doc, false)? else {
             return Ok(None);
         };
@@ -39,6 +46,19 @@ impl Replica {
     /// `filter`, in document then record order, at most `limit`. Local fields are not
     /// returned by lists.
     pub fn list(
+        &mut self,
+        store: &dyn Storage,
+        owner: &str,
+        registry: &str,
+        filter: &[(String, crate::value::Value)],
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let records = self.list_unsettled(store, owner, registry, filter, limit);
+        self.settle_after_read(store)?;
+        records
+    }
+
+    fn list_unsettled(
         &mut self,
         store: &dyn Storage,
         owner: &str,
@@ -71,6 +91,19 @@ impl Replica {
     /// key of the previous page) in document then record order, at most `limit`.
     /// Reads only the documents the page needs; local fields are not returned.
     pub fn list_page(
+        &mut self,
+        store: &dyn Storage,
+        owner: &str,
+        registry: &str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let records = self.list_page_unsettled(store, owner, registry, after, limit);
+        self.settle_after_read(store)?;
+        records
+    }
+
+    fn list_page_unsettled(
         &mut self,
         store: &dyn Storage,
         owner: &str,
@@ -125,7 +158,12 @@ impl Replica {
             let stored = store.load_doc(&id)?.unwrap_or_default();
             let chunks: Vec<&[u8]> = stored.chunks.iter().map(|(_, c)| c.as_slice()).collect();
             let snapshot = stored.snapshot.as_ref().map(|(_, s)| s.as_slice());
-            docs.push((schema.clone(), RegistryDoc::load(id, schema, &self.actor, snapshot, &chunks)?));
+            let doc = match RegistryDoc::load(id.clone(), schema.clone(), &self.actor, snapshot, &chunks) {
+                Ok(doc) => doc,
+                // What a restart would see: the document quarantined, as far as it reads.
+                Err(_) => self.salvage(store, &id, schema.clone(), &stored)?.doc,
+            };
+            docs.push((schema, doc));
         }
         let rows = docs.iter().flat_map(|(schema, doc)| {
             doc.rows().iter().map(move |(record, row)| (schema.as_ref(), doc.id(), record.as_str(), row))
@@ -142,11 +180,14 @@ impl Replica {
                 out.insert(id.to_string(), doc.materialize());
             }
         }
+        self.settle_after_read(store)?;
         Ok(out)
     }
 
     /// Heads of a document, for comparing replicas.
     pub fn heads(&mut self, store: &dyn Storage, doc: &DocId) -> Result<Vec<automerge::ChangeHash>> {
-        Ok(self.doc_mut(store, doc, false)?.map(|d| d.heads()).unwrap_or_default())
+        let heads = self.doc_mut(store, doc, false)?.map(|d| d.heads()).unwrap_or_default();
+        self.settle_after_read(store)?;
+        Ok(heads)
     }
 }

@@ -44,6 +44,12 @@ impl Replica {
             (Ok(_), Some(cached)) => cached.doc.generate_sync(&mut state),
             _ => None,
         };
+        // Nothing more to send after the peer's message, nothing waiting: this
+        // document holds what the peer holds.
+        let converged = message.is_some() && result.is_ok() && reply.is_none();
+        if converged && self.docs.get_mut(&doc_id).is_some_and(|c| c.waiting.is_empty() && !c.pinned) {
+            self.repaired(&doc_id, &mut batch);
+        }
         self.sync_states.insert(key, state);
         self.note_waiting(&mut batch);
         batch.views = self.views.take_writes(&mut dirty);

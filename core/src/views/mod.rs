@@ -314,6 +314,28 @@ impl Views {
         writes
     }
 
+    /// The store writes that replace the stored `self` with `new` wholesale (a
+    /// recount): every entry of either, at its value in `new`, so entries only `self`
+    /// holds are deleted.
+    pub fn writes_to(&self, new: &Views) -> Vec<ViewWrite> {
+        let mut dirty = Dirty::default();
+        self.mark_all(&mut dirty);
+        new.mark_all(&mut dirty);
+        new.take_writes(&mut dirty)
+    }
+
+    fn mark_all(&self, dirty: &mut Dirty) {
+        dirty.counts.extend(self.counts.keys().cloned());
+        dirty.sums.extend(self.sums.keys().cloned());
+        dirty.deadlines.extend(self.open_by_deadline.iter().cloned());
+        for (key, hist) in &self.durations {
+            dirty.hists.extend(hist.buckets().map(|(bucket, _)| (key.clone(), bucket)));
+        }
+        dirty.group_sums.extend(self.group_sums.keys().cloned());
+        dirty.open.extend(self.open.keys().cloned());
+        dirty.seen.extend(self.last_seen.keys().cloned());
+    }
+
     /// Rebuilds the views from stored entries, as written by [`Views::take_writes`].
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<Self> {
         let mut views = Views::default();

@@ -179,7 +179,11 @@ impl Writer {
                         answers.push(Answer::new(reply, result.map_err(NodeError::from)));
                     }
                 }
-                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } | Effect::LogRenewed { .. } => {}
+                Effect::Applied { .. }
+                | Effect::Sync { .. }
+                | Effect::Split { .. }
+                | Effect::LogRenewed { .. }
+                | Effect::Quarantined { .. } => {}
             }
         }
         tracing::trace!(batch_size, "write batch prepared");

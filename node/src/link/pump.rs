@@ -141,7 +141,9 @@ pub async fn run(
         }
         None => None,
     };
-    let (session, actions) = Session::start(&mine, &theirs, named.as_ref(), peer_is, shared.link.clone(), now_ms());
+    let (mut session, actions) = Session::start(&mine, &theirs, named.as_ref(), peer_is, shared.link.clone(), now_ms());
+    // Documents this node quarantined and has not repaired: synced where shared.
+    session.on_quarantined(linli_core::replica::quarantined(&shared.engine.store()?)?, &shared.routes());
     if let Some(Action::RenewLog { stale }) = actions.first() {
         // This store was restored from a backup and wrote on: the session ends here,
         // and the next Hellos carry the new log, which every peer repairs against.

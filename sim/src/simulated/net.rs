@@ -321,10 +321,13 @@ impl Net {
         let now = self.now_ms;
         let child_named = self.nodes[child].named_entry(&child_hello, &parent_hello)?;
         let parent_named = self.nodes[parent].named_entry(&parent_hello, &child_hello)?;
-        let (child_end, child_actions) =
+        let (mut child_end, child_actions) =
             Session::start(&child_hello, &parent_hello, child_named.as_ref(), PeerIs::Parent, self.limits.clone(), now);
-        let (parent_end, parent_actions) =
+        let (mut parent_end, parent_actions) =
             Session::start(&parent_hello, &child_hello, parent_named.as_ref(), PeerIs::Child, self.limits.clone(), now);
+        // Documents each side quarantined and has not repaired: synced where shared.
+        child_end.on_quarantined(self.nodes[child].quarantined()?, &self.nodes[child].routes);
+        parent_end.on_quarantined(self.nodes[parent].quarantined()?, &self.nodes[parent].routes);
         let l = &mut self.links[link];
         l.bytes += hello_bytes;
         l.sessions += 1;

@@ -317,6 +317,11 @@ impl SimNode {
         Ok(bytes.and_then(|bytes| Checkpoint::decode(&bytes)))
     }
 
+    /// The documents this node quarantined and has not repaired, for a session's start.
+    pub fn quarantined(&self) -> Result<BTreeSet<DocId>, SimError> {
+        linli_core::replica::quarantined(&self.store).map_err(core_error(&self.id))
+    }
+
     /// This node's log entry that the peer's checkpoint names, for the session's start.
     pub fn named_entry(&self, mine: &Hello, theirs: &Hello) -> Result<Option<LogEntry>, SimError> {
         match linli_core::link::named_seq(mine, theirs) {

@@ -281,6 +281,26 @@ impl Session {
         self.repair.queue(shared);
     }
 
+    /// Documents this node quarantined (their stored bytes could not be read; see
+    /// [`crate::replica::Effect::Quarantined`]), at the session's start from
+    /// [`crate::replica::quarantined`] and as the engine reports them: those the peer
+    /// shares and takes a sync of are synced with it, which brings back what was lost.
+    /// Down, what the link shares with the child; up, this node's subtree (a parent
+    /// refuses a child's sync of a broadcast, which the parent's own session repairs
+    /// when the parent quarantines it).
+    pub fn on_quarantined(&mut self, docs: impl IntoIterator<Item = DocId>, routes: &Routes) {
+        let subtree = routes.subtree();
+        for doc in docs {
+            let shared = match self.peer_is {
+                PeerIs::Child => routes.shares_down(&doc, &self.peer),
+                PeerIs::Parent => subtree.contains(&doc.owner),
+            };
+            if shared {
+                self.repair.sync_soon(doc);
+            }
+        }
+    }
+
     /// Why this node would not take a sync message on `doc` from its peer, if it would
     /// not: a child's messages on its own subtree are taken, and on what this node
     /// shares down to it only while this node lost its state (the child gives back

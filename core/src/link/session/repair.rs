@@ -19,11 +19,11 @@ impl Repair {
         Self { running, waiting: VecDeque::new(), soon: HashSet::new() }
     }
 
-    /// Syncs one document (its changes wait for dependencies the peer holds), unless
-    /// it is already queued.
+    /// Syncs one document (its changes wait for dependencies the peer holds, or it was
+    /// quarantined), unless it is already queued.
     pub fn sync_soon(&mut self, doc: DocId) {
         if self.soon.insert(doc.clone()) {
-            tracing::debug!(%doc, "sync: changes wait for their dependencies");
+            tracing::debug!(%doc, "sync soon: waiting changes or a quarantine");
             self.waiting.push_back(doc);
         }
     }

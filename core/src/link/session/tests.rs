@@ -725,5 +725,31 @@ fn a_peer_whose_checkpoint_was_trimmed_away_is_repaired_then_resumed_at_the_trim
         &t,
         "s read after 7 max 512
          s session ends: the log was trimmed past 7: its first entry is 10; the peer is repaired instead",
+
+fn quarantined_documents_are_synced_with_the_peers_that_share_them() {
+    // Before, nothing synced a document whose stored bytes could not be read: what it
+    // lost stayed lost.
+    let mut t = Script::new();
+    t.s.routes.children.insert("b".into(), ["b".to_string()].into());
+    t.connect();
+    t.settle();
+    t.trace.clear();
+    // The street quarantined the child's document, a broadcast and another
+    // community's; the child quarantined its own and the broadcast.
+    let (a, menu, b) = (doc("a", "1"), doc("s", "1"), doc("b", "1"));
+    let s = t.s.session.as_mut().unwrap();
+    s.on_quarantined([a.clone(), menu.clone(), b.clone()], &t.s.routes);
+    let c = t.c.session.as_mut().unwrap();
+    c.on_quarantined([a.clone(), menu.clone()], &t.c.routes);
+    t.poll(true);
+    t.poll(false);
+    t.settle();
+    // Down: the child's own and the broadcast, never another community's. Up: only
+    // the child's own (a parent takes no child's sync of a broadcast).
+    assert_trace(
+        &t,
+        "c sync a/r/1 start
+         s sync a/r/1 start
+         s sync s/r/1 start",
     );
 }
