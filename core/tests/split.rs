@@ -419,8 +419,14 @@ fn late_changes_carry_over_with_the_old_community_skewed_by(skew_ms: i64) {
         // Written at the copy after the split, by one who had seen it: it stands.
         assert_eq!(copy.get("summary"), Some(&Value::Str("水管已换".into())), "{name}");
         assert_views_match_recount(node);
-        let hours_of_a: i64 =
-            node.replica.views().sums.iter().filter(|(k, _)| k.community == A && k.field == "hours").map(|(_, v)| v).sum();
+        let hours_of_a: i64 = node
+            .replica
+            .views()
+            .sums
+            .iter()
+            .filter(|(k, _)| k.community == A && k.field == "hours")
+            .map(|(_, v)| v)
+            .sum();
         assert_eq!(hours_of_a, 17, "{name}: the views count the late hours at the copy");
     }
     assert_eq!(district.replica.views(), street.replica.views());

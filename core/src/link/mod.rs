@@ -12,10 +12,11 @@
 //! log, or points past the end of the peer's log, one side lost state it had
 //! acknowledged (a wiped disk, a restored backup): [`resume`] asks for repair,
 //! Automerge's sync protocol per document, on top of the fast path. When it names an
-//! entry this node's log holds otherwise, this node's store was restored from a backup
-//! and wrote on under the same numbers: it takes a new log identity
-//! ([`Action::RenewLog`]), so that every peer repairs on its next connect instead of
-//! resuming past entries it never saw.
+//! entry of this node's log past its end, or one the log holds otherwise, this node's
+//! store was put back to a backup (and may have written on under the same numbers):
+//! it takes a new log identity ([`Action::RenewLog`]), so that every peer repairs on
+//! its next connect instead of resuming past entries it never saw, or lowering its
+//! checkpoint to an end that looks true again after a second restore.
 //!
 //! Everything a link decides is in [`Session`]: the runtime (`linli-node`'s tokio pump,
 //! or the simulator's network) only moves frames, reads the log and calls the engine.
@@ -28,9 +29,9 @@ pub mod tree;
 pub mod trim;
 
 pub use limits::LinkLimits;
-pub use trim::{PeerHold, trim_through};
 pub use routes::Routes;
 pub use session::{Action, PeerIs, Progress, Session};
+pub use trim::{PeerHold, trim_through};
 
 use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
@@ -200,15 +201,26 @@ pub fn named_seq(mine: &Hello, theirs: &Hello) -> Option<u64> {
         .map(|cp| cp.through)
 }
 
-/// Whether the peer acknowledged an entry of this log that this node holds otherwise
-/// (`named`: its entry at the peer's checkpoint, read by the runtime, `None` when its
-/// log has no such entry): the store was restored from a backup and wrote on under
-/// the same numbers. A checkpoint past the log's end is [`resume`]'s case, and one
-/// without a fingerprint cannot be checked, nor one naming a trimmed entry.
+/// Whether this node's store went back in time under the peer's feet, so that it
+/// would write other entries under numbers the peer acknowledged: the peer's
+/// checkpoint names this log and an entry past its end (the store was put back to a
+/// backup), or an entry this log holds otherwise (`named`: its entry at the peer's
+/// checkpoint, read by the runtime, `None` when its log has no such entry; the store
+/// was put back and wrote on). Either way the log takes a new identity
+/// ([`Action::RenewLog`]): a checkpoint of the old one would otherwise be lowered to
+/// the restored end by the next batch and look true again, and a second restore to
+/// the same backup would then resume past what the peer held and this node lost.
+/// A checkpoint without a fingerprint, or naming a trimmed entry, is checked against
+/// the log's end only.
 pub fn log_diverged(mine: &Hello, theirs: &Hello, named: Option<&LogEntry>) -> bool {
     let Some(cp) = theirs.checkpoint.as_ref() else { return false };
-    let unchecked = cp.through <= mine.log_trimmed || cp.fingerprint == 0;
-    if cp.log_id != mine.log_id || cp.through == 0 || cp.through > mine.log_end || unchecked {
+    if cp.log_id != mine.log_id || cp.through == 0 {
+        return false;
+    }
+    if cp.through > mine.log_end {
+        return true;
+    }
+    if cp.through <= mine.log_trimmed || cp.fingerprint == 0 {
         return false;
     }
     named.filter(|entry| entry.seq == cp.through).map(LogEntry::fingerprint) != Some(cp.fingerprint)
@@ -352,11 +364,12 @@ mod tests {
         // Restored from a backup that ended at 20, then wrote 21..60 anew.
         assert!(log_diverged(&mine, &theirs, Some(&entry(45, 2))));
         assert!(log_diverged(&mine, &theirs, None));
-        // Another log's checkpoint, one past the end, or one without a fingerprint: not this check's.
+        // Another log's checkpoint, or one without a fingerprint: not this check's.
         let other = hello("c", "c.2", 60, None);
         assert!(!log_diverged(&other, &theirs, None) && named_seq(&other, &theirs).is_none());
+        // Past the end: put back to a backup, not written on yet. Renewed too.
         let short = hello("c", "c.1", 30, None);
-        assert!(!log_diverged(&short, &theirs, None));
+        assert!(log_diverged(&short, &theirs, None));
         theirs.checkpoint = Some(Checkpoint { log_id: "c.1".into(), through: 45, fingerprint: 0 });
         assert!(!log_diverged(&mine, &theirs, None));
     }

@@ -72,8 +72,8 @@ pub enum Action {
     /// The peer refused one of this node's log entries: for the runtime to log and count.
     PeerRefused { seq: u64, doc: String, reason: String },
     /// The peer acknowledged entries of log `stale` that this node's log holds
-    /// otherwise: its store was restored from an older backup and wrote on under the
-    /// same numbers. The runtime renews the log's identity
+    /// otherwise, or no longer holds: its store was restored from an older backup
+    /// (and may have written on under the same numbers). The runtime renews the log's identity
     /// ([`crate::replica::Event::RenewLog`]) and ends the session: on the next connect
     /// every peer sees a new log and repairs, where resuming from its checkpoint would
     /// skip the entries written since the restore. The only action of such a session.
@@ -224,10 +224,18 @@ impl Session {
                 Ok(Vec::new())
             }
             Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
-            Frame::Sync { doc, message } => Ok(vec![match self.sync_refusal(routes, &doc) {
-                Some(reason) => Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason }),
-                None => Action::Sync { doc, message: Some(message) },
-            }]),
+            Frame::Sync { doc, message } => Ok(match self.sync_refusal(routes, &doc) {
+                Some(reason) => vec![Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason })],
+                // The engine keeps the protocol's state per peer and document across
+                // sessions; the peer's may have gone back meanwhile (a restored backup)
+                // while the kept state says what it held before, and changes it lost
+                // would never be offered again. A session's first message on a
+                // document therefore starts this side over too.
+                None if self.repair.first_message(&doc) => {
+                    vec![Action::Sync { doc: doc.clone(), message: None }, Action::Sync { doc, message: Some(message) }]
+                }
+                None => vec![Action::Sync { doc, message: Some(message) }],
+            }),
             Frame::Hello(_) => Err(broken(&self.peer, "a second Hello".into())),
         }
     }

@@ -12,11 +12,15 @@ pub(super) struct Repair {
     waiting: VecDeque<DocId>,
     /// Documents queued by [`Self::sync_soon`] and not started yet: each once.
     soon: HashSet<DocId>,
+    /// Documents whose sync this session started over (from either side): the
+    /// protocol's state for the peer is fresh for them. At most the documents the
+    /// node holds.
+    started: HashSet<DocId>,
 }
 
 impl Repair {
     pub fn new(running: bool) -> Self {
-        Self { running, waiting: VecDeque::new(), soon: HashSet::new() }
+        Self { running, waiting: VecDeque::new(), soon: HashSet::new(), started: HashSet::new() }
     }
 
     /// Syncs one document (its changes wait for dependencies the peer holds, or it was
@@ -38,13 +42,25 @@ impl Repair {
         tracing::info!(docs = self.waiting.len() - before, "repair: syncing shared documents");
     }
 
-    /// Starts one more document's sync while the link's backlog is small.
+    /// Starts one more document's sync while the link's backlog is small; one started
+    /// in this session already (the peer's first message started it) is skipped.
     pub fn poll(&mut self, backlog: usize) -> Option<Action> {
         if backlog >= REPAIR_OUTBOX_LOW {
             return None;
         }
-        let doc = self.waiting.pop_front()?;
-        self.soon.remove(&doc);
-        Some(Action::Sync { doc, message: None })
+        loop {
+            let doc = self.waiting.pop_front()?;
+            self.soon.remove(&doc);
+            if self.started.insert(doc.clone()) {
+                return Some(Action::Sync { doc, message: None });
+            }
+        }
+    }
+
+    /// Whether the peer's message on `doc` is the first of this session on it, for
+    /// either side: the engine's protocol state for the peer must then start over
+    /// (see [`super::Session::on_frame`]).
+    pub fn first_message(&mut self, doc: &DocId) -> bool {
+        self.started.insert(doc.clone())
     }
 }
