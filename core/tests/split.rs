@@ -381,7 +381,7 @@ fn a_split_merges_with_concurrent_changes_and_every_replica_counts_once() {
 /// The old community's clock against its street's, in ms.
 fn late_changes_carry_over_with_the_old_community_skewed_by(skew_ms: i64) {
     let Setup { mut old, mut street, task, sheet, .. } = setup();
-    let at = |ms: u64| NOW_MS.saturating_add_signed(skew_ms as i64) + ms;
+    let at = |ms: u64| NOW_MS.saturating_add_signed(skew_ms) + ms;
     street.split(OLD, "grid", by_grid(), Some(A), NOW_MS + 1000).unwrap();
     // Not told yet, the old community goes on: hours added, the task claimed by a
     // third volunteer and moved on, a note changed.
