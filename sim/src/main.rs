@@ -123,7 +123,7 @@ fn main() -> ExitCode {
 fn run(args: RunArgs) -> anyhow::Result<bool> {
     let (mode, duration_max) = match args.mode {
         Mode::Real => (runs::Mode::Real, 86_400.0),
-        Mode::Sim => (runs::Mode::Sim, 7.0 * 86_400.0),
+        Mode::Sim => (runs::Mode::Sim, 31.0 * 86_400.0),
     };
     let sim = mode == runs::Mode::Sim;
     let duration = args.duration.unwrap_or(if sim { 86_400.0 } else { 60.0 });

@@ -156,6 +156,7 @@ pub async fn run(
     tracing::info!(%peer, send_after = progress.sent_through, repair = progress.repair, "link up");
     shared.links.update(peer.as_str(), |s| {
         s.connected = true;
+        s.parent = peer_is == PeerIs::Parent;
         s.sessions += 1;
         s.last_contact_ms = now_ms();
         s.peer_log_end = progress.peer_log_end;

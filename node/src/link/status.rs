@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkStatus {
     pub connected: bool,
+    /// The peer is this node's parent (set when a session starts).
+    pub parent: bool,
     /// Wall clock of the last frame received, in ms since the epoch.
     pub last_contact_ms: u64,
     /// Sessions started (reconnects + 1).

@@ -16,7 +16,7 @@ pub const TRIM_EVERY_MS: u64 = 10_000;
 
 /// What this node knows of each configured peer's hold on its log: every child of the
 /// config, and the parent if one is configured (its id is learnt from its Hello: the
-/// link not named a child).
+/// link whose session had it as the parent).
 pub fn holds(links: &BTreeMap<String, LinkStatus>, children: &BTreeSet<String>, has_parent: bool) -> Vec<PeerHold> {
     let hold = |status: Option<&LinkStatus>| match status {
         // Heard from since the start: its acknowledgement is durable at the peer.
@@ -25,7 +25,7 @@ pub fn holds(links: &BTreeMap<String, LinkStatus>, children: &BTreeSet<String>, 
     };
     let mut holds: Vec<PeerHold> = children.iter().map(|child| hold(links.get(child))).collect();
     if has_parent {
-        let parent = links.iter().find(|(peer, _)| !children.contains(*peer)).map(|(_, s)| s);
+        let parent = links.iter().find(|(peer, s)| s.parent && !children.contains(*peer)).map(|(_, s)| s);
         holds.push(hold(parent));
     }
     holds
@@ -66,13 +66,18 @@ mod tests {
         LinkStatus { sessions, acked_through: acked, connected, ..LinkStatus::default() }
     }
 
+    fn parent(sessions: u64, acked: u64, connected: bool) -> LinkStatus {
+        LinkStatus { parent: true, ..status(sessions, acked, connected) }
+    }
+
     #[test]
     fn every_configured_peer_holds_the_log_known_or_not() {
         let children: BTreeSet<String> = ["c1", "c2"].map(String::from).into();
         let links = BTreeMap::from([
             ("c1".to_string(), status(2, 40, true)),
-            ("s".to_string(), status(1, 90, false)),
-            ("gone".to_string(), status(0, 0, false)),
+            ("s".to_string(), parent(1, 90, false)),
+            // A child that left this node before the start: not a peer of its log.
+            ("gone".to_string(), status(3, 0, false)),
         ]);
         let got = holds(&links, &children, true);
         let expected = [
