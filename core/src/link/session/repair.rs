@@ -42,19 +42,17 @@ impl Repair {
         tracing::info!(docs = self.waiting.len() - before, "repair: syncing shared documents");
     }
 
-    /// Starts one more document's sync while the link's backlog is small; one started
-    /// in this session already (the peer's first message started it) is skipped.
+    /// Starts one more document's sync while the link's backlog is small. Every start
+    /// is a new conversation, even on a document synced before in this session: a
+    /// document whose changes wait for their dependencies again needs one.
     pub fn poll(&mut self, backlog: usize) -> Option<Action> {
         if backlog >= REPAIR_OUTBOX_LOW {
             return None;
         }
-        loop {
-            let doc = self.waiting.pop_front()?;
-            self.soon.remove(&doc);
-            if self.started.insert(doc.clone()) {
-                return Some(Action::Sync { doc, message: None });
-            }
-        }
+        let doc = self.waiting.pop_front()?;
+        self.soon.remove(&doc);
+        self.started.insert(doc.clone());
+        Some(Action::Sync { doc, message: None })
     }
 
     /// Whether the peer's message on `doc` is the first of this session on it, for
