@@ -24,8 +24,8 @@
 //! node is stopped gracefully for the copy and started again) and at `at_s + for_s`
 //! stops the node, puts the backup in place of its store and starts it again, `delay` slows its uplink, `loss` loses frames on it (a lost frame
 //! breaks the connection, as a reset stream; the link reconnects and resumes), `skew`
-//! sets the node's clock off by `skew_ms` (in real mode the in-process server's engine
-//! clock is moved; a node run as a process is refused). `move` re-parents a community to the street `to`, for
+//! sets the node's clock off by `skew_ms` (sim mode only for now: a real run that
+//! moved a server's engine clock stalled its workload). `move` re-parents a community to the street `to`, for
 //! good, at `at_s`, while the workload goes on: the new street accepts it, the old one
 //! hands over what it wrote for it and forgets it, the community dials its new street
 //! (see `docs/simulator.md`). `split` (at_s only) splits a community in two by grid, as
