@@ -331,6 +331,16 @@ impl World {
     }
 }
 
+/// Runs `ops` on a district built from `seed`, settles it and checks the outcome.
+fn run_case(seed: u64, ops: &[Op]) {
+    let mut world = World::new(seed);
+    for op in ops {
+        world.apply(op);
+    }
+    world.settle();
+    world.assert_outcome();
+}
+
 /// Found by the property test: a community put back to its backup twice, the second
 /// time before its repair had run, with a request the street already held.
 #[test]
@@ -347,12 +357,7 @@ fn a_community_restored_twice_gets_back_what_its_street_held() {
         Run { ms: 3 },
         Restore { node: 2 },
     ];
-    let mut world = World::new(0);
-    for op in &ops {
-        world.apply(op);
-    }
-    world.settle();
-    world.assert_outcome();
+    run_case(0, &ops);
 }
 
 /// Found by the property test: logs trimmed (a retention of 6 entries), the street
@@ -390,12 +395,7 @@ fn a_community_below_its_streets_trimmed_log_is_repaired() {
         Run { ms: 6 },
         Restore { node: 3 },
     ];
-    let mut world = World::new(1136882990206914749);
-    for op in &ops {
-        world.apply(op);
-    }
-    world.settle();
-    world.assert_outcome();
+    run_case(1136882990206914749, &ops);
 }
 
 proptest! {
@@ -406,11 +406,6 @@ proptest! {
         seed in 0..u64::MAX,
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        let mut world = World::new(seed);
-        for op in &ops {
-            world.apply(op);
-        }
-        world.settle();
-        world.assert_outcome();
+        run_case(seed, &ops);
     }
 }

@@ -294,9 +294,6 @@ impl SimNode {
 
     /// Trims the log through `through` (see `Event::TrimLog`); nothing while down.
     pub fn trim_log(&mut self, through: u64) -> Result<(), SimError> {
-        if self.replica.is_none() {
-            return Ok(());
-        }
         self.steps(Event::TrimLog { through }).map(drop)
     }
 
