@@ -24,8 +24,9 @@
 //! node is stopped gracefully for the copy and started again) and at `at_s + for_s`
 //! stops the node, puts the backup in place of its store and starts it again, `delay` slows its uplink, `loss` loses frames on it (a lost frame
 //! breaks the connection, as a reset stream; the link reconnects and resumes), `skew`
-//! sets the node's clock off by `skew_ms` (sim mode only for now: a real run that
-//! moved a server's engine clock stalled its workload). `move` re-parents a community to the street `to`, for
+//! sets the node's clock off by `skew_ms` until `at_s + for_s` or the workload's end,
+//! whichever comes first (real mode moves an in-process server's engine clock; a
+//! node run as a process refuses it). `move` re-parents a community to the street `to`, for
 //! good, at `at_s`, while the workload goes on: the new street accepts it, the old one
 //! hands over what it wrote for it and forgets it, the community dials its new street
 //! (see `docs/simulator.md`). `split` (at_s only) splits a community in two by grid, as
@@ -217,7 +218,14 @@ pub fn expand(
             (None, Some(_), Some(_)) => return Err(bad(format!("at_s must be >= 0 and for_s in (0, {FAULT_S_MAX}]"))),
             _ => return Err(bad("give either at_s and for_s, or daily".into())),
         };
-        for (start_ms, end_ms) in windows.into_iter().filter(|(start, _)| *start < duration_ms) {
+        for (start_ms, mut end_ms) in windows.into_iter().filter(|(start, _)| *start < duration_ms) {
+            if spec.kind == FaultKind::Skew {
+                // A clock off for "the whole run" is set back when the workload ends:
+                // the run settles without waiting for it, as it would for an outage
+                // (whose end and catch-up are what a run measures). Without this a
+                // real run of an hour's skew sat idle for the rest of the hour.
+                end_ms = end_ms.min(duration_ms);
+            }
             faults.push(Fault {
                 kind: spec.kind,
                 node: node.clone(),
@@ -392,6 +400,16 @@ mod tests {
         let faults = expand(&specs, &tree(), &clock, 1_200_000).expect("expand");
         let windows: Vec<(u64, u64)> = faults.iter().map(|f| (f.start_ms, f.end_ms)).collect();
         assert_eq!(windows, vec![(450_000, 525_000), (1_050_000, 1_125_000)]);
+    }
+
+    #[test]
+    fn a_skew_past_the_workload_is_lifted_when_it_ends_and_a_cut_is_not() {
+        let clock = Clock { start_ms: 0, speed: 1.0 };
+        let specs =
+            [parse_flag("skew,street:1,0,3600,60000").expect("skew"), parse_flag("cut,street:1,50,20").expect("cut")];
+        let faults = expand(&specs, &tree(), &clock, 60_000).expect("faults");
+        let ends: Vec<(FaultKind, u64)> = faults.iter().map(|f| (f.kind, f.end_ms)).collect();
+        assert_eq!(ends, vec![(FaultKind::Skew, 60_000), (FaultKind::Cut, 70_000)]);
     }
 
     #[test]

@@ -33,7 +33,12 @@ pub struct CatchUp {
     pub log_entries: u64,
     /// Of those, the entries its parent had not applied then: what the catch-up carried.
     pub behind_entries: u64,
+    /// From the link's return until its parent had applied the node's log.
     pub time_ms: f64,
+    /// Until the district had applied it too (through the street, for a community):
+    /// when an operator reads what was written under the fault.
+    pub district_ms: f64,
+    /// The node's uplink bytes over `time_ms`.
     pub bytes: u64,
     /// The changes of the entries behind, compressed with zstd in one stream, where
     /// the simulator could read them: what `bytes` is held against.
@@ -274,16 +279,19 @@ pub fn summary(report: &Report) -> String {
         rows.push((
             "catch-up".into(),
             format!(
-                "{} after {:?} of {:.1} s: its log through {} ({} behind) applied at its parent {:.0} ms after, {} bytes{}",
+                "{} after {:?} of {:.1} s: its log through {} ({} behind) applied at its parent {:.0} ms after, at \
+                 the district {:.0} ms after, {} bytes{}",
                 c.node,
                 c.kind,
                 c.down_ms as f64 / 1e3,
                 c.log_entries,
                 c.behind_entries,
                 c.time_ms,
+                c.district_ms,
                 c.bytes,
                 match c.changes_zstd_bytes {
-                    Some(z) if z > 0 => format!(" ({:.2}x the {z} bytes of its changes in zstd)", c.bytes as f64 / z as f64),
+                    Some(z) if z > 0 =>
+                        format!(" ({:.2}x the {z} bytes of its changes in zstd)", c.bytes as f64 / z as f64),
                     _ => String::new(),
                 }
             ),

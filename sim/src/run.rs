@@ -91,16 +91,6 @@ pub fn link_limits() -> LinkLimits {
 /// clock (its actions side by side as local tasks of this thread), then every server
 /// stopped.
 pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
-    if config.faults.iter().any(|f| f.kind == FaultKind::Skew) {
-        // The servers' engine clocks can be moved (`RealDistrict::set_skew_ms`), but a
-        // real run of split-with-skew stalled its workload after a minute: refused
-        // until that is understood, rather than a run that never ends.
-        return Err(SimError::Unsupported {
-            what: "a clock skew".into(),
-            mode: "real",
-            why: "a skewed real run stalls its workload (not understood yet); use --mode sim".into(),
-        });
-    }
     let registries = Registries::defaults().map_err(|e| SimError::Run { reason: format!("the registries: {e}") })?;
     let dir = tempfile::Builder::new()
         .prefix("linli-sim-")

@@ -155,9 +155,23 @@ pub(super) enum PollJob {
 }
 
 pub(super) enum Polled {
-    Handover { index: usize, at_top: u64, at_community: u64 },
-    Split { index: usize, applied: u64 },
-    CatchUp { id: usize, applied: u64, bytes: u64, at: Duration },
+    Handover {
+        index: usize,
+        at_top: u64,
+        at_community: u64,
+    },
+    Split {
+        index: usize,
+        applied: u64,
+    },
+    /// `parent_end`: the parent's log end at the look.
+    CatchUp {
+        id: usize,
+        applied: u64,
+        parent_end: u64,
+        bytes: u64,
+        at: Duration,
+    },
 }
 
 pub(super) async fn poll<D: District>(district: &D, job: PollJob) -> Result<Polled, SimError> {
@@ -171,8 +185,9 @@ pub(super) async fn poll<D: District>(district: &D, job: PollJob) -> Result<Poll
             Polled::Split { index, applied: district.link(&community, &street).await?.map_or(0, |l| l.applied_up) }
         }
         PollJob::CatchUp { id, node, parent } => {
-            let applied = district.link(&node, &parent).await?.map_or(0, |l| l.applied_up);
-            Polled::CatchUp { id, applied, bytes: district.link_bytes(&node)?, at: district.now() }
+            let link = district.link(&node, &parent).await?;
+            let (applied, parent_end) = link.map_or((0, 0), |l| (l.applied_up, l.parent_end));
+            Polled::CatchUp { id, applied, parent_end, bytes: district.link_bytes(&node)?, at: district.now() }
         }
     })
 }
@@ -207,6 +222,17 @@ pub(super) struct Pending {
     kind: FaultKind,
     down_ms: u64,
     healed: Healed,
+    /// Once the parent (a street) has applied the node's log: the street's log end
+    /// then, which the district must apply for the changes to be read there, and how
+    /// long the parent took.
+    to_district: Option<ToDistrict>,
+}
+
+pub(super) struct ToDistrict {
+    target: u64,
+    parent_ms: f64,
+    /// The node's uplink bytes when its parent had applied its log.
+    bytes: u64,
 }
 
 impl<D: District> Driver<'_, D> {
@@ -281,9 +307,18 @@ impl<D: District> Driver<'_, D> {
             FaultDone::Ended { fault, parent, healed } => {
                 self.faults_open -= 1;
                 self.faulted.remove(&fault.node);
-                if let (Some(parent), Some(healed)) = (parent, healed) {
+                // A clock set right carries nothing up: no catch-up to measure.
+                let carried = fault.kind != FaultKind::Skew;
+                if let (Some(parent), Some(healed), true) = (parent, healed, carried) {
                     let down_ms = fault.end_ms - fault.start_ms;
-                    self.catch_up(Pending { node: fault.node, parent, kind: fault.kind, down_ms, healed });
+                    self.catch_up(Pending {
+                        node: fault.node,
+                        parent,
+                        kind: fault.kind,
+                        down_ms,
+                        healed,
+                        to_district: None,
+                    });
                 }
             }
             FaultDone::Moving { index, end } => {
@@ -296,7 +331,8 @@ impl<D: District> Driver<'_, D> {
                 self.faults_open -= 1;
                 if let (Some(moving), Some(healed)) = (self.moving.remove(&index), healed) {
                     let (node, parent) = (moving.community, moving.to);
-                    self.catch_up(Pending { node, parent, kind: FaultKind::Move, down_ms: 0, healed });
+                    let kind = FaultKind::Move;
+                    self.catch_up(Pending { node, parent, kind, down_ms: 0, healed, to_district: None });
                 }
             }
             FaultDone::Splitting { index, end } => {
@@ -360,7 +396,11 @@ impl<D: District> Driver<'_, D> {
 
     pub(super) fn prepare_catch_up(&mut self, id: usize) -> Option<Job> {
         let pending = self.catching_up.get(&id)?;
-        Some(Job::Poll(PollJob::CatchUp { id, node: pending.node.clone(), parent: pending.parent.clone() }))
+        let (node, parent) = match pending.to_district {
+            None => (pending.node.clone(), pending.parent.clone()),
+            Some(_) => (pending.parent.clone(), self.config.topology.district.clone()),
+        };
+        Some(Job::Poll(PollJob::CatchUp { id, node, parent }))
     }
 
     pub(super) fn apply_polled(&mut self, polled: Polled) -> Result<(), SimError> {
@@ -403,8 +443,8 @@ impl<D: District> Driver<'_, D> {
                 let started = splitting.started;
                 self.wait_again(started, Due::SplitPoll(index), what)
             }
-            Polled::CatchUp { id, applied, bytes, at } => {
-                self.caught_up(id, applied, bytes, at);
+            Polled::CatchUp { id, applied, parent_end, bytes, at } => {
+                self.caught_up(id, applied, parent_end, bytes, at);
                 Ok(())
             }
         }
@@ -421,18 +461,33 @@ impl<D: District> Driver<'_, D> {
         Ok(())
     }
 
-    /// Records catch-up `id` if its parent has applied its target, else looks again.
-    fn caught_up(&mut self, id: usize, applied: u64, bytes: u64, at: Duration) {
-        let Some(pending) = self.catching_up.get(&id) else { return };
+    /// Records catch-up `id` once the district has applied what the node wrote under its
+    /// fault (through its parent, if that is a street), else looks again. `applied` and
+    /// `parent_end` are of the link looked at: the node's to its parent, then the
+    /// parent's to the district.
+    fn caught_up(&mut self, id: usize, applied: u64, parent_end: u64, bytes: u64, at: Duration) {
+        let district = &self.config.topology.district;
+        let Some(pending) = self.catching_up.get_mut(&id) else { return };
         let since = at.saturating_sub(pending.healed.at);
-        if applied >= pending.healed.target {
+        let since_ms = since.as_secs_f64() * 1e3;
+        let (target, parent_ms, bytes) = match &pending.to_district {
+            None => (pending.healed.target, None, bytes),
+            Some(to) => (to.target, Some(to.parent_ms), to.bytes),
+        };
+        if applied >= target && parent_ms.is_none() && pending.parent != *district {
+            // The street has it: now the district must apply the street's log as far
+            // as it was at this look.
+            pending.to_district = Some(ToDistrict { target: parent_end, parent_ms: since_ms, bytes });
+            self.at(at, Due::CatchUp(id));
+        } else if applied >= target {
             self.catch_ups.push(CatchUp {
                 node: pending.node.clone(),
                 kind: pending.kind,
                 down_ms: pending.down_ms,
                 log_entries: pending.healed.target,
                 behind_entries: pending.healed.behind,
-                time_ms: since.as_secs_f64() * 1e3,
+                time_ms: parent_ms.unwrap_or(since_ms),
+                district_ms: since_ms,
                 bytes: bytes - pending.healed.bytes,
                 changes_zstd_bytes: pending.healed.changes_zstd_bytes,
             });
@@ -449,8 +504,8 @@ impl<D: District> Driver<'_, D> {
         let ids: Vec<usize> = self.catching_up.keys().copied().collect();
         for id in ids {
             let Some(Job::Poll(job)) = self.prepare_catch_up(id) else { continue };
-            if let Polled::CatchUp { id, applied, bytes, at } = poll(self.district.as_ref(), job).await? {
-                self.caught_up(id, applied, bytes, at);
+            if let Polled::CatchUp { id, applied, parent_end, bytes, at } = poll(self.district.as_ref(), job).await? {
+                self.caught_up(id, applied, parent_end, bytes, at);
             }
         }
         self.catching_up.clear();
