@@ -12,6 +12,7 @@
 //! history: readable, refused to writes, and without a row in the views.
 
 mod genesis;
+mod heads_only;
 mod late;
 mod read;
 mod rows;
@@ -19,6 +20,7 @@ mod salvage;
 mod validate;
 
 pub use genesis::{GENESIS_TIME_MS, genesis_bytes};
+pub use heads_only::sync_heads_only;
 pub use late::LateEdit;
 pub use read::claim_key;
 pub use rows::read_row;

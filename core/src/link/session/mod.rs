@@ -224,20 +224,41 @@ impl Session {
                 Ok(Vec::new())
             }
             Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
-            Frame::Sync { doc, message } => Ok(match self.sync_refusal(routes, &doc) {
-                Some(reason) => vec![Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason })],
-                // The engine keeps the protocol's state per peer and document across
-                // sessions; the peer's may have gone back meanwhile (a restored backup)
-                // while the kept state says what it held before, and changes it lost
-                // would never be offered again. A session's first message on a
-                // document therefore starts this side over too.
-                None if self.repair.first_message(&doc) => {
-                    vec![Action::Sync { doc: doc.clone(), message: None }, Action::Sync { doc, message: Some(message) }]
-                }
-                None => vec![Action::Sync { doc, message: Some(message) }],
-            }),
+            Frame::Sync { doc, message } => {
+                let refused = |doc: &DocId, reason: String| Frame::Refusal { seq: 0, doc: doc.to_string(), reason };
+                Ok(match self.sync_refusal(routes, &doc) {
+                    None => self.take_sync(doc, message),
+                    // A child's answer on what this node broadcasts to it: the protocol
+                    // needs its heads (they say what to send), never its changes.
+                    Some(reason) if self.peer_is == PeerIs::Child && routes.shares_down(&doc, &self.peer) => {
+                        match crate::doc::sync_heads_only(&doc.to_string(), &message) {
+                            Err(e) => vec![Action::Send(refused(&doc, e.to_string()))],
+                            Ok((heads, carried)) => {
+                                let refusal = carried.then(|| Action::Send(refused(&doc, reason)));
+                                refusal.into_iter().chain(self.take_sync(doc, heads)).collect()
+                            }
+                        }
+                    }
+                    Some(reason) => vec![Action::Send(refused(&doc, reason))],
+                })
+            }
             Frame::Hello(_) => Err(broken(&self.peer, "a second Hello".into())),
         }
+    }
+
+    /// The peer's sync message on `doc`, taken. The engine keeps the protocol's state
+    /// per peer and document across sessions; the peer's may have gone back meanwhile
+    /// (a restored backup) while the kept state says what it held before, and changes
+    /// it lost would never be offered again. A session's first message on a document
+    /// therefore starts this side over too.
+    fn take_sync(&mut self, doc: DocId, message: Vec<u8>) -> Vec<Action> {
+        if self.repair.first_message(&doc) {
+            return vec![
+                Action::Sync { doc: doc.clone(), message: None },
+                Action::Sync { doc, message: Some(message) },
+            ];
+        }
+        vec![Action::Sync { doc, message: Some(message) }]
     }
 
     /// The engine applied the last [`Action::Apply`] and made it durable; `failed`

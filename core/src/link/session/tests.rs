@@ -610,14 +610,64 @@ fn a_child_that_lost_its_disk_syncs_up_only_its_own_documents() {
     );
 }
 
+/// A sync message as a child sends it on a document: its first (heads only), or one
+/// that carries a change the receiver lacks.
+fn sync_message(with_change: bool) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT, sync, sync::SyncDoc};
+    let mut am = AutoCommit::new();
+    am.put(ROOT, "site", "east gate").expect("put");
+    let mut state = sync::State::new();
+    let first = am.sync().generate_sync_message(&mut state).expect("first");
+    if !with_change {
+        return first.encode();
+    }
+    let mut empty = AutoCommit::new();
+    let reply = empty.sync().generate_sync_message(&mut sync::State::new()).expect("reply");
+    am.sync().receive_sync_message(&mut state, reply).expect("receive");
+    am.sync().generate_sync_message(&mut state).expect("changes").encode()
+}
+
+#[test]
+fn a_childs_answer_on_a_broadcast_is_taken_for_its_heads_and_its_changes_refused() {
+    // Before, a street refused every sync message of a child on a broadcast, so a
+    // repair down (a new child, or one whose checkpoint was trimmed away) never got
+    // past the first message: a community split off mid-run never received the
+    // district's sites document.
+    let t = Script::new();
+    let (mut street, _) = Session::start(&t.s.hello(), &t.c.hello(), None, PeerIs::Child, LinkLimits::default(), 0);
+    let answer = Frame::Sync { doc: doc("s", "all"), message: sync_message(false) };
+    let taken = street.on_frame(answer, &t.s.routes).unwrap();
+    assert!(
+        matches!(taken.as_slice(), [Action::Sync { message: None, .. }, Action::Sync { message: Some(_), .. }]),
+        "{taken:?}"
+    );
+    // A change in it is refused, naming the rule; the heads still move the protocol.
+    let written = Frame::Sync { doc: doc("s", "all"), message: sync_message(true) };
+    let actions = street.on_frame(written, &t.s.routes).unwrap();
+    let [Action::Send(Frame::Refusal { doc: refused, reason, .. }), Action::Sync { message: Some(heads), .. }] =
+        actions.as_slice()
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(refused, &doc("s", "all").to_string());
+    assert!(reason.contains("not in the subtree"), "{reason}");
+    let heads = automerge::sync::Message::decode(heads).expect("decode");
+    assert!(heads.changes.is_empty() && !heads.heads.is_empty(), "{heads:?}");
+    // What does not decode is refused, and nothing reaches the engine.
+    let garbage = Frame::Sync { doc: doc("s", "all"), message: vec![1] };
+    let refused = street.on_frame(garbage, &t.s.routes).unwrap();
+    assert!(matches!(refused.as_slice(), [Action::Send(Frame::Refusal { .. })]), "{refused:?}");
+}
+
 #[test]
 fn a_parent_that_lost_its_disk_takes_its_broadcasts_back_from_a_child() {
     let t = Script::new();
-    let broadcast = Frame::Sync { doc: doc("s", "all"), message: vec![1] };
+    let broadcast = Frame::Sync { doc: doc("s", "all"), message: sync_message(true) };
     // First contact: nothing lost. The child may not write the street's documents.
     let (mut street, _) = Session::start(&t.s.hello(), &t.c.hello(), None, PeerIs::Child, LinkLimits::default(), 0);
     let refused = street.on_frame(broadcast.clone(), &t.s.routes).unwrap();
-    assert!(matches!(refused.as_slice(), [Action::Send(Frame::Refusal { .. })]), "{refused:?}");
+    assert!(matches!(refused.first(), Some(Action::Send(Frame::Refusal { .. }))), "{refused:?}");
     // The street lost its disk (a new log; the child knew the old one): it takes
     // the broadcasts it lost back from the child.
     let mut child = t.c.hello();
