@@ -38,6 +38,7 @@ async fn start(
         link: LinkLimits::default(),
         forget: Vec::new(),
         clock: Default::default(),
+        transport: linli_node::config::Transport::Plaintext,
     };
     let (started, running) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

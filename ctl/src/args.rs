@@ -15,6 +15,18 @@ pub struct Cli {
     /// Time allowed to connect and for each call (not for a watch's stream), in ms.
     #[arg(long, default_value_t = 10_000, global = true)]
     pub timeout_ms: u64,
+    /// Mutual TLS: a directory written by `linlictl certs` (its `ca.pem`, and the
+    /// certificate and key of `--as`). Unset: plaintext, to a server with
+    /// `insecure = true`.
+    #[arg(long, env = "LINLICTL_TLS_DIR", global = true)]
+    pub tls_dir: Option<std::path::PathBuf>,
+    /// With `--tls-dir`: whose certificate to show.
+    #[arg(long = "as", env = "LINLICTL_AS", global = true)]
+    pub as_id: Option<String>,
+    /// With `--tls-dir`: the node id the server's certificate must name [default: the
+    /// address's host].
+    #[arg(long, global = true)]
+    pub server_id: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -51,6 +63,19 @@ pub enum Command {
     /// Create or update a record.
     #[command(subcommand)]
     Write(WriteCmd),
+    /// Make a development CA and a certificate for each node id, for mutual TLS
+    /// (`ca.pem`, `<id>.pem`, `<id>.key`); talks to no server.
+    Certs {
+        /// The directory to write to; files in it are never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The CA's name (e.g. the district's id).
+        #[arg(long, default_value = "linli-dev")]
+        ca_name: String,
+        /// Node ids: the district, its streets and communities.
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
 }
 
 /// Which part of the subtree, and when.

@@ -21,6 +21,7 @@
 
 pub mod answers;
 pub mod args;
+pub mod certs;
 mod run;
 pub mod table;
 pub mod time;

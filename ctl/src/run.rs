@@ -12,18 +12,23 @@ use linli_proto::v1::registry_client::RegistryClient;
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// Runs `cli`, writing its answers to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
-    let addr = if cli.addr.contains("://") { cli.addr.clone() } else { format!("http://{}", cli.addr) };
+    if let Command::Certs { out: dir, ca_name, nodes } = &cli.command {
+        return super::certs::write(dir, ca_name, nodes, out);
+    }
+    let scheme = if cli.tls_dir.is_some() { "https" } else { "http" };
+    let addr = if cli.addr.contains("://") { cli.addr.clone() } else { format!("{scheme}://{}", cli.addr) };
+    let tls = tls_config(&cli, &addr)?;
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
     // Arguments are checked before anything is sent.
     let query = match &cli.command {
         Command::Query(q) | Command::Watch { query: q, .. } => Some(request(q)?),
         _ => None,
     };
-    let channel = connect(&addr, timeout).await?;
+    let channel = connect(&addr, tls, timeout).await?;
     let fail = |status: tonic::Status| CtlError::server(&cli.addr, status);
     let mut queries = QueryClient::new(channel.clone());
     let tables = match cli.command {
@@ -85,6 +90,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             ]);
             vec![table]
         }
+        // Answered above, without a server.
+        Command::Certs { .. } => Vec::new(),
     };
     print(out, &render(&tables, cli.format))
 }
@@ -115,10 +122,24 @@ fn watch_frame(at_ms: i64, tables: &[Table], format: Format) -> String {
     }
 }
 
-async fn connect(addr: &str, timeout: Duration) -> Result<Channel, CtlError> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
+/// The client's TLS from `--tls-dir` and `--as`, if given.
+fn tls_config(cli: &Cli, addr: &str) -> Result<Option<ClientTlsConfig>, CtlError> {
+    let Some(dir) = &cli.tls_dir else { return Ok(None) };
+    let bad = |arg: &str, reason: String| CtlError::BadArgument { arg: arg.into(), reason };
+    let id = cli.as_id.as_deref().ok_or_else(|| bad("--as", "with --tls-dir, whose certificate to show".into()))?;
+    let pem = linli_tls::TlsFiles::in_dir(dir, id).read().map_err(|e| bad("--tls-dir", e.to_string()))?;
+    Ok(Some(pem.client(cli.server_id.as_deref().unwrap_or(linli_tls::url_host(addr)))))
+}
+
+async fn connect(addr: &str, tls: Option<ClientTlsConfig>, timeout: Duration) -> Result<Channel, CtlError> {
+    let mut endpoint = Endpoint::from_shared(addr.to_string())
         .map_err(|e| CtlError::BadArgument { arg: "addr".into(), reason: e.to_string() })?
         .connect_timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| CtlError::BadArgument { arg: "--tls-dir".into(), reason: e.to_string() })?;
+    }
     endpoint.connect().await.map_err(|e| {
         // The transport error's own text is "transport error"; its source says why.
         let reason = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());

@@ -31,4 +31,8 @@ pub enum NodeError {
 
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+
+    /// A TLS file could not be read, or a peer's certificate names no identity.
+    #[error("TLS: {0}")]
+    Tls(#[from] linli_tls::TlsError),
 }

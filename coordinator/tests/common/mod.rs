@@ -67,6 +67,7 @@ pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, c
         link: link_config(),
         forget: Vec::new(),
         clock: Default::default(),
+        transport: linli_node::config::Transport::Plaintext,
     }
 }
 

@@ -24,12 +24,22 @@ pub struct ReplicationService {
     /// The running session per child, entered once its Hello is valid: a reconnect
     /// replaces a half-open one. One entry per configured child at most.
     sessions: Arc<Mutex<BTreeMap<String, AbortHandle>>>,
+    /// Whether a child must show a certificate naming it (mutual TLS); without,
+    /// the `linli-node` header is taken at its word (plaintext, `insecure = true`).
+    authenticate: bool,
 }
 
 impl ReplicationService {
-    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>) -> Self {
-        Self { shared, children, sessions: Arc::default() }
+    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>, authenticate: bool) -> Self {
+        Self { shared, children, sessions: Arc::default(), authenticate }
     }
+}
+
+/// The node id the caller's certificate names, if it showed one.
+fn certified<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+    let Some(certs) = request.peer_certs() else { return Ok(None) };
+    let Some(first) = certs.first() else { return Ok(None) };
+    linli_tls::peer_identity(first).map(Some).map_err(|e| Status::unauthenticated(e.to_string()))
 }
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<v1::Frame, Status>> + Send>>;
@@ -49,6 +59,19 @@ impl Replication for ReplicationService {
         if !self.children.contains(child.as_str()) {
             return Err(Status::permission_denied(format!("`{child}` is not a configured child of `{me}`")));
         }
+        match (certified(&request)?, self.authenticate) {
+            (Some(named), _) if named != child.as_str() => {
+                return Err(Status::permission_denied(format!(
+                    "the stream says it is `{child}`, but its certificate names `{named}`: refused by `{me}`"
+                )));
+            }
+            (None, true) => {
+                return Err(Status::unauthenticated(format!(
+                    "`{me}` links only with a child that shows its certificate"
+                )));
+            }
+            _ => {}
+        }
         let mine = self.shared.hello(&child).map_err(|e| Status::internal(e.to_string()))?;
         let (out, frames) = mpsc::channel::<v1::Frame>(OUTBOUND_FRAMES_MAX);
         out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
@@ -65,8 +88,8 @@ impl Replication for ReplicationService {
                 let (theirs, inbound) = read_hello(&shared, &child, inbound).await?;
                 // Only a stream whose Hello names the child replaces its live session
                 // (a half-open one, or one the child gave up on): a stray or silent
-                // stream naming it cuts nothing. (That the Hello is the child's is for
-                // the link's authentication to show; today it is taken at its word.)
+                // stream naming it cuts nothing. Over TLS the certificate has shown
+                // the stream is the child's; in plaintext it is taken at its word.
                 if let Ok(own) = own_rx.await
                     && let Some(old) = lock(&sessions).insert(child.to_string(), own)
                 {

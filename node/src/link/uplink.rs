@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Endpoint;
+use tonic::transport::{ClientTlsConfig, Endpoint};
 
 /// A session that lasted this long resets the backoff: the link was healthy.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
@@ -19,8 +19,14 @@ const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 /// Outbound frames queued per link; with the window this bounds a link's memory.
 pub const OUTBOUND_FRAMES_MAX: usize = 64;
 
-/// Keeps the link to `parent` (a URL) up until shutdown.
-pub async fn keep_up(shared: Arc<Shared>, parent: String) {
+/// The id the parent's certificate must name: `configured`, or the host of its URL.
+pub fn server_id(parent: &str, configured: Option<&str>) -> String {
+    configured.unwrap_or_else(|| linli_tls::url_host(parent)).to_string()
+}
+
+/// Keeps the link to `parent` (a URL) up until shutdown; over mutual TLS when `tls`
+/// is given.
+pub async fn keep_up(shared: Arc<Shared>, parent: String, tls: Option<ClientTlsConfig>) {
     let mut failures: u32 = 0;
     let mut jitter = Jitter::new();
     let mut shutdown = shared.shutdown.clone();
@@ -29,7 +35,7 @@ pub async fn keep_up(shared: Arc<Shared>, parent: String) {
             return;
         }
         let started = Instant::now();
-        match connect_and_run(&shared, &parent).await {
+        match connect_and_run(&shared, &parent, tls.as_ref()).await {
             Ok(()) => tracing::info!(%parent, "link to parent closed"),
             Err(e) => tracing::warn!(%parent, error = %e, "link to parent failed"),
         }
@@ -44,9 +50,13 @@ pub async fn keep_up(shared: Arc<Shared>, parent: String) {
     }
 }
 
-async fn connect_and_run(shared: &Arc<Shared>, parent: &str) -> Result<(), NodeError> {
+async fn connect_and_run(shared: &Arc<Shared>, parent: &str, tls: Option<&ClientTlsConfig>) -> Result<(), NodeError> {
     let keepalive = Duration::from_millis(shared.link.keepalive_ms);
-    let channel = Endpoint::from_shared(parent.to_string())?
+    let mut endpoint = Endpoint::from_shared(parent.to_string())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.clone())?;
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(keepalive)

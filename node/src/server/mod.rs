@@ -14,7 +14,7 @@ mod registry;
 pub use query::QueryService;
 pub use registry::{RegistryService, status};
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, Transport};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::ReplicationService;
@@ -52,6 +52,14 @@ pub async fn run(
     started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> Result<(), NodeError> {
     let node = NodeId::new(&config.id)?;
+    // The TLS files first: a bad one stops the start before the engine opens.
+    let tls = match &config.transport {
+        Transport::MutualTls { files, parent_id } => Some((files.read()?, parent_id.clone())),
+        Transport::Plaintext => {
+            tracing::warn!(node = %node, "insecure = true: links and calls are plaintext and unauthenticated");
+            None
+        }
+    };
     let tier = config.tier;
     let scope = tree::scope(tier, &config.id, &config.children);
     let replica =
@@ -76,7 +84,11 @@ pub async fn run(
     if let Some(started) = started {
         let _ = started.send(Running { engine: handle.clone(), links: links.clone() });
     }
-    let uplink = config.parent.clone().map(|parent| tokio::spawn(uplink::keep_up(shared.clone(), parent)));
+    let uplink = config.parent.clone().map(|parent| {
+        let client_tls =
+            tls.as_ref().map(|(pem, parent_id)| pem.client(&uplink::server_id(&parent, parent_id.as_deref())));
+        tokio::spawn(uplink::keep_up(shared.clone(), parent, client_tls))
+    });
     let children = config.children.iter().cloned().collect();
     tokio::spawn(trimmer::run(shared.clone(), children, config.parent.is_some()));
     if let Some(addr) = config.metrics_listen {
@@ -90,12 +102,12 @@ pub async fn run(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServer<RegistryService>>().await;
     health.set_serving::<QueryServer<QueryService>>().await;
-    let replication =
-        ReplicationServer::new(ReplicationService::new(shared.clone(), config.children.iter().cloned().collect()))
-            .send_compressed(CompressionEncoding::Zstd)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(FRAME_BYTES_MAX)
-            .max_encoding_message_size(FRAME_BYTES_MAX);
+    let children_set = config.children.iter().cloned().collect();
+    let replication = ReplicationServer::new(ReplicationService::new(shared.clone(), children_set, tls.is_some()))
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(FRAME_BYTES_MAX)
+        .max_encoding_message_size(FRAME_BYTES_MAX);
     let mut stop_on_shutdown = stop_rx.clone();
     let signal = async move {
         shutdown.await;
@@ -105,7 +117,11 @@ pub async fn run(
     // Pings on every connection: a child whose host vanished (no FIN, no RST) is seen
     // as gone within twice the keepalive, not kept as connected forever.
     let keepalive = std::time::Duration::from_millis(config.link.keepalive_ms);
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((pem, _)) = &tls {
+        builder = builder.tls_config(pem.server())?;
+    }
+    let server = builder
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(keepalive))
         .http2_keepalive_timeout(Some(keepalive * 2))

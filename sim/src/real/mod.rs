@@ -217,6 +217,7 @@ impl RealDistrict {
             link: link.clone(),
             forget: Vec::new(),
             clock: Default::default(),
+            transport: linli_node::config::Transport::Plaintext,
         }
     }
 

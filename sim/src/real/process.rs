@@ -15,7 +15,7 @@ use linli_core::replica::{SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
 use linli_core::write::Write;
 use linli_node::NodeError;
-use linli_node::config::{ServerConfig, Tier};
+use linli_node::config::{ServerConfig, Tier, Transport};
 use linli_node::link::status::LinkStatus;
 use linli_proto::convert::record_from_json;
 use linli_proto::v1;
@@ -146,6 +146,20 @@ impl NodeProcess {
             ("LINLI_LINK_CLOCK_SKEW_MS_MAX", link.clock_skew_ms_max),
         ] {
             command.env(name, value.to_string());
+        }
+        match &config.transport {
+            Transport::Plaintext => {
+                command.env("LINLI_INSECURE", "true");
+            }
+            Transport::MutualTls { files, parent_id } => {
+                command
+                    .env("LINLI_TLS_CA", &files.ca)
+                    .env("LINLI_TLS_CERT", &files.cert)
+                    .env("LINLI_TLS_KEY", &files.key);
+                if let Some(id) = parent_id {
+                    command.env("LINLI_TLS_PARENT_ID", id);
+                }
+            }
         }
         command.env("LINLI_LOG", "warn,linli_node=error");
         let log = config.data_dir.with_extension("log");

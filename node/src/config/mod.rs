@@ -51,7 +51,12 @@ pub struct ServerConfig {
     /// environment or a flag; the simulator's real mode moves it to show a server
     /// whose clock runs off.
     pub clock: crate::engine::WallClock,
+    /// Mutual TLS, or plaintext where the config says `insecure = true`.
+    pub transport: Transport,
 }
+
+pub mod transport;
+pub use transport::Transport;
 
 /// The `[link]` section: the link's bounds, defined (with their defaults and what
 /// happens when each is hit) in core, where the session enforces them.
@@ -87,11 +92,29 @@ pub enum ConfigError {
     Invalid { key: String, source_name: String, problem: String },
     #[error("missing `{key}`: {reason}; set it in the config file, as {} or with {}", env_name(.key), flag_name(.key))]
     Missing { key: String, reason: String },
+    /// Neither TLS nor an explicit plaintext: `missing` names the first TLS key absent.
+    #[error(
+        "missing `{missing}`: links and calls are mutual TLS; set tls.ca, tls.cert and tls.key in the config file \
+         or as LINLI_TLS_CA, LINLI_TLS_CERT, LINLI_TLS_KEY (`linlictl certs` makes them), or insecure = true \
+         (LINLI_INSECURE=true) for plaintext"
+    )]
+    NoTransport { missing: String },
 }
 
 /// Top-level keys of the file; `link` is the `[link]` table.
-const KEYS: [&str; 9] =
-    ["id", "tier", "listen", "data_dir", "parent", "children", "registries_dir", "metrics_listen", "link"];
+const KEYS: [&str; 11] = [
+    "id",
+    "tier",
+    "listen",
+    "data_dir",
+    "parent",
+    "children",
+    "registries_dir",
+    "metrics_listen",
+    "link",
+    "insecure",
+    "tls",
+];
 /// `[link]` keys, in the order of [`LinkLimits`]'s fields.
 const LINK_KEYS: [&str; 11] = [
     "batch_bytes_max",
@@ -154,6 +177,8 @@ struct FileConfig {
     metrics_listen: Option<String>,
     #[serde(default)]
     link: BTreeMap<String, u64>,
+    insecure: Option<bool>,
+    tls: Option<transport::TlsTable>,
 }
 
 /// A value and where it came from.
@@ -175,6 +200,7 @@ struct Layers {
     registries_dir: Option<Sourced<PathBuf>>,
     metrics_listen: Option<Sourced<String>>,
     link: [Option<Sourced<u64>>; LINK_KEYS.len()],
+    transport: transport::TransportLayers,
 }
 
 fn put<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, source: &str) {
@@ -232,6 +258,11 @@ impl Layers {
             {
                 return Err(unknown(format!("link.{k}")));
             }
+            if let Some(tls) = value.as_table().filter(|_| key == "tls")
+                && let Some(k) = tls.keys().find(|k| !transport::TLS_KEYS.contains(&k.as_str()))
+            {
+                return Err(unknown(format!("tls.{k}")));
+            }
         }
         let f: FileConfig = toml::from_str(&text).map_err(parse_error)?;
         let base = path.parent().unwrap_or(Path::new(""));
@@ -247,6 +278,7 @@ impl Layers {
         for (slot, key) in self.link.iter_mut().zip(LINK_KEYS) {
             put(slot, f.link.get(key).copied(), &src);
         }
+        self.transport.read_file(f.insecure, f.tls, base, &src);
         Ok(())
     }
 
@@ -271,6 +303,7 @@ impl Layers {
             }
             "LINLI_REGISTRIES_DIR" => put(&mut self.registries_dir, Some(PathBuf::from(text)), &src),
             "LINLI_METRICS_LISTEN" => put(&mut self.metrics_listen, some(text), &src),
+            _ if self.transport.read_env(name, text)? => {}
             _ => {
                 let Some(i) = LINK_KEYS.iter().position(|k| env_name(&format!("link.{k}")) == name) else {
                     return Err(ConfigError::UnknownKey { source_name: src, key: name.to_string() });
@@ -309,6 +342,7 @@ impl Layers {
         }
         let data_dir = data_dir.value;
 
+        let transport = self.transport.build(self.parent.as_ref())?;
         let parent = match (tier, self.parent) {
             (Tier::District, Some(p)) if !p.value.is_empty() => {
                 return Err(invalid("parent", &p.source, format!("a district has no parent, got '{}'", p.value)));
@@ -407,6 +441,7 @@ impl Layers {
             link,
             forget: Vec::new(),
             clock: Default::default(),
+            transport,
         })
     }
 }
@@ -443,6 +478,7 @@ listen = "127.0.0.1:7410"
 data_dir = "data/lg-pingdi"
 parent = "http://127.0.0.1:7400"
 children = ["lg-pingdi-pingdi"]
+insecure = true
 [link]
 keepalive_ms = 5000
 "#;
@@ -540,6 +576,7 @@ keepalive_ms = 5000
         let flags = Overrides { tier: Some(Tier::District), ..Overrides::default() };
         let vars =
             [("LINLI_ID", "lg"), ("LINLI_LISTEN", "[::1]:7400"), ("LINLI_DATA_DIR", "d"), ("LINLI_CHILDREN", "s")];
+        let vars = [vars.as_slice(), &[("LINLI_INSECURE", "true")]].concat();
         let c = ServerConfig::load(None, env(&vars), &flags).unwrap();
         assert_eq!((c.tier, c.parent), (Tier::District, None));
     }
