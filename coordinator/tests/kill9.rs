@@ -33,6 +33,7 @@ fn spawn_street(listen: SocketAddr, data_dir: &std::path::Path, district: Socket
         .arg(data_dir)
         .arg("--parent")
         .arg(format!("http://{district}"))
+        .env("LINLI_INSECURE", "true")
         .env("LINLI_LINK_BACKOFF_MS_MIN", "20")
         .env("LINLI_LINK_BACKOFF_MS_MAX", "200")
         .stdout(Stdio::null())
