@@ -22,31 +22,33 @@ pub fn sync_heads_only(doc: &str, message: &[u8]) -> Result<(Vec<u8>, bool)> {
     Ok((decoded.encode(), carried))
 }
 
+/// A sync message on a one-field document, as a peer sends it: its first (heads only),
+/// or, `with_change`, the one that carries the change to a peer that holds nothing.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn test_sync_message(with_change: bool) -> Vec<u8> {
     use automerge::sync::SyncDoc;
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ROOT};
-
-    fn message_with_a_change() -> Vec<u8> {
-        let mut am = AutoCommit::new();
-        am.put(ROOT, "site", "east gate").expect("put");
-        let mut state = sync::State::new();
-        // The first message only announces heads; after hearing that the peer holds
-        // nothing, the second carries the change.
-        let _ = am.sync().generate_sync_message(&mut state).expect("first");
-        let peer = AutoCommit::new();
-        let mut peer_state = sync::State::new();
-        let mut peer = peer;
-        let reply = peer.sync().generate_sync_message(&mut peer_state).expect("peer's first");
-        am.sync().receive_sync_message(&mut state, reply).expect("receive");
-        am.sync().generate_sync_message(&mut state).expect("changes").encode()
+    let mut am = AutoCommit::new();
+    am.put(ROOT, "site", "east gate").expect("put");
+    let mut state = sync::State::new();
+    let first = am.sync().generate_sync_message(&mut state).expect("first");
+    if !with_change {
+        return first.encode();
     }
+    // After hearing that the peer holds nothing, the next message carries the change.
+    let reply = AutoCommit::new().sync().generate_sync_message(&mut sync::State::new()).expect("reply");
+    am.sync().receive_sync_message(&mut state, reply).expect("receive");
+    am.sync().generate_sync_message(&mut state).expect("changes").encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn changes_are_taken_out_and_the_heads_stay() {
-        let message = message_with_a_change();
+        let message = test_sync_message(true);
         let before = sync::Message::decode(&message).expect("decode");
         assert!(before.changes.iter().any(|c| !c.is_empty()), "the message carries a change");
         let (stripped, carried) = sync_heads_only("d/sites/all", &message).expect("strip");

@@ -12,7 +12,7 @@
 //! history: readable, refused to writes, and without a row in the views.
 
 mod genesis;
-mod heads_only;
+pub(crate) mod heads_only;
 mod late;
 mod read;
 mod rows;

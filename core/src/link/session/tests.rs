@@ -610,23 +610,7 @@ fn a_child_that_lost_its_disk_syncs_up_only_its_own_documents() {
     );
 }
 
-/// A sync message as a child sends it on a document: its first (heads only), or one
-/// that carries a change the receiver lacks.
-fn sync_message(with_change: bool) -> Vec<u8> {
-    use automerge::transaction::Transactable;
-    use automerge::{AutoCommit, ROOT, sync, sync::SyncDoc};
-    let mut am = AutoCommit::new();
-    am.put(ROOT, "site", "east gate").expect("put");
-    let mut state = sync::State::new();
-    let first = am.sync().generate_sync_message(&mut state).expect("first");
-    if !with_change {
-        return first.encode();
-    }
-    let mut empty = AutoCommit::new();
-    let reply = empty.sync().generate_sync_message(&mut sync::State::new()).expect("reply");
-    am.sync().receive_sync_message(&mut state, reply).expect("receive");
-    am.sync().generate_sync_message(&mut state).expect("changes").encode()
-}
+use crate::doc::heads_only::test_sync_message as sync_message;
 
 #[test]
 fn a_childs_answer_on_a_broadcast_is_taken_for_its_heads_and_its_changes_refused() {
