@@ -20,6 +20,11 @@ pub enum NodeError {
     #[error("link with {peer}: {reason}")]
     Link { peer: String, reason: String },
 
+    /// A child's Hello claims what this node does not grant it (a tier, owners):
+    /// the stream ends with `PERMISSION_DENIED` and nothing of the Hello is kept.
+    #[error("link with {peer}: {reason}")]
+    HelloRefused { peer: String, reason: String },
+
     #[error("link with {peer}: {source}")]
     Wire { peer: String, source: linli_proto::ProtoError },
 

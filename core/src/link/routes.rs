@@ -48,7 +48,7 @@ impl Routes {
         owners
     }
 
-    fn below(&self, owner: &str) -> bool {
+    pub(crate) fn below(&self, owner: &str) -> bool {
         self.children.values().any(|owners| owners.contains(owner))
     }
 
@@ -73,6 +73,24 @@ impl Routes {
     pub fn shares_down(&self, doc: &DocId, child: &NodeId) -> bool {
         self.children.get(child.as_str()).is_some_and(|owners| owners.contains(&doc.owner))
             || self.broadcast(&doc.owner)
+    }
+
+    /// The nodes whose Automerge actors `child` may not write under: this node, and
+    /// every other child with its subtree (see `doc::admit`). Nodes above this one
+    /// are not listed: a community that moved brings their edits of its records.
+    pub fn actors_refused_from(&self, child: &NodeId) -> BTreeSet<String> {
+        let own = self.children.get(child.as_str());
+        let mut refused: BTreeSet<String> = self
+            .children
+            .iter()
+            .filter(|(other, _)| other.as_str() != child.as_str())
+            .flat_map(|(other, owners)| std::iter::once(other).chain(owners))
+            .filter(|node| own.is_none_or(|own| !own.contains(*node)))
+            .cloned()
+            .collect();
+        refused.insert(self.me.clone());
+        refused.remove(child.as_str());
+        refused
     }
 
     /// `None` when `child` may send changes to `doc`; otherwise why not.

@@ -19,7 +19,7 @@ use super::{Checkpoint, Hello, Routes, Tier};
 use crate::error::Error;
 use crate::ids::NodeId;
 use crate::replica::Scope;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The meta key of the children at the last start.
 pub const CHILDREN_META: &str = "children";
@@ -136,31 +136,111 @@ pub fn restore<E>(
     Ok(Restored { routes, gone, forget_meta, meta: updates, missing })
 }
 
-/// The subtree a parent accepts for `child` from its Hello: a community is its own
-/// subtree; a street or district child vouches for its own children.
-pub fn accepted_subtree(child: &NodeId, hello: &Hello) -> BTreeSet<String> {
-    match hello.tier {
-        Tier::Community => [child.to_string()].into(),
-        Tier::Street | Tier::District => {
-            let mut owners = hello.subtree.clone();
-            owners.insert(child.to_string());
-            owners
-        }
+/// The tier of a node's children: a district's are streets, a street's communities.
+pub fn child_tier(parent: Tier) -> Option<Tier> {
+    match parent {
+        Tier::District => Some(Tier::Street),
+        Tier::Street => Some(Tier::Community),
+        Tier::Community => None,
     }
 }
 
+/// The subtree a parent takes for `child` from its Hello, checked against what the
+/// parent knows from its own side; `Err` names the child and the claim that
+/// disagrees, and the Hello is refused (nothing of it is kept).
+///
+/// - Its tier is the one below the parent's, whatever the Hello says.
+/// - A community's subtree is itself.
+/// - A street's is the communities it announces, each of them one the parent's own
+///   config puts under it (`allowed`; `None`: the parent's config does not say, and the
+///   street's word is taken, as before a district listed its streets' communities).
+///   A street that announces fewer (one moved away) is taken at that.
+/// - Nobody claims the parent itself, nor an owner another child holds (`held`: each
+///   child's subtree as last accepted, kept across restarts): a community changes
+///   street when its old street lets it go (restarted with `--forget`), never because
+///   another street says so. Until then the new street's Hello is refused whole, so
+///   nothing it sends for the community is taken and then lost.
+pub fn accepted_subtree(
+    parent: (&str, Tier),
+    child: &NodeId,
+    hello: &Hello,
+    allowed: Option<&BTreeSet<String>>,
+    held: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<BTreeSet<String>, String> {
+    let (me, tier) = parent;
+    let Some(expected) = child_tier(tier) else {
+        return Err(format!("`{me}` is a community: it has no children, and `{child}` is none"));
+    };
+    if hello.tier != expected {
+        return Err(format!(
+            "`{child}` says it is a {}, but `{me}` takes its children for {}: Hello refused",
+            hello.tier,
+            match expected {
+                Tier::Community => "communities",
+                Tier::Street => "streets",
+                Tier::District => "districts",
+            }
+        ));
+    }
+    let claimed = hello.subtree.iter().filter(|owner| *owner != child.as_str());
+    if claimed.clone().any(|owner| owner == me) {
+        return Err(format!("`{child}` claims `{me}` below it, but that is its parent: Hello refused"));
+    }
+    let holder =
+        |owner: &String| held.iter().find(|(other, owners)| other.as_str() != child.as_str() && owners.contains(owner));
+    if let Some((owner, (other, _))) = claimed.clone().find_map(|owner| holder(owner).map(|h| (owner, h))) {
+        return Err(format!(
+            "`{child}` claims `{owner}`, which `{other}` holds: a community changes street when its old street \
+             lets it go (restarted with `--forget {owner}`): Hello refused"
+        ));
+    }
+    let refused: Vec<&String> = match (expected, allowed) {
+        (Tier::Community, _) => claimed.collect(),
+        (_, Some(allowed)) => claimed.filter(|owner| !allowed.contains(*owner)).collect(),
+        (_, None) => Vec::new(),
+    };
+    if let Some(first) = refused.first() {
+        let whose = match expected {
+            Tier::Community => "a community's subtree is itself".to_string(),
+            _ => format!("`{me}`'s config does not put it under `{child}`"),
+        };
+        return Err(format!(
+            "`{child}` claims `{first}` ({} claim(s) in all) below it, but {whose}: Hello refused",
+            refused.len()
+        ));
+    }
+    let mut owners = hello.subtree.clone();
+    owners.insert(child.to_string());
+    Ok(owners)
+}
+
 impl Routes {
-    /// Takes `child`'s subtree as accepted from its Hello. Returns the meta entry to
-    /// persist *before* the routes are used (they must survive a restart while the
-    /// child is away), or `None` when nothing changed.
-    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Option<(String, Vec<u8>)> {
-        let subtree = accepted_subtree(child, hello);
+    /// Takes `child`'s subtree, as [`accepted_subtree`] checked it. Returns the meta
+    /// entry to persist *before* the routes are used (they must survive a restart while
+    /// the child is away), or `None` when nothing changed.
+    ///
+    /// An owner the child no longer announces, and no other child holds, counts as
+    /// left ([`LEFT_META`]) until a child announces it: a community between its old
+    /// street and its new one is no broadcast, or this node would ship its documents
+    /// to every child (the old street among them) in the meantime.
+    pub fn accept(&mut self, child: &NodeId, subtree: BTreeSet<String>) -> Vec<(String, Vec<u8>)> {
         if self.children.get(child.as_str()) == Some(&subtree) {
-            return None;
+            return Vec::new();
         }
-        let entry = (subtree_meta_name(child.as_str()), encode_owners(&subtree));
-        self.children.insert(child.to_string(), subtree);
-        Some(entry)
+        let mut entries = vec![(subtree_meta_name(child.as_str()), encode_owners(&subtree))];
+        let before = self.children.insert(child.to_string(), subtree.clone()).unwrap_or_default();
+        let mut left = self.left.clone();
+        for owner in before.difference(&subtree) {
+            if !self.below(owner) {
+                left.insert(owner.clone());
+            }
+        }
+        left.retain(|owner| !subtree.contains(owner));
+        if left != self.left {
+            entries.push((LEFT_META.to_string(), encode_owners(&left)));
+            self.left = left;
+        }
+        entries
     }
 }
 
@@ -217,9 +297,8 @@ mod tests {
         assert!(refused.contains("[b]") && refused.contains("--forget b"), "{refused}");
     }
 
-    #[test]
-    fn a_street_vouches_for_its_communities_and_a_community_for_itself() {
-        let hello = |tier, subtree: &[&str]| Hello {
+    fn hello(tier: Tier, subtree: &[&str]) -> Hello {
+        Hello {
             node: id("x"),
             tier,
             log_id: "x.1".into(),
@@ -227,13 +306,66 @@ mod tests {
             log_trimmed: 0,
             checkpoint: None,
             subtree: set(subtree),
-        };
+        }
+    }
+
+    #[test]
+    fn a_street_is_taken_at_the_communities_the_parent_puts_under_it() {
+        let held = BTreeMap::new();
+        let allowed = set(&["a", "b", "c"]);
+        let accepted =
+            accepted_subtree(("d", Tier::District), &id("x"), &hello(Tier::Street, &["a", "b"]), None, &held);
+        assert_eq!(accepted, Ok(set(&["a", "b", "x"])), "no list in the district's config: its word");
+        let accepted =
+            accepted_subtree(("d", Tier::District), &id("x"), &hello(Tier::Street, &["a", "b"]), Some(&allowed), &held);
+        assert_eq!(accepted, Ok(set(&["a", "b", "x"])), "fewer than listed: one moved away");
+        let refused =
+            accepted_subtree(("d", Tier::District), &id("x"), &hello(Tier::Street, &["a", "z"]), Some(&allowed), &held);
+        let reason = refused.expect_err("another street's community");
+        assert!(reason.contains("`x` claims `z`") && reason.contains("`d`'s config"), "{reason}");
         let mut routes = Routes::new(&id("d"));
-        let entry = routes.accept(&id("x"), &hello(Tier::Street, &["a", "b"]));
-        assert_eq!(entry, Some((subtree_meta_name("x"), b"a,b,x".to_vec())));
-        assert_eq!(routes.accept(&id("x"), &hello(Tier::Street, &["a", "b"])), None, "unchanged");
-        routes.accept(&id("x"), &hello(Tier::Community, &["a", "b"]));
-        assert_eq!(routes.children.get("x"), Some(&set(&["x"])), "a community claims only itself");
+        let entry = routes.accept(&id("x"), set(&["a", "b", "x"]));
+        assert_eq!(entry, vec![(subtree_meta_name("x"), b"a,b,x".to_vec())]);
+        assert!(routes.accept(&id("x"), set(&["a", "b", "x"])).is_empty(), "unchanged");
+        // `b` moves to `y`: between the two it is left (no broadcast), then `y`'s.
+        let entries = routes.accept(&id("x"), set(&["a", "x"]));
+        assert_eq!(entries[1], (LEFT_META.to_string(), b"b".to_vec()));
+        assert!(!routes.shares_down(&crate::ids::DocId::new("b", "requests", "2026-11").unwrap(), &id("x")));
+        let entries = routes.accept(&id("y"), set(&["b", "y"]));
+        assert_eq!(entries[1], (LEFT_META.to_string(), Vec::new()));
+        assert!(routes.left.is_empty());
+    }
+
+    #[test]
+    fn a_hello_claiming_another_tier_or_more_than_itself_is_refused_naming_the_claim() {
+        let held = BTreeMap::new();
+        let street = ("s", Tier::Street);
+        let reason =
+            accepted_subtree(street, &id("x"), &hello(Tier::Street, &["a"]), None, &held).expect_err("a street");
+        assert!(reason.contains("`x` says it is a street") && reason.contains("communities"), "{reason}");
+        let reason =
+            accepted_subtree(street, &id("x"), &hello(Tier::Community, &["x", "a"]), None, &held).expect_err("more");
+        assert!(reason.contains("`x` claims `a`") && reason.contains("a community's subtree is itself"), "{reason}");
+        assert_eq!(accepted_subtree(street, &id("x"), &hello(Tier::Community, &["x"]), None, &held), Ok(set(&["x"])));
+        let reason = accepted_subtree(("d", Tier::District), &id("x"), &hello(Tier::Community, &[]), None, &held);
+        assert!(reason.expect_err("a community under the district").contains("says it is a community"));
+    }
+
+    #[test]
+    fn a_street_cannot_claim_the_district_nor_a_community_another_street_holds() {
+        let district = ("d", Tier::District);
+        let held: BTreeMap<String, BTreeSet<String>> =
+            [("x".to_string(), set(&["a", "x"])), ("y".to_string(), set(&["b", "y"]))].into();
+        let reason = accepted_subtree(district, &id("x"), &hello(Tier::Street, &["a", "b"]), None, &held);
+        let reason = reason.expect_err("y holds b");
+        assert!(reason.contains("`x` claims `b`, which `y` holds") && reason.contains("--forget b"), "{reason}");
+        let reason = accepted_subtree(district, &id("x"), &hello(Tier::Street, &["d"]), None, &held);
+        assert!(reason.expect_err("the parent").contains("`x` claims `d`"));
+        let reason = accepted_subtree(district, &id("x"), &hello(Tier::Street, &["y"]), None, &held);
+        assert!(reason.expect_err("another street").contains("which `y` holds"));
+        // Its own, and one no one holds (a move once the old street let it go): taken.
+        let taken = accepted_subtree(district, &id("x"), &hello(Tier::Street, &["a", "c"]), None, &held);
+        assert_eq!(taken, Ok(set(&["a", "c", "x"])));
     }
 
     #[test]

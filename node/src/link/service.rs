@@ -4,8 +4,9 @@ use super::NODE_HEADER;
 use super::pump::{self, Shared};
 use super::uplink::OUTBOUND_FRAMES_MAX;
 use crate::error::NodeError;
+use linli_core::error::Error as CoreError;
 use linli_core::ids::NodeId;
-use linli_core::link::{Frame, Hello, PeerIs};
+use linli_core::link::{Frame, Hello, PeerIs, tree};
 use linli_proto::v1;
 use linli_proto::v1::replication_server::Replication;
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,6 +75,8 @@ impl Replication for ReplicationService {
         }
         let mine = self.shared.hello(&child).map_err(|e| Status::internal(e.to_string()))?;
         let (out, frames) = mpsc::channel::<v1::Frame>(OUTBOUND_FRAMES_MAX);
+        // A Hello refused ends the stream with this status, after the frames sent.
+        let (refuse, refused) = oneshot::channel::<Status>();
         out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
             .await
             .map_err(|_| Status::internal("link closed during Hello"))?;
@@ -86,23 +89,27 @@ impl Replication for ReplicationService {
         let task = tokio::spawn(async move {
             let outcome = async {
                 let (theirs, inbound) = read_hello(&shared, &child, inbound).await?;
-                // Only a stream whose Hello names the child replaces its live session
-                // (a half-open one, or one the child gave up on): a stray or silent
-                // stream naming it cuts nothing. Over TLS the certificate has shown
-                // the stream is the child's; in plaintext it is taken at its word.
+                // Only a stream whose Hello names the child and holds replaces its live
+                // session (a half-open one, or one the child gave up on): a stray,
+                // silent or lying stream naming it cuts nothing. Over TLS the
+                // certificate has shown the stream is the child's; in plaintext it is
+                // taken at its word.
+                let subtree = accepted(&shared, &child, &theirs)?;
                 if let Ok(own) = own_rx.await
                     && let Some(old) = lock(&sessions).insert(child.to_string(), own)
                 {
                     old.abort();
                 }
-                serve(shared, child.clone(), mine, theirs, inbound, out).await
+                serve(shared, child.clone(), mine, theirs, subtree, inbound, out).await
             };
             if let Err(e) = outcome.await {
                 tracing::warn!(%child, error = %e, "link from child ended");
+                let _ = refuse.send(status_of(e));
             }
         });
         let _ = own_tx.send(task.abort_handle());
-        Ok(Response::new(Box::pin(ReceiverStream::new(frames).map(Ok))))
+        let end = tokio_stream::once(refused).then(|refused| refused).filter_map(|status| status.ok().map(Err));
+        Ok(Response::new(Box::pin(ReceiverStream::new(frames).map(Ok).chain(end))))
     }
 }
 
@@ -124,20 +131,43 @@ async fn read_hello(
     Ok((theirs, inbound))
 }
 
+/// The subtree the child's Hello announces, checked against what this node knows of
+/// it ([`tree::accepted_subtree`]); refused when they disagree.
+fn accepted(shared: &Shared, child: &NodeId, theirs: &Hello) -> Result<BTreeSet<String>, NodeError> {
+    let me = shared.engine.node().to_string();
+    let held = shared.routes.read().unwrap_or_else(|p| p.into_inner()).children.clone();
+    tree::accepted_subtree((&me, shared.tier), child, theirs, None, &held)
+        .map_err(|reason| NodeError::HelloRefused { peer: child.to_string(), reason })
+}
+
+/// The status a child's stream ends with when this node ends it: what the child (or
+/// whoever holds its certificate) is told, and what it may retry.
+fn status_of(e: NodeError) -> Status {
+    match e {
+        NodeError::HelloRefused { reason, .. } => Status::permission_denied(reason),
+        NodeError::Core(CoreError::LinkOverBound { reason, .. }) => Status::resource_exhausted(reason),
+        NodeError::Core(CoreError::Link { reason, .. }) | NodeError::Link { reason, .. } => Status::aborted(reason),
+        NodeError::Wire { source, .. } => Status::invalid_argument(source.to_string()),
+        other => Status::unavailable(other.to_string()),
+    }
+}
+
 async fn serve(
     shared: Arc<Shared>,
     child: NodeId,
     mine: Hello,
     theirs: Hello,
+    subtree: BTreeSet<String>,
     inbound: Streaming<v1::Frame>,
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
     let mut routes = shared.routes();
-    if let Some(entry) = routes.accept(&child, &theirs) {
-        // Persist it first: routes must survive a restart while this child is away.
-        shared.engine.put_meta_async(vec![entry]).await?;
+    let entries = routes.accept(&child, subtree.clone());
+    if !entries.is_empty() {
+        // Persist them first: routes must survive a restart while this child is away.
+        shared.engine.put_meta_async(entries).await?;
         if let Ok(mut shared_routes) = shared.routes.write() {
-            shared_routes.accept(&child, &theirs);
+            shared_routes.accept(&child, subtree);
         }
     }
     pump::run(shared, PeerIs::Child, mine, theirs, inbound, out).await

@@ -310,8 +310,13 @@ impl Net {
         let (child, parent) = (self.links[link].child, self.links[link].parent);
         let (child_id, parent_id) = (self.nodes[child].id.clone(), self.nodes[parent].id.clone());
         let child_hello = self.nodes[child].hello(&parent_id)?;
-        // The parent takes the child's subtree from its Hello, as a real parent does.
-        self.nodes[parent].accept(&child_id, &child_hello)?;
+        // The parent takes the child's subtree from its Hello, as a real parent does;
+        // a refused Hello ends the stream, and the child tries again after its backoff.
+        if let Err(reason) = self.nodes[parent].accept(&child_id, &child_hello)? {
+            tracing::warn!(child = %child_id, parent = %parent_id, %reason, "Hello refused");
+            self.break_link(link);
+            return self.retry(link);
+        }
         let parent_hello = self.nodes[parent].hello(&child_id)?;
         let hello_bytes = 2 * FRAME_OVERHEAD_BYTES
             + [&child_hello, &parent_hello]
@@ -379,9 +384,9 @@ impl Net {
                         return self.retry(link);
                     }
                 },
-                Action::Apply { docs, checkpoint } => {
+                Action::Apply { docs, checkpoint, actors_refused } => {
                     engine_stepped = true;
-                    let (failed, waiting) = me.apply(session.peer(), docs, checkpoint, wall_ms)?;
+                    let (failed, waiting) = me.apply(session.peer(), actors_refused, docs, checkpoint, wall_ms)?;
                     for (doc, reason) in &failed {
                         tracing::warn!(%doc, %reason, from = %session.peer(), "refused a peer's changes");
                     }
@@ -396,9 +401,9 @@ impl Net {
                         }
                     }
                 }
-                Action::Sync { doc, message } => {
+                Action::Sync { doc, message, actors_refused } => {
                     engine_stepped = true;
-                    let (reply, refused) = me.sync(session.peer(), doc.clone(), message, wall_ms)?;
+                    let (reply, refused) = me.sync(session.peer(), actors_refused, doc.clone(), message, wall_ms)?;
                     session.on_synced(doc, reply, refused)
                 }
                 Action::ListDocs => {

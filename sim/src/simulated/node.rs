@@ -106,14 +106,21 @@ impl SimNode {
         self.forget.insert(child.to_string());
     }
 
-    /// Takes a child's subtree from its Hello, persisted before it is used.
-    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Result<(), SimError> {
+    /// Takes a child's subtree from its Hello, checked as a real parent checks it,
+    /// persisted before it is used. `Ok(Err(reason))`: the Hello is refused.
+    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Result<Result<(), String>, SimError> {
+        let me = (self.id.as_str(), self.tier);
+        let subtree = match tree::accepted_subtree(me, child, hello, None, &self.routes.children) {
+            Ok(subtree) => subtree,
+            Err(reason) => return Ok(Err(reason)),
+        };
         let mut routes = self.routes.clone();
-        if let Some(entry) = routes.accept(child, hello) {
-            self.put_meta(vec![entry])?;
+        let entries = routes.accept(child, subtree);
+        if !entries.is_empty() {
+            self.put_meta(entries)?;
             self.routes = routes;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     fn put_meta(&mut self, meta: Vec<(String, Vec<u8>)>) -> Result<(), SimError> {
@@ -206,13 +213,14 @@ impl SimNode {
     pub fn apply(
         &mut self,
         origin: &NodeId,
+        actors_refused: BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         checkpoint: Checkpoint,
         now_ms: u64,
     ) -> Result<Applied, SimError> {
         let meta = vec![(Checkpoint::meta_name(origin), checkpoint.encode())];
         let now_ms = now_ms.saturating_add_signed(self.skew_ms);
-        let event = Event::Changes { origin: origin.clone(), docs, meta, now_ms };
+        let event = Event::Changes { origin: origin.clone(), actors_refused, docs, meta, now_ms };
         let (mut refused, mut waiting) = (Vec::new(), Vec::new());
         for effect in self.steps(event)? {
             if let Effect::Applied { doc, result, waiting: waits } = effect {
@@ -232,12 +240,13 @@ impl SimNode {
     pub fn sync(
         &mut self,
         peer: &NodeId,
+        actors_refused: BTreeSet<String>,
         doc: DocId,
         message: Option<Vec<u8>>,
         now_ms: u64,
     ) -> Result<(Option<Vec<u8>>, Option<String>), SimError> {
         let now_ms = now_ms.saturating_add_signed(self.skew_ms);
-        let event = Event::Sync { peer: peer.clone(), doc, message, now_ms };
+        let event = Event::Sync { peer: peer.clone(), actors_refused, doc, message, now_ms };
         for effect in self.steps(event)? {
             if let Effect::Sync { reply, result, .. } = effect {
                 return Ok((reply, result.err().map(|e| e.to_string())));
