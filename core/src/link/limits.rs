@@ -7,6 +7,17 @@
 /// ends and reconnects).
 pub const FRAME_BYTES_MAX: usize = 32 * 1024 * 1024;
 
+/// Bound on log entries in one batch a peer sends, checked before anything of it is
+/// applied; also the highest `batch_entries_max` a node may be configured with, so an
+/// honest sender never reaches it. A batch over it ends the session (nothing applied).
+pub const BATCH_ENTRIES_BOUND: usize = 4_096;
+
+/// Bound on the documents one batch touches: the engine applies a batch in one step,
+/// and a step must stay short (every link and every write waits behind it). A sender
+/// ends its batch before one more document would pass it; a received batch over it
+/// ends the session (nothing applied).
+pub const BATCH_DOCS_MAX: usize = 1_024;
+
 /// What a log entry costs in a batch besides its changes (ids, sequence number,
 /// lengths): counted against [`LinkLimits::batch_bytes_max`].
 pub const ENTRY_OVERHEAD_BYTES: usize = 64;
@@ -32,7 +43,8 @@ pub struct LinkLimits {
     /// Bound on one log batch before compression, counting [`ENTRY_OVERHEAD_BYTES`]
     /// per entry. When hit the batch ends; one larger entry goes alone. Default 262,144.
     pub batch_bytes_max: usize,
-    /// Bound on log entries in one batch. When hit the batch ends. Default 512.
+    /// Bound on log entries in one batch. When hit the batch ends. Default 512, at
+    /// most [`BATCH_ENTRIES_BOUND`]; a batch also ends at [`BATCH_DOCS_MAX`] documents.
     pub batch_entries_max: usize,
     /// Batches sent and not yet acknowledged; past it the sender waits for an `Ack`.
     /// Default 4.

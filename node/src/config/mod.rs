@@ -132,7 +132,7 @@ const LINK_KEYS: [&str; 11] = [
 /// Inclusive bounds of the `[link]` values, same order.
 const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
     (1024, 16 << 20),
-    (1, 65_536),
+    (1, linli_core::link::limits::BATCH_ENTRIES_BOUND as u64),
     (1, 64),
     (1, u64::MAX),
     (1, u64::MAX),

@@ -3,9 +3,20 @@
 
 use super::Action;
 use crate::ids::DocId;
+use crate::link::limits::{BATCH_DOCS_MAX, BATCH_ENTRIES_BOUND};
 use crate::link::{Checkpoint, Frame};
 use crate::store::LogEntry;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+/// Why a batch ends the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BatchRefused {
+    /// It breaks the protocol (entries out of order, past its `through`, or a batch
+    /// while the previous one is applied).
+    Broken(String),
+    /// It is over a bound of what this node takes in one batch.
+    OverBound(String),
+}
 
 pub(super) struct Receiver {
     /// The peer's log is applied here, durably, through this entry.
@@ -38,16 +49,26 @@ impl Receiver {
     /// for are refused (a `Refusal` each) and the rest grouped per document, in one
     /// pass; the checkpoint goes with them. A batch at or below what is applied here
     /// (a replay) is acked again and applies nothing. `Err`: the batch breaks the
-    /// protocol (entries out of order or past its `through`).
+    /// protocol (entries out of order or past its `through`) or is over a bound
+    /// ([`BATCH_ENTRIES_BOUND`], [`BATCH_DOCS_MAX`]); nothing of it is applied.
     pub fn on_batch(
         &mut self,
         entries: Vec<LogEntry>,
         checkpoint: Checkpoint,
+        actors_refused: BTreeSet<String>,
         refuses: impl Fn(&DocId) -> Option<String>,
-    ) -> Result<Vec<Action>, String> {
+    ) -> Result<Vec<Action>, BatchRefused> {
         let through = checkpoint.through;
         if self.applying.is_some() {
-            return Err(format!("batch through {through} arrived before the previous one was applied"));
+            let why = format!("batch through {through} arrived before the previous one was applied");
+            return Err(BatchRefused::Broken(why));
+        }
+        if entries.len() > BATCH_ENTRIES_BOUND {
+            let why = format!(
+                "batch through {through} holds {} entries, over the bound of {BATCH_ENTRIES_BOUND} per batch: refused whole",
+                entries.len()
+            );
+            return Err(BatchRefused::OverBound(why));
         }
         if through <= self.applied_through {
             return Ok(vec![Action::Send(Frame::Ack { through })]);
@@ -59,7 +80,7 @@ impl Receiver {
                     "batch through {through}: entry {} is out of order (after {last}, applied through {})",
                     entry.seq, self.applied_through
                 );
-                return Err(why);
+                return Err(BatchRefused::Broken(why));
             }
             last = entry.seq;
         }
@@ -74,6 +95,12 @@ impl Receiver {
             }
             match index.get(&entry.doc) {
                 Some(&i) => docs[i].1.extend(entry.changes),
+                None if docs.len() >= BATCH_DOCS_MAX => {
+                    let why = format!(
+                        "batch through {through} touches more than {BATCH_DOCS_MAX} documents, the bound per batch: refused whole"
+                    );
+                    return Err(BatchRefused::OverBound(why));
+                }
                 None => {
                     index.insert(entry.doc.clone(), docs.len());
                     first_seq.insert(entry.doc.clone(), entry.seq);
@@ -82,7 +109,7 @@ impl Receiver {
             }
         }
         self.applying = Some((through, first_seq));
-        actions.push(Action::Apply { docs, checkpoint });
+        actions.push(Action::Apply { docs, checkpoint, actors_refused });
         Ok(actions)
     }
 

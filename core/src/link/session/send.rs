@@ -2,7 +2,7 @@
 //! within the window.
 
 use super::Action;
-use crate::link::limits::ENTRY_OVERHEAD_BYTES;
+use crate::link::limits::{BATCH_DOCS_MAX, ENTRY_OVERHEAD_BYTES};
 use crate::link::{Frame, LinkLimits};
 use crate::store::LogEntry;
 use std::collections::VecDeque;
@@ -101,16 +101,22 @@ impl Sender {
         }
         let mut batch = Vec::new();
         let mut bytes = 0usize;
+        let mut docs = std::collections::HashSet::new();
         let after = self.cursor;
         for entry in entries.into_iter().filter(|entry| entry.seq > after) {
             let size = entry_bytes(&entry);
             if !batch.is_empty() && bytes + size > limits.batch_bytes_max {
                 break;
             }
+            // The peer refuses a batch over it; the next batch takes this entry.
+            if docs.len() >= BATCH_DOCS_MAX && ships(&entry) && !docs.contains(&entry.doc) {
+                break;
+            }
             self.cursor = entry.seq;
             self.cursor_fingerprint = entry.fingerprint();
             if ships(&entry) {
                 bytes += size;
+                docs.insert(entry.doc.clone());
                 batch.push(entry);
             }
             if batch.len() >= limits.batch_entries_max {
