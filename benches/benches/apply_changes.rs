@@ -78,6 +78,7 @@ fn apply_changes(c: &mut Criterion) {
                     let effects = peer
                         .step(Event::Changes {
                             origin: NodeId::new("lg-longgang").expect("id"),
+                            actors_refused: Default::default(),
                             docs: vec![(doc.clone(), changes.clone())],
                             meta: Vec::new(),
                             now_ms: NOW_MS,

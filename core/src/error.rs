@@ -158,6 +158,14 @@ pub enum Error {
     )]
     ClockAhead { doc: String, change_ms: i64, time_ms_max: i64 },
 
+    /// A peer's changes to a document break a rule of what a peer may write (see
+    /// `doc::admit`): an actor it may not write under, a field the schema does not
+    /// declare or declares personal, a value of the wrong type, an edit outside the
+    /// records, a shard its registry never makes. Refused whole for the document; the
+    /// rest of the batch applies.
+    #[error("document {doc}: refused: {rule}")]
+    Inadmissible { doc: String, rule: String },
+
     /// A peer's changes would hold more bytes waiting for their dependencies than the
     /// bound allows ([`crate::replica::WAITING_BYTES_MAX`]); refused, they stay at the
     /// peer, and the sync of the document brings them with what they wait for.
@@ -184,6 +192,12 @@ pub enum Error {
     /// of what was never sent): the session ends and the link reconnects.
     #[error("link with `{peer}`: {reason}")]
     Link { peer: String, reason: String },
+
+    /// The peer sent more than this node takes in one frame (entries, documents): the
+    /// session ends, nothing of the frame is applied, and the link reconnects. An
+    /// honest peer never does (its batches end below the same bounds).
+    #[error("link with `{peer}`: {reason}")]
+    LinkOverBound { peer: String, reason: String },
 
     /// Children that were below this node at its last start are missing from its
     /// config, and no one said they moved away: the node does not start, so a typo in

@@ -42,7 +42,13 @@ fn sync_step(
     doc: &DocId,
     message: Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
-    let event = Event::Sync { peer: peer.clone(), doc: doc.clone(), message, now_ms: NOW_MS };
+    let event = Event::Sync {
+        peer: peer.clone(),
+        actors_refused: Default::default(),
+        doc: doc.clone(),
+        message,
+        now_ms: NOW_MS,
+    };
     at.step(event).unwrap().into_iter().find_map(|effect| match effect {
         Effect::Sync { reply, result, .. } => {
             result.unwrap();

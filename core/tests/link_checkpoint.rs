@@ -25,7 +25,13 @@ fn batch(from: &StoredReplica<MemoryStore>) -> Event {
     let checkpoint = Checkpoint { log_id: from.replica.log_id().to_string(), through, fingerprint };
     let origin = from.replica.node().clone();
     let meta = vec![(Checkpoint::meta_name(&origin), checkpoint.encode())];
-    Event::Changes { origin, docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(), meta, now_ms: NOW_MS }
+    Event::Changes {
+        origin,
+        actors_refused: Default::default(),
+        docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(),
+        meta,
+        now_ms: NOW_MS,
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! to another community, [`SPLIT_FROM`] on the copy. A record with `moved_to` is
 //! history: readable, refused to writes, and without a row in the views.
 
+mod admit;
 mod genesis;
 pub(crate) mod heads_only;
 mod late;
@@ -19,6 +20,7 @@ mod rows;
 mod salvage;
 mod validate;
 
+pub use admit::{actor_node, check_actor};
 pub use genesis::{GENESIS_TIME_MS, genesis_bytes};
 pub use heads_only::sync_heads_only;
 pub use late::LateEdit;
@@ -94,6 +96,8 @@ impl Record {
 pub struct RemoteApplied {
     /// The changes that were new here, as bytes.
     pub changes: Vec<Vec<u8>>,
+    /// The actor of each of `changes`, in the same order.
+    pub actors: Vec<ActorId>,
     pub time_max_ms: i64,
     /// Records whose contents changed; their rows are refreshed.
     pub touched: BTreeSet<String>,
@@ -558,7 +562,16 @@ impl RegistryDoc {
     /// A change made after `time_ms_max` (the sender's clock runs ahead of this node's
     /// by more than the bound) fails the whole call with [`Error::ClockAhead`]; the
     /// document may then hold part of it, so the caller drops it and reloads.
-    pub fn apply_remote(&mut self, changes: &[Vec<u8>], time_ms_max: i64) -> Result<RemoteApplied> {
+    ///
+    /// `actors_refused`: nodes whose actors the peer may not write under (see
+    /// [`check_actor`]), checked on every change not held here, those that will wait
+    /// for their dependencies included.
+    pub fn apply_remote(
+        &mut self,
+        changes: &[Vec<u8>],
+        time_ms_max: i64,
+        actors_refused: &BTreeSet<String>,
+    ) -> Result<RemoteApplied> {
         let doc = self.id.to_string();
         let decoded = changes
             .iter()
@@ -573,6 +586,13 @@ impl RegistryDoc {
         let ahead = decoded.iter().map(Change::timestamp).max().filter(|&ms| ms > time_ms_max);
         if let Some(change_ms) = ahead {
             return Err(Error::ClockAhead { doc, change_ms, time_ms_max });
+        }
+        if !actors_refused.is_empty() {
+            for change in &decoded {
+                if self.am.get_change_by_hash(&change.hash()).is_none() {
+                    check_actor(&doc, change.actor_id(), actors_refused)?;
+                }
+            }
         }
         self.merge(time_ms_max, |am| {
             am.apply_changes(decoded).map_err(|source| Error::Changes { doc, source: Box::new(source) })
@@ -621,6 +641,8 @@ impl RegistryDoc {
             // caller drops this document, and the store holds it as it was.
             return Err(Error::ClockAhead { doc: self.id.to_string(), change_ms: time_max_ms, time_ms_max });
         }
+        // Applied already too: a refusal drops the document the same way.
+        self.admit(&patches)?;
         // A patch inside a record has `records` at path[1] and the record's map at
         // path[2], or is the record's map itself; new records are list insertions.
         // Patches on the record's own map carry the merged (winning) field values, so
@@ -681,7 +703,8 @@ impl RegistryDoc {
             touched.insert(id);
         }
         let changes = new.iter().map(|c| c.raw_bytes().to_vec()).collect();
-        Ok(RemoteApplied { changes, time_max_ms, touched, late })
+        let actors = new.iter().map(|c| c.actor_id().clone()).collect();
+        Ok(RemoteApplied { changes, actors, time_max_ms, touched, late })
     }
 
     /// Whether changes received wait in memory for dependencies not yet here.

@@ -29,11 +29,20 @@ pub enum Event {
     /// committed in the same batch: the link's checkpoint for what this applies.
     /// `now_ms`, this node's wall clock, bounds the time of the changes (see
     /// [`super::ReplicaConfig::skew_ms_max`]).
-    Changes { origin: NodeId, docs: Vec<(DocId, Vec<Vec<u8>>)>, meta: Vec<(String, Vec<u8>)>, now_ms: u64 },
+    /// `actors_refused`: the nodes whose Automerge actors `origin` may not write
+    /// under (from a child: this node and the other children's subtrees; see
+    /// `doc::admit`); a document with such a change is refused whole.
+    Changes {
+        origin: NodeId,
+        actors_refused: BTreeSet<String>,
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        meta: Vec<(String, Vec<u8>)>,
+        now_ms: u64,
+    },
     /// A step of Automerge's sync protocol with `peer` on one document: receive its
     /// message, or (`None`) start over. Answered by [`Effect::Sync`].
-    /// The message's changes are bounded in time as in [`Event::Changes`].
-    Sync { peer: NodeId, doc: DocId, message: Option<Vec<u8>>, now_ms: u64 },
+    /// The message's changes are bounded in time and checked as in [`Event::Changes`].
+    Sync { peer: NodeId, actors_refused: BTreeSet<String>, doc: DocId, message: Option<Vec<u8>>, now_ms: u64 },
     /// Named values of the runtime (a child's subtree, the list of children, children
     /// that left), persisted as they are in one batch, with no document, log entry or
     /// view. Unlike a link's checkpoint in [`Event::Changes`] they are never held back.

@@ -13,13 +13,14 @@ use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId};
 use crate::store::{Storage, StoreBatch};
 use crate::views::Dirty;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 impl Replica {
     pub(super) fn changes(
         &mut self,
         store: &dyn Storage,
         origin: NodeId,
+        actors_refused: &BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         checkpoint: Vec<(String, Vec<u8>)>,
         now_ms: u64,
@@ -30,8 +31,9 @@ impl Replica {
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut retry = false;
         for (doc_id, changes) in docs {
-            let result = self.merge(store, &doc_id, &origin, &mut batch, &mut dirty, Some(&changes), |doc| {
-                doc.apply_remote(&changes, time_ms_max)
+            let incoming = Some(changes.as_slice());
+            let result = self.merge(store, &doc_id, &origin, actors_refused, &mut batch, &mut dirty, incoming, |doc| {
+                doc.apply_remote(&changes, time_ms_max, actors_refused)
             });
             retry |= result.as_ref().is_err_and(Error::may_pass);
             let waiting = match &result {
@@ -83,26 +85,46 @@ impl Replica {
     /// ones with their origin and moves the views. `incoming`: the changes of a log
     /// batch, of which those that wait for their dependencies are stored in `batch`
     /// (`None` for a sync message: what it brings early stays in memory, and the
-    /// document with it, while the sync goes on).
+    /// document with it, while the sync goes on). `actors_refused`: the nodes whose
+    /// actors `origin` may not write under (see `doc::admit`); a log batch's changes
+    /// are checked as they come, a sync message's once merged (those that waited here
+    /// before were checked when they came).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn merge(
         &mut self,
         store: &dyn Storage,
         doc_id: &DocId,
         origin: &NodeId,
+        actors_refused: &BTreeSet<String>,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
         incoming: Option<&[Vec<u8>]>,
         merge: impl FnOnce(&mut RegistryDoc) -> Result<crate::doc::RemoteApplied>,
     ) -> Result<usize> {
-        self.registries.get(&doc_id.registry)?;
+        let schema = self.registries.get(&doc_id.registry)?;
+        if !schema.shard_is_valid(&doc_id.shard) {
+            let rule = format!(
+                "registry `{}` never makes shard `{}` (rule: {:?})",
+                schema.name, doc_id.shard, schema.shard_by
+            );
+            return Err(Error::Inadmissible { doc: doc_id.to_string(), rule });
+        }
         let cached = self
             .cached_mut(store, doc_id, true)?
             .ok_or_else(|| Error::RecordNotFound { record: doc_id.to_string() })?;
         // Stored changes of other batches, maybe of other peers, that this merge may
         // let apply: they are logged apart (below).
         let waited: HashSet<Vec<u8>> = cached.waiting.iter().cloned().collect();
-        let mut applied = match merge(&mut cached.doc) {
+        let synced_actors = |applied: &crate::doc::RemoteApplied| -> Result<()> {
+            if incoming.is_some() || actors_refused.is_empty() {
+                return Ok(());
+            }
+            let doc = doc_id.to_string();
+            let mut brought =
+                applied.changes.iter().zip(&applied.actors).filter(|(change, _)| !waited.contains(*change));
+            brought.try_for_each(|(_, actor)| crate::doc::check_actor(&doc, actor, actors_refused))
+        };
+        let mut applied = match merge(&mut cached.doc).and_then(|applied| synced_actors(&applied).map(|()| applied)) {
             Ok(applied) => applied,
             Err(e) => {
                 // Automerge may have applied part of the batch: drop the document so the

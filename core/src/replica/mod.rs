@@ -209,8 +209,12 @@ impl Replica {
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
         let mut effects = match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
-            Event::Changes { origin, docs, meta, now_ms } => self.changes(store, origin, docs, meta, now_ms),
-            Event::Sync { peer, doc, message, now_ms } => self.sync(store, peer, doc, message, now_ms),
+            Event::Changes { origin, actors_refused, docs, meta, now_ms } => {
+                self.changes(store, origin, &actors_refused, docs, meta, now_ms)
+            }
+            Event::Sync { peer, actors_refused, doc, message, now_ms } => {
+                self.sync(store, peer, &actors_refused, doc, message, now_ms)
+            }
             Event::Meta { entries } => self.meta(entries),
             Event::Forget { owners, meta } => self.forget(store, &owners, meta),
             Event::Split { rule, now_ms } => self.split(store, &rule, now_ms),

@@ -6,6 +6,7 @@ use super::{Effect, Replica};
 use crate::ids::{DocId, NodeId};
 use crate::store::{Storage, StoreBatch};
 use crate::views::Dirty;
+use std::collections::BTreeSet;
 
 /// Sync protocol states kept at most; past it they are all dropped and the
 /// documents in repair start over (correct, only a few more messages).
@@ -16,6 +17,7 @@ impl Replica {
         &mut self,
         store: &dyn Storage,
         peer: NodeId,
+        actors_refused: &BTreeSet<String>,
         doc_id: DocId,
         message: Option<Vec<u8>>,
         now_ms: u64,
@@ -34,7 +36,7 @@ impl Replica {
         let result = match &message {
             Some(bytes) => {
                 let state = &mut state;
-                self.merge(store, &doc_id, &peer, &mut batch, &mut dirty, None, |doc| {
+                self.merge(store, &doc_id, &peer, actors_refused, &mut batch, &mut dirty, None, |doc| {
                     doc.receive_sync(state, bytes, time_ms_max)
                 })
             }

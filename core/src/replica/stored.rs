@@ -89,7 +89,13 @@ impl<S: Storage> StoredReplica<S> {
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         now_ms: u64,
     ) -> Result<Vec<(DocId, Result<usize>)>> {
-        let effects = self.step(Event::Changes { origin: origin.clone(), docs, meta: Vec::new(), now_ms })?;
+        let effects = self.step(Event::Changes {
+            origin: origin.clone(),
+            actors_refused: Default::default(),
+            docs,
+            meta: Vec::new(),
+            now_ms,
+        })?;
         Ok(effects
             .into_iter()
             .filter_map(|effect| match effect {

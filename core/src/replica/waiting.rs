@@ -93,7 +93,7 @@ pub fn requeue(store: &dyn Storage, doc: &mut RegistryDoc) -> Result<Vec<Vec<u8>
     let changes = decode(&id, &bytes)?;
     // Their dependencies were missing when they were stored, and the batch that brings
     // them deletes this entry: nothing applies here, they only queue.
-    let applied = doc.apply_remote(&changes, i64::MAX)?;
+    let applied = doc.apply_remote(&changes, i64::MAX, &Default::default())?;
     if !applied.changes.is_empty() {
         tracing::warn!(doc = %id, changes = applied.changes.len(), "waiting changes applied at load");
     }

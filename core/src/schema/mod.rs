@@ -178,6 +178,19 @@ impl Schema {
             ShardBy::None => "all".to_string(),
         }
     }
+
+    /// Whether [`Self::shard_for`] can produce `shard`: `YYYY-MM` by month, `YYYY` by
+    /// year, `all` otherwise. A peer's document on any other shard is refused.
+    pub fn shard_is_valid(&self, shard: &str) -> bool {
+        let year = |y: &str| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit());
+        match self.shard_by {
+            ShardBy::Month => shard
+                .split_once('-')
+                .is_some_and(|(y, m)| year(y) && m.len() == 2 && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))),
+            ShardBy::Year => year(shard),
+            ShardBy::None => shard == "all",
+        }
+    }
 }
 
 /// The registries a node knows, by name.

@@ -126,17 +126,27 @@ impl EngineHandle {
     }
 
     /// Applies changes from peer `origin` and commits `meta` (its checkpoint) with them.
+    /// `actors_refused`: see [`Event::Changes`].
     pub async fn apply_async(
         &self,
         origin: NodeId,
+        actors_refused: BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
         meta: Vec<(String, Vec<u8>)>,
     ) -> Result<Applied, NodeError> {
-        self.step_async(true, move |now_ms| Event::Changes { origin, docs, meta, now_ms }, applied).await
+        let event = move |now_ms| Event::Changes { origin, actors_refused, docs, meta, now_ms };
+        self.step_async(true, event, applied).await
     }
 
-    pub async fn sync_async(&self, peer: NodeId, doc: DocId, message: Option<Vec<u8>>) -> Result<SyncStep, NodeError> {
-        self.step_async(false, move |now_ms| Event::Sync { peer, doc, message, now_ms }, sync_step).await
+    pub async fn sync_async(
+        &self,
+        peer: NodeId,
+        actors_refused: BTreeSet<String>,
+        doc: DocId,
+        message: Option<Vec<u8>>,
+    ) -> Result<SyncStep, NodeError> {
+        let event = move |now_ms| Event::Sync { peer, actors_refused, doc, message, now_ms };
+        self.step_async(false, event, sync_step).await
     }
 
     /// Persists the node's named values (a child's subtree, its children, children

@@ -22,7 +22,7 @@ use linli_core::link::limits::OUTBOX_FRAMES_MAX;
 use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier, named_seq};
 use linli_core::store::{LogEntry, Storage};
 use linli_proto::v1;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -65,8 +65,8 @@ impl Shared {
 
 /// An engine step a session asked for.
 enum EngineWork {
-    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint },
-    Sync { doc: DocId, message: Option<Vec<u8>> },
+    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint, actors_refused: BTreeSet<String> },
+    Sync { doc: DocId, message: Option<Vec<u8>>, actors_refused: BTreeSet<String> },
 }
 
 /// Engine steps queued for one link at most; past it the pump stops reading the
@@ -290,10 +290,12 @@ impl Pump {
                     tracing::warn!(seq, %doc, %reason, "the peer refused a log entry");
                     self.shared.links.update(self.peer.as_str(), |s| s.refused_there += 1);
                 }
-                Action::Apply { docs, checkpoint } => {
-                    self.engine_work.push_back(EngineWork::Apply { docs, checkpoint })
+                Action::Apply { docs, checkpoint, actors_refused } => {
+                    self.engine_work.push_back(EngineWork::Apply { docs, checkpoint, actors_refused })
                 }
-                Action::Sync { doc, message } => self.engine_work.push_back(EngineWork::Sync { doc, message }),
+                Action::Sync { doc, message, actors_refused } => {
+                    self.engine_work.push_back(EngineWork::Sync { doc, message, actors_refused })
+                }
                 Action::RenewLog { stale } => {
                     // Only a session's start asks for it, and `run` ends the session there.
                     let reason = format!("log {stale} must be renewed");
@@ -312,12 +314,12 @@ impl Pump {
     fn call(&self, work: EngineWork) -> EngineCall {
         let (engine, peer) = (self.shared.engine.clone(), self.peer.clone());
         match work {
-            EngineWork::Apply { docs, checkpoint } => Box::pin(async move {
+            EngineWork::Apply { docs, checkpoint, actors_refused } => Box::pin(async move {
                 let meta = vec![(Checkpoint::meta_name(&peer), checkpoint.encode())];
-                EngineDone::Applied(engine.apply_async(peer, docs, meta).await)
+                EngineDone::Applied(engine.apply_async(peer, actors_refused, docs, meta).await)
             }),
-            EngineWork::Sync { doc, message } => Box::pin(async move {
-                let step = engine.sync_async(peer, doc.clone(), message).await;
+            EngineWork::Sync { doc, message, actors_refused } => Box::pin(async move {
+                let step = engine.sync_async(peer, actors_refused, doc.clone(), message).await;
                 EngineDone::Synced(doc, step)
             }),
         }

@@ -44,6 +44,7 @@ use super::{Frame, Hello, LinkLimits, Routes, log_diverged, resume};
 use crate::error::Error;
 use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
+use std::collections::BTreeSet;
 
 /// What the peer of a session is to this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +63,13 @@ pub enum Action {
     ReadLog { after: u64, entries_max: usize },
     /// Apply the peer's changes, one group per document, and persist `checkpoint` in
     /// the same durable write; then answer [`Session::on_applied`].
-    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint },
+    /// `actors_refused`: the nodes under whose actors the peer may not write (see
+    /// [`crate::replica::Event::Changes`]).
+    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint, actors_refused: BTreeSet<String> },
     /// One step of Automerge's sync protocol with the peer on `doc`: receive `message`,
-    /// or (`None`) start over; then answer [`Session::on_synced`].
-    Sync { doc: DocId, message: Option<Vec<u8>> },
+    /// or (`None`) start over; then answer [`Session::on_synced`]. `actors_refused` as
+    /// in [`Action::Apply`].
+    Sync { doc: DocId, message: Option<Vec<u8>>, actors_refused: BTreeSet<String> },
     /// List every document this node holds and hand them to [`Session::on_docs`]
     /// (repair starts from them).
     ListDocs,
@@ -217,7 +221,11 @@ impl Session {
                 let refuses = |doc: &DocId| refusal(peer_is, peer, routes, doc);
                 let checkpoint_log = self.peer_log_id.clone();
                 let checkpoint = Checkpoint { log_id: checkpoint_log, through, fingerprint };
-                self.receive.on_batch(entries, checkpoint, refuses).map_err(|reason| broken(peer, reason))
+                let actors_refused = self.actors_refused(routes);
+                self.receive.on_batch(entries, checkpoint, actors_refused, refuses).map_err(|refused| match refused {
+                    receive::BatchRefused::Broken(reason) => broken(peer, reason),
+                    receive::BatchRefused::OverBound(reason) => Error::LinkOverBound { peer: peer.to_string(), reason },
+                })
             }
             Frame::Ack { through } => {
                 self.send.on_ack(through).map_err(|reason| broken(&self.peer, reason))?;
@@ -226,8 +234,9 @@ impl Session {
             Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
             Frame::Sync { doc, message } => {
                 let refused = |doc: &DocId, reason: String| Frame::Refusal { seq: 0, doc: doc.to_string(), reason };
+                let actors_refused = self.actors_refused(routes);
                 Ok(match self.sync_refusal(routes, &doc) {
-                    None => self.take_sync(doc, message),
+                    None => self.take_sync(doc, message, actors_refused),
                     // A child's answer on what this node broadcasts to it: the protocol
                     // needs its heads (they say what to send), never its changes.
                     Some(reason) if self.peer_is == PeerIs::Child && routes.shares_down(&doc, &self.peer) => {
@@ -235,7 +244,7 @@ impl Session {
                             Err(e) => vec![Action::Send(refused(&doc, e.to_string()))],
                             Ok((heads, carried)) => {
                                 let refusal = carried.then(|| Action::Send(refused(&doc, reason)));
-                                refusal.into_iter().chain(self.take_sync(doc, heads)).collect()
+                                refusal.into_iter().chain(self.take_sync(doc, heads, actors_refused)).collect()
                             }
                         }
                     }
@@ -251,14 +260,24 @@ impl Session {
     /// (a restored backup) while the kept state says what it held before, and changes
     /// it lost would never be offered again. A session's first message on a document
     /// therefore starts this side over too.
-    fn take_sync(&mut self, doc: DocId, message: Vec<u8>) -> Vec<Action> {
+    fn take_sync(&mut self, doc: DocId, message: Vec<u8>, actors_refused: BTreeSet<String>) -> Vec<Action> {
+        let mut actions = Vec::with_capacity(2);
         if self.repair.first_message(&doc) {
-            return vec![
-                Action::Sync { doc: doc.clone(), message: None },
-                Action::Sync { doc, message: Some(message) },
-            ];
+            actions.push(Action::Sync { doc: doc.clone(), message: None, actors_refused: BTreeSet::new() });
         }
-        vec![Action::Sync { doc, message: Some(message) }]
+        actions.push(Action::Sync { doc, message: Some(message), actors_refused });
+        actions
+    }
+
+    /// The nodes under whose actors the peer may not write: from a child, this node
+    /// and its other children's subtrees ([`Routes::actors_refused_from`]); nothing
+    /// from a parent, nor from a child while this node lost its state (the child then
+    /// gives back every change this node held, its own included).
+    fn actors_refused(&self, routes: &Routes) -> BTreeSet<String> {
+        match self.peer_is {
+            PeerIs::Child if !self.i_lost => routes.actors_refused_from(&self.peer),
+            _ => BTreeSet::new(),
+        }
     }
 
     /// The engine applied the last [`Action::Apply`] and made it durable; `failed`

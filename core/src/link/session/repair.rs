@@ -52,7 +52,7 @@ impl Repair {
         let doc = self.waiting.pop_front()?;
         self.soon.remove(&doc);
         self.started.insert(doc.clone());
-        Some(Action::Sync { doc, message: None })
+        Some(Action::Sync { doc, message: None, actors_refused: Default::default() })
     }
 
     /// Whether the peer's message on `doc` is the first of this session on it, for

@@ -210,11 +210,11 @@ impl Script {
             let line = match &action {
                 Action::Send(f) => format!("{from}→{to} {}", frame(f)),
                 Action::ReadLog { after, entries_max } => format!("{from} read after {after} max {entries_max}"),
-                Action::Apply { docs, checkpoint } => {
+                Action::Apply { docs, checkpoint, .. } => {
                     let list: Vec<String> = docs.iter().map(|(d, ch)| format!("{}×{}", short(d), ch.len())).collect();
                     format!("{from} apply [{}] @{}:{}", list.join(", "), checkpoint.log_id, checkpoint.through)
                 }
-                Action::Sync { doc, message } => {
+                Action::Sync { doc, message, .. } => {
                     format!("{from} sync {} {}", short(doc), if message.is_some() { "step" } else { "start" })
                 }
                 Action::ListDocs => format!("{from} list docs"),
@@ -242,7 +242,7 @@ impl Script {
                     }
                     session.on_log(read, &me.routes, now_ms).into_iter().collect()
                 }
-                Action::Apply { docs, checkpoint } => {
+                Action::Apply { docs, checkpoint, .. } => {
                     let failed: Vec<(DocId, Error)> = docs
                         .iter()
                         .filter_map(|(d, _)| {
@@ -552,6 +552,42 @@ fn a_replayed_batch_is_acked_and_applies_nothing() {
 }
 
 #[test]
+fn a_batch_over_the_entries_or_documents_bound_is_refused_whole_and_an_honest_one_stays_below() {
+    use crate::link::limits::{BATCH_DOCS_MAX, BATCH_ENTRIES_BOUND};
+    let entry = |seq: u64, shard: String| LogEntry { seq, doc: doc("a", &shard), origin: None, changes: vec![vec![7]] };
+    let mut t = Script::new();
+    t.connect();
+    t.settle();
+    let s = t.s.session.as_mut().unwrap();
+    // 200,000 tiny entries for made-up documents: refused before anything is grouped.
+    let flood: Vec<LogEntry> = (1..=200_000).map(|seq| entry(seq, format!("x{seq}"))).collect();
+    let err = s.on_frame(Frame::Batch { entries: flood, through: 200_000, fingerprint: 0 }, &t.s.routes).unwrap_err();
+    assert!(matches!(err, Error::LinkOverBound { .. }), "{err:?}");
+    assert!(err.to_string().contains("200000 entries") && err.to_string().contains("4096"), "{err}");
+    // Within the entries bound, one document more than a batch may touch.
+    let wide: Vec<LogEntry> = (1..=BATCH_DOCS_MAX as u64 + 1).map(|seq| entry(seq, format!("x{seq}"))).collect();
+    let through = wide.len() as u64;
+    let err = s.on_frame(Frame::Batch { entries: wide, through, fingerprint: 0 }, &t.s.routes).unwrap_err();
+    assert!(err.to_string().contains(&format!("more than {BATCH_DOCS_MAX} documents")), "{err}");
+    assert_eq!(s.progress().applied_through, 0, "nothing of either batch counts as applied");
+    assert!(BATCH_ENTRIES_BOUND >= LinkLimits::default().batch_entries_max);
+
+    // An honest sender with room for more entries ends its batch at the documents bound.
+    let mut t = Script::new();
+    t.limits.batch_entries_max = BATCH_ENTRIES_BOUND;
+    t.limits.batch_bytes_max = 16 << 20;
+    for i in 0..(BATCH_DOCS_MAX + 10) {
+        t.c.write(&doc("a", &format!("x{i}")), 1, 4);
+    }
+    t.connect();
+    t.settle();
+    let batches: Vec<&String> = t.trace.iter().filter(|l| l.starts_with("c→s batch")).collect();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert!(batches[0].starts_with(&format!("c→s batch {BATCH_DOCS_MAX} ")), "{}", batches[0]);
+    assert_eq!(t.s.session.as_ref().unwrap().progress().applied_through, BATCH_DOCS_MAX as u64 + 10);
+}
+
+#[test]
 fn a_checkpoint_that_names_a_lost_log_starts_the_repair_path() {
     let mut t = Script::new();
     t.c.write(&doc("a", "1"), 2, 10);
@@ -677,7 +713,10 @@ fn repair_starts_one_more_document_only_while_the_backlog_is_small() {
     assert_eq!(actions, vec![Action::ListDocs]);
     session.on_docs((0..20).map(|i| doc("a", &i.to_string())).collect(), &t.c.routes);
     assert_eq!(session.poll(0, 16, 0), None, "16 frames or engine steps queued: the next document waits");
-    assert_eq!(session.poll(0, 15, 0), Some(Action::Sync { doc: doc("a", "0"), message: None }));
+    assert_eq!(
+        session.poll(0, 15, 0),
+        Some(Action::Sync { doc: doc("a", "0"), message: None, actors_refused: Default::default() })
+    );
     let started = std::iter::from_fn(|| session.poll(0, 0, 0)).count();
     assert_eq!(started, 19, "every shared document is repaired, one poll each");
 }
