@@ -63,8 +63,8 @@ pub enum Command {
     /// Create or update a record.
     #[command(subcommand)]
     Write(WriteCmd),
-    /// Make a development CA and a certificate for each node id, for mutual TLS
-    /// (`ca.pem`, `<id>.pem`, `<id>.key`); talks to no server.
+    /// Make a development CA and a certificate for each node id and operator, for
+    /// mutual TLS (`ca.pem`, `<id>.pem`, `<id>.key`); talks to no server.
     Certs {
         /// The directory to write to; files in it are never overwritten.
         #[arg(long)]
@@ -72,7 +72,9 @@ pub enum Command {
         /// The CA's name (e.g. the district's id).
         #[arg(long, default_value = "linli-dev")]
         ca_name: String,
-        /// Node ids: the district, its streets and communities.
+        /// Node ids (the district, its streets and communities) and operators as
+        /// `<role>--<scope>--<name>`: `staff--<community>--wang`,
+        /// `operator--<street or district>--li`, `auditor--<street or district>--zhao`.
         #[arg(required = true)]
         nodes: Vec<String>,
     },

@@ -4,6 +4,7 @@
 //! closes): metrics must not pull a web framework into every node. Requests are read
 //! up to 8 KiB and answered within 5 s, or dropped.
 
+use super::authority::Refusals;
 use crate::engine::EngineHandle;
 use crate::link::{Links, status::now_ms};
 use std::fmt::Write as _;
@@ -18,7 +19,7 @@ const REQUEST_BYTES_MAX: usize = 8 * 1024;
 type Gauge = (&'static str, &'static str, fn(u64, &crate::link::LinkStatus) -> u64);
 
 /// The exposition text.
-pub fn render(engine: &EngineHandle, links: &Links) -> String {
+pub fn render(engine: &EngineHandle, links: &Links, refusals: &Refusals) -> String {
     let log_end = *engine.log_end().borrow();
     let mut out = String::new();
     let node = engine.node();
@@ -61,18 +62,29 @@ pub fn render(engine: &EngineHandle, links: &Links) -> String {
             status.refused_there
         );
     }
+    let _ = writeln!(out, "# HELP linli_calls_refused_total Operators' calls refused, by RPC and rule.");
+    let _ = writeln!(out, "# TYPE linli_calls_refused_total counter");
+    for ((rpc, rule), count) in refusals.all() {
+        let _ = writeln!(out, "linli_calls_refused_total{{node=\"{node}\",rpc=\"{rpc}\",rule=\"{rule}\"}} {count}");
+    }
     out
 }
 
 /// Serves metrics on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, engine: EngineHandle, links: Links, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: EngineHandle,
+    links: Links,
+    refusals: Refusals,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         let Ok((mut socket, _)) = accepted else { continue };
-        let body = render(&engine, &links);
+        let body = render(&engine, &links, &refusals);
         tokio::spawn(async move {
             let answer = async {
                 let mut request = vec![0u8; REQUEST_BYTES_MAX];

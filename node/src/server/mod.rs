@@ -7,6 +7,8 @@
 //! finishes in-flight calls, then the engine answers what it has queued, syncs and
 //! stops.
 
+pub mod authority;
+pub mod callers;
 pub mod metrics;
 pub mod query;
 mod registry;
@@ -19,6 +21,7 @@ use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::ReplicationService;
 use crate::link::{FRAME_BYTES_MAX, Links, Shared, trimmer, uplink};
+use authority::Authority;
 use linli_core::ids::NodeId;
 use linli_core::link::{Routes, tree};
 use linli_core::replica::ReplicaConfig;
@@ -40,6 +43,8 @@ use tonic::codec::CompressionEncoding;
 pub struct Running {
     pub engine: EngineHandle,
     pub links: Links,
+    /// Operators' calls refused, by RPC and rule.
+    pub refusals: authority::Refusals,
 }
 
 /// Runs a server on `listener` until `shutdown` completes. `started` receives the
@@ -64,8 +69,10 @@ pub async fn run(
     let scope = tree::scope(tier, &config.id, &config.children);
     let replica =
         ReplicaConfig { skew_ms_max: config.link.clock_skew_ms_max, ..ReplicaConfig::new(node.clone(), scope) };
-    let engine_config =
-        EngineConfig { clock: config.clock.clone(), ..EngineConfig::new(replica, registries, config.data_dir.clone()) };
+    let engine_config = EngineConfig {
+        clock: config.clock.clone(),
+        ..EngineConfig::new(replica, registries.clone(), config.data_dir.clone())
+    };
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
         .await
         .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })??;
@@ -81,8 +88,17 @@ pub async fn run(
         links: links.clone(),
         shutdown: stop_rx.clone(),
     });
+    let parent_id = config.parent.as_deref().map(|parent| {
+        let configured = match &config.transport {
+            Transport::MutualTls { parent_id, .. } => parent_id.as_deref(),
+            Transport::Plaintext => None,
+        };
+        uplink::server_id(parent, configured)
+    });
+    let authority = Authority::new(shared.clone(), registries, tls.is_some(), parent_id);
     if let Some(started) = started {
-        let _ = started.send(Running { engine: handle.clone(), links: links.clone() });
+        let refusals = authority.refusals.clone();
+        let _ = started.send(Running { engine: handle.clone(), links: links.clone(), refusals });
     }
     let uplink = config.parent.clone().map(|parent| {
         let client_tls =
@@ -96,7 +112,8 @@ pub async fn run(
             .await
             .map_err(|source| NodeError::Io { what: format!("metrics listening on {addr}"), source })?;
         tracing::info!(%addr, "metrics");
-        tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), stop_rx.clone()));
+        let refusals = authority.refusals.clone();
+        tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), refusals, stop_rx.clone()));
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -126,9 +143,13 @@ pub async fn run(
         .http2_keepalive_interval(Some(keepalive))
         .http2_keepalive_timeout(Some(keepalive * 2))
         .add_service(health_service)
-        .add_service(RegistryServer::new(RegistryService::new(handle.clone())))
+        .add_service(RegistryServer::new(RegistryService::new(handle.clone(), authority.clone())))
         .add_service(replication)
-        .add_service(QueryServer::new(QueryService::new(shared.clone(), config.children.iter().cloned().collect())))
+        .add_service(QueryServer::new(QueryService::new(
+            shared.clone(),
+            config.children.iter().cloned().collect(),
+            authority.clone(),
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = stop_on_shutdown.wait_for(|stop| *stop).await;
         });

@@ -2,12 +2,14 @@
 //! the views (never from documents), the Watch stream, drill-down pages of records and
 //! the links' replication status.
 //!
-//! Bounds: lists at most `query::LIST_MAX` rows; at most [`WATCHES_MAX`] watches at
-//! once per server (more are refused with RESOURCE_EXHAUSTED); each watch holds one
+//! Bounds: lists at most `query::LIST_MAX` rows; watches and queries per server and
+//! per caller as [`super::callers`] says; each watch holds one
 //! reply in its queue and is re-answered at most every [`WATCH_INTERVAL`]. A watcher that
 //! reads slower than answers change skips the intermediate ones: it is answered again
 //! once it has taken the last one, with the state of that moment.
 
+use super::authority::{Authority, Show};
+use super::callers::{Callers, caller};
 use super::registry::status;
 use crate::link::Shared;
 use crate::link::status::now_ms;
@@ -20,12 +22,11 @@ use linli_proto::v1::query_server;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-/// Watches a server holds at once.
-pub const WATCHES_MAX: usize = 64;
+pub use super::callers::WATCHES_MAX;
 /// Shortest time between two answers of one watch: a burst of writes is one answer.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a watch of a query that depends on the clock (overdue...) is re-asked
@@ -35,12 +36,13 @@ pub const WATCH_CLOCK_TICK: Duration = Duration::from_secs(1);
 pub struct QueryService {
     shared: Arc<Shared>,
     children: BTreeSet<String>,
-    watches: Arc<Semaphore>,
+    callers: Callers,
+    authority: Authority,
 }
 
 impl QueryService {
-    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>) -> Self {
-        Self { shared, children, watches: Arc::new(Semaphore::new(WATCHES_MAX)) }
+    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>, authority: Authority) -> Self {
+        Self { shared, children, callers: Callers::default(), authority }
     }
 }
 
@@ -109,6 +111,9 @@ fn moves_with_clock(request: &v1::QueryRequest) -> bool {
 impl query_server::Query for QueryService {
     #[tracing::instrument(skip_all, name = "query.ask", fields(query = query_name(request.get_ref())))]
     async fn ask(&self, request: Request<v1::QueryRequest>) -> Result<Response<v1::QueryReply>, Status> {
+        let who = self.authority.caller("Query.Ask", &request)?;
+        self.authority.may_see_all("Query.Ask", &who)?;
+        let _turn = self.callers.ask(&caller(&request)).await?;
         Ok(Response::new(ask(&self.shared, request.into_inner()).await?))
     }
 
@@ -116,14 +121,17 @@ impl query_server::Query for QueryService {
 
     #[tracing::instrument(skip_all, name = "query.watch", fields(query = query_name(request.get_ref())))]
     async fn watch(&self, request: Request<v1::QueryRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let permit = self
-            .watches
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Status::resource_exhausted(format!("this server already serves {WATCHES_MAX} watches")))?;
+        let who = self.authority.caller("Query.Watch", &request)?;
+        self.authority.may_see_all("Query.Watch", &who)?;
+        let caller = caller(&request);
+        let permit = self.callers.watch(&caller)?;
         let request = request.into_inner();
         // A bad query fails the call itself, not the stream.
-        let first = ask(&self.shared, request.clone()).await?;
+        let first = {
+            let _turn = self.callers.turn(&caller).await?;
+            ask(&self.shared, request.clone()).await?
+        };
+        let callers = self.callers.clone();
         let (tx, rx) = mpsc::channel(1);
         let shared = self.shared.clone();
         let clock = moves_with_clock(&request);
@@ -147,6 +155,15 @@ impl query_server::Query for QueryService {
                     }
                     // Let a burst of writes land: one answer for all of them.
                     tokio::time::sleep(WATCH_INTERVAL).await;
+                    // Waits for a turn on the engine, as long as the watcher is there.
+                    let _turn = loop {
+                        if let Ok(turn) = callers.turn(&caller).await {
+                            break turn;
+                        }
+                        if tx.is_closed() {
+                            return;
+                        }
+                    };
                     let answer = ask(&shared, request.clone()).await;
                     match answer {
                         Ok(reply) if reply.answer == last => {}
@@ -172,20 +189,33 @@ impl query_server::Query for QueryService {
 
     #[tracing::instrument(skip_all, name = "query.records")]
     async fn records(&self, request: Request<v1::RecordsRequest>) -> Result<Response<v1::RecordsReply>, Status> {
+        let who = self.authority.caller("Query.Records", &request)?;
         let v1::RecordsRequest { community, registry, limit, after } = request.into_inner();
+        let target = format!("the {registry} of `{community}`");
+        let show = self.authority.may_read("Query.Records", &who, &community, &target)?;
         let limit = query::limit(limit as usize).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let after = match after.filter(|a| !a.is_empty()) {
             Some(after) => Some(RecordKey::parse(&after).map_err(|e| Status::invalid_argument(format!("after: {e}")))?),
             None => None,
         };
-        let records = self.shared.engine.list_page_async(community, registry, after, limit).await.map_err(status)?;
+        let records =
+            self.shared.engine.list_page_async(community, registry.clone(), after, limit).await.map_err(status)?;
         let next_after = (records.len() == limit).then(|| records.last().map(|r| r.key.to_string())).flatten();
-        let records_json = records.iter().map(|r| r.to_json().to_string()).collect();
+        let records_json = records
+            .iter()
+            .map(|r| match show {
+                Show::All => r.to_json(),
+                Show::NoPersonal => self.authority.without_personal(&registry, r.to_json()),
+            })
+            .map(|json| json.to_string())
+            .collect();
         Ok(Response::new(v1::RecordsReply { records_json, next_after }))
     }
 
     #[tracing::instrument(skip_all, name = "query.links")]
-    async fn links(&self, _request: Request<v1::LinksRequest>) -> Result<Response<v1::LinksReply>, Status> {
+    async fn links(&self, request: Request<v1::LinksRequest>) -> Result<Response<v1::LinksReply>, Status> {
+        let who = self.authority.caller("Query.Links", &request)?;
+        self.authority.may_see_all("Query.Links", &who)?;
         let now = now_ms();
         let log_end = *self.shared.engine.log_end().borrow();
         let links = self

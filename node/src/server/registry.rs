@@ -1,23 +1,25 @@
 //! The `Registry` service: write and read records within this node's scope, and split
-//! a community.
+//! a community. Every call is checked by [`Authority`] first.
 
+use super::authority::{Authority, Show};
 use crate::engine::EngineHandle;
 use crate::error::NodeError;
 use linli_core::Error as CoreError;
 use linli_core::ids::RecordKey;
 use linli_core::replica::SplitRule;
-use linli_core::write::Write;
+use linli_core::write::{Target, Write};
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
 use tonic::{Request, Response, Status};
 
 pub struct RegistryService {
     engine: EngineHandle,
+    authority: Authority,
 }
 
 impl RegistryService {
-    pub fn new(engine: EngineHandle) -> Self {
-        Self { engine }
+    pub fn new(engine: EngineHandle, authority: Authority) -> Self {
+        Self { engine, authority }
     }
 }
 
@@ -42,24 +44,43 @@ pub fn status(error: NodeError) -> Status {
 impl Registry for RegistryService {
     #[tracing::instrument(skip_all, name = "registry.write")]
     async fn write(&self, request: Request<v1::WriteRequest>) -> Result<Response<v1::WriteReply>, Status> {
+        let caller = self.authority.caller("Registry.Write", &request)?;
         let write = Write::try_from(request.into_inner()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (owner, registry, target) = match &write.target {
+            Target::Create { owner, registry } => {
+                (owner.as_str(), registry.as_str(), format!("a new {registry} record of `{owner}`"))
+            }
+            Target::Update(key) => (key.doc.owner.as_str(), key.doc.registry.as_str(), format!("record {key}")),
+        };
+        let fields: Vec<&str> = write.ops.iter().map(|op| op.field()).collect();
+        self.authority.may_write(&caller, owner, registry, &fields, &target)?;
         let written = self.engine.write_async(write).await.map_err(status)?;
         Ok(Response::new(v1::WriteReply::from(&written)))
     }
 
     #[tracing::instrument(skip_all, name = "registry.get")]
     async fn get(&self, request: Request<v1::GetRequest>) -> Result<Response<v1::GetReply>, Status> {
+        let caller = self.authority.caller("Registry.Get", &request)?;
         let key = RecordKey::parse(&request.into_inner().record_key)
             .map_err(|e| Status::invalid_argument(format!("record_key: {e}")))?;
+        let show = self.authority.may_read("Registry.Get", &caller, &key.doc.owner, &format!("record {key}"))?;
+        let registry = key.doc.registry.clone();
         let record = self.engine.get_async(key).await.map_err(status)?;
-        Ok(Response::new(v1::GetReply { record_json: record.map(|r| r.to_json().to_string()) }))
+        let json = record.map(|r| match show {
+            Show::All => r.to_json(),
+            Show::NoPersonal => self.authority.without_personal(&registry, r.to_json()),
+        });
+        Ok(Response::new(v1::GetReply { record_json: json.map(|j| j.to_string()) }))
     }
 
     #[tracing::instrument(skip_all, name = "registry.split")]
     async fn split(&self, request: Request<v1::SplitRequest>) -> Result<Response<v1::SplitReply>, Status> {
         // The engine checks the input (`Error::Split` names the field at fault) and the
         // scope before it touches anything.
+        let caller = self.authority.caller("Registry.Split", &request)?;
         let rule = SplitRule::from(request.into_inner());
+        let targets: Vec<&str> = rule.to.values().chain(&rule.default_to).map(String::as_str).collect();
+        self.authority.may_split(&caller, &rule.from, &targets)?;
         tracing::info!(from = %rule.from, by_field = %rule.by_field, to = ?rule.to, default_to = ?rule.default_to, "split requested");
         let report = self.engine.split_async(rule).await.map_err(status)?;
         Ok(Response::new(v1::SplitReply::from(&report)))
