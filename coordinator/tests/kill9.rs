@@ -25,6 +25,7 @@ impl Drop for Street {
 }
 
 fn spawn_street(listen: SocketAddr, data_dir: &std::path::Path, district: SocketAddr) -> Street {
+    let files = certs().files(STREET);
     let child = Command::new(env!("CARGO_BIN_EXE_linli-coordinator"))
         .args(["--tier", "street", "--id", STREET, "--children", C1])
         .arg("--listen")
@@ -32,8 +33,11 @@ fn spawn_street(listen: SocketAddr, data_dir: &std::path::Path, district: Socket
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--parent")
-        .arg(format!("http://{district}"))
-        .env("LINLI_INSECURE", "true")
+        .arg(format!("https://{district}"))
+        .env("LINLI_TLS_CA", &files.ca)
+        .env("LINLI_TLS_CERT", &files.cert)
+        .env("LINLI_TLS_KEY", &files.key)
+        .env("LINLI_TLS_PARENT_ID", DISTRICT)
         .env("LINLI_LINK_BACKOFF_MS_MIN", "20")
         .env("LINLI_LINK_BACKOFF_MS_MAX", "200")
         .stdout(Stdio::null())
@@ -60,7 +64,7 @@ async fn a_street_killed_mid_catch_up_restarts_and_converges() {
     let street_addr = free_port();
     // Small batches, one in flight: the catch-up takes many synced round trips, so
     // the kill lands in the middle of it.
-    let mut community = config(C1, Tier::Community, dir.path().join("c"), Some(format!("http://{street_addr}")), &[]);
+    let mut community = config(C1, Tier::Community, dir.path().join("c"), parent(STREET, street_addr), &[]);
     community.link = LinkLimits { batch_entries_max: 8, window_batches_max: 1, ..link_config() };
     let community = start(community, any()).await;
 

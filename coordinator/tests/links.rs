@@ -36,11 +36,11 @@ fn log_of(owner: &str, writes: usize) -> Vec<LogEntry> {
 async fn a_child_writing_another_communitys_document_is_refused_and_the_link_survives() {
     let dir = tempfile::tempdir().unwrap();
     let district = start(config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET]), any()).await;
-    let parent = Some(format!("http://{}", district.addr));
-    let street = start(config(STREET, Tier::Street, dir.path().join("s"), parent, &[C1, ROGUE]), any()).await;
+    let up = parent(DISTRICT, district.addr);
+    let street = start(config(STREET, Tier::Street, dir.path().join("s"), up, &[C1, ROGUE]), any()).await;
 
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", street.addr)).unwrap();
-    let mut client = ReplicationClient::new(channel.connect().await.unwrap());
+    // The rogue holds a certificate of the district's CA for its own id.
+    let mut client = ReplicationClient::new(channel_as(&street, ROGUE).await);
     let (out, frames) = tokio::sync::mpsc::channel::<v1::Frame>(16);
     let mut request = tonic::Request::new(ReceiverStream::new(frames));
     request.metadata_mut().insert(NODE_HEADER, ROGUE.parse().unwrap());
@@ -55,8 +55,8 @@ async fn a_child_writing_another_communitys_document_is_refused_and_the_link_sur
         log_end: 2,
         log_trimmed: 0,
         checkpoint: None,
-        // Claims another community too: a community's subtree is itself, whatever it says.
-        subtree: [ROGUE.to_string(), C1.to_string()].into(),
+        // Its subtree is itself (claiming more refuses the Hello: see `hostile.rs`).
+        subtree: [ROGUE.to_string()].into(),
     };
     out.send(v1::Frame::from(&Frame::Hello(hello))).await.unwrap();
     let mut foreign = log_of(C1, 1).remove(0);
@@ -140,8 +140,7 @@ async fn a_stream_naming_a_connected_child_cuts_nothing_and_is_closed_when_it_st
     let sessions = tree.node(STREET).running.links.get(C1).expect("the child's link").sessions;
 
     // A stream names the child (a half-open reconnect, a stray client) and says nothing.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", tree.node(STREET).addr)).unwrap();
-    let mut client = ReplicationClient::new(channel.connect().await.unwrap());
+    let mut client = ReplicationClient::new(channel_as(tree.node(STREET), C1).await);
     let (_out, frames) = tokio::sync::mpsc::channel::<v1::Frame>(1);
     let mut call = tonic::Request::new(ReceiverStream::new(frames));
     call.metadata_mut().insert(NODE_HEADER, C1.parse().unwrap());

@@ -29,7 +29,7 @@ fn street_of(community: &str) -> &'static str {
 }
 
 async fn client(node: &Node) -> QueryClient<Channel> {
-    QueryClient::connect(format!("http://{}", node.addr)).await.expect("connect")
+    QueryClient::new(channel(node).await)
 }
 
 async fn ask(client: &mut QueryClient<Channel>, at_ms: i64, filter: v1::QueryFilter, query: Q) -> Answer {

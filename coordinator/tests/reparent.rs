@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use linli_core::schema::Registries;
 use linli_core::views::Views;
+use linli_node::config::Transport;
 use linli_node::server;
 use std::time::Duration;
 
@@ -63,9 +64,13 @@ async fn a_community_moved_to_another_street_is_counted_once() {
     .await;
     tree.nodes.get_mut(MOVED).unwrap().stop().await;
     let proxy = Proxy::start(tree.node(S2).addr).await.expect("proxy");
-    let parent = format!("http://{}", proxy.addr());
+    let url = format!("https://{}", proxy.addr());
     tree.proxies.insert(MOVED.into(), proxy);
-    tree.restart(MOVED, |c| c.parent = Some(parent)).await;
+    tree.restart(MOVED, |c| {
+        c.parent = Some(url);
+        c.transport = Transport::MutualTls { files: certs().files(MOVED), parent_id: Some(S2.into()) };
+    })
+    .await;
     // Written after the move: it must reach the district through the new street.
     let after = write(tree.node(MOVED), request(MOVED, 8)).await.key;
     keys.push(after.clone());

@@ -76,7 +76,7 @@ async fn a_community_split_by_grid_is_counted_once_and_keeps_its_history() {
     })
     .await;
 
-    let mut client = RegistryClient::connect(format!("http://{}", tree.node(STREET).addr)).await.expect("connect");
+    let mut client = RegistryClient::new(channel(tree.node(STREET)).await);
     let grids: Vec<(String, &str)> = (0..7).map(|g| (format!("grid-{g}"), if g < 4 { A } else { B })).collect();
     let mapping: Vec<(&str, &str)> = grids.iter().map(|(g, o)| (g.as_str(), *o)).collect();
 
@@ -88,7 +88,7 @@ async fn a_community_split_by_grid_is_counted_once_and_keeps_its_history() {
     let status = status.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("`by_field`"), "{}", status.message());
-    let mut at_old = RegistryClient::connect(format!("http://{}", tree.node(OLD).addr)).await.expect("connect");
+    let mut at_old = RegistryClient::new(channel(tree.node(OLD)).await);
     let status = at_old.split(split_request(&mapping, None)).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 

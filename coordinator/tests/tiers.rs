@@ -82,7 +82,7 @@ async fn writes_flow_up_dispatches_and_broadcasts_flow_down() {
 
     // The street's metrics show both its children's links and the district's, up.
     let street = tree.node(S1);
-    let metrics = linli_node::server::metrics::render(street.engine(), &street.running.links);
+    let metrics = linli_node::server::metrics::render(street.engine(), &street.running.links, &street.running.refusals);
     for peer in [C1, C2, DISTRICT] {
         let line = format!("linli_link_connected{{node=\"{S1}\",peer=\"{peer}\"}} 1");
         assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");

@@ -9,13 +9,11 @@
 mod common;
 
 use common::*;
-use linli_node::config::{ServerConfig, Tier, Transport};
+use linli_node::config::Tier;
 use linli_node::link::NODE_HEADER;
 use linli_proto::v1;
 use linli_proto::v1::replication_client::ReplicationClient;
-use linli_tls::TlsFiles;
 use linli_tls::dev::DevCa;
-use std::path::Path;
 use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -24,22 +22,6 @@ const STREET: &str = "lg-s01";
 const OTHER_STREET: &str = "lg-s02";
 const COMMUNITY: &str = "lg-s01-c01";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The CA's and every node's files in `dir`, as `linlictl certs` writes them.
-fn certs(dir: &Path, ca: &DevCa, nodes: &[&str]) {
-    std::fs::write(dir.join("ca.pem"), &ca.pem().cert).expect("ca");
-    for id in nodes {
-        let pem = ca.node(id).expect("node cert");
-        std::fs::write(dir.join(format!("{id}.pem")), pem.cert).expect("cert");
-        std::fs::write(dir.join(format!("{id}.key")), pem.key).expect("key");
-    }
-}
-
-fn over_tls(mut config: ServerConfig, certs: &Path, parent_id: Option<&str>) -> ServerConfig {
-    let files = TlsFiles::in_dir(certs, &config.id);
-    config.transport = Transport::MutualTls { files, parent_id: parent_id.map(String::from) };
-    config
-}
 
 /// Dials `addr` with `tls` (or plaintext) and opens `Replication.Link` naming `header`:
 /// the error's text if the connection or the call is refused.
@@ -75,16 +57,14 @@ fn client(ca: &DevCa, as_node: Option<&str>) -> ClientTlsConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
     let dir = tempfile::tempdir().expect("dir");
-    let ca = DevCa::new(DISTRICT).expect("ca");
-    certs(dir.path(), &ca, &[DISTRICT, STREET, COMMUNITY]);
+    let ca = &certs().ca;
     let district_config = config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET, OTHER_STREET]);
-    let district = start(over_tls(district_config, dir.path(), None), any()).await;
-    let url = Some(format!("https://{}", district.addr));
-    let street_config = config(STREET, Tier::Street, dir.path().join("s"), url, &[COMMUNITY]);
-    let street = start(over_tls(street_config, dir.path(), Some(DISTRICT)), any()).await;
-    let url = Some(format!("https://{}", street.addr));
-    let community_config = config(COMMUNITY, Tier::Community, dir.path().join("c"), url, &[]);
-    let community = start(over_tls(community_config, dir.path(), Some(STREET)), any()).await;
+    let district = start(district_config, any()).await;
+    let street_config =
+        config(STREET, Tier::Street, dir.path().join("s"), parent(DISTRICT, district.addr), &[COMMUNITY]);
+    let street = start(street_config, any()).await;
+    let community_config = config(COMMUNITY, Tier::Community, dir.path().join("c"), parent(STREET, street.addr), &[]);
+    let community = start(community_config, any()).await;
 
     let first = write(&community, request(COMMUNITY, 0)).await;
     eventually("the first write at the district, over TLS", WAIT, || async {
@@ -93,7 +73,7 @@ async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
     .await;
 
     // Strangers at the district's door.
-    let no_cert = try_link(district.addr, Some(client(&ca, None)), OTHER_STREET).await;
+    let no_cert = try_link(district.addr, Some(client(ca, None)), OTHER_STREET).await;
     assert!(no_cert.is_err(), "no client certificate: {no_cert:?}");
     let stranger_ca = DevCa::new("elsewhere").expect("other ca");
     let foreign =
@@ -105,12 +85,12 @@ async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
     assert!(foreign.is_err(), "a certificate of another CA: {foreign:?}");
     let plaintext = try_link(district.addr, None, OTHER_STREET).await;
     assert!(plaintext.is_err(), "plaintext: {plaintext:?}");
-    let not_a_child = try_link(district.addr, Some(client(&ca, Some("lg-s09"))), "lg-s09").await;
+    let not_a_child = try_link(district.addr, Some(client(ca, Some("lg-s09"))), "lg-s09").await;
     let reason = not_a_child.expect_err("a certificate for an id that is no child");
     assert!(reason.contains("PermissionDenied") && reason.contains("not a configured child"), "{reason}");
     // A configured child's certificate, a stream that says it is another child: the
     // street's live link is not cut by it.
-    let posing = try_link(district.addr, Some(client(&ca, Some(OTHER_STREET))), STREET).await;
+    let posing = try_link(district.addr, Some(client(ca, Some(OTHER_STREET))), STREET).await;
     let reason = posing.expect_err("a stream naming another child than its certificate");
     assert!(reason.contains("PermissionDenied") && reason.contains(&format!("names `{OTHER_STREET}`")), "{reason}");
 
@@ -119,12 +99,14 @@ async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
     eventually("the second write at the district", WAIT, || async { get(&district, &second.key).await.is_some() })
         .await;
 
-    // linlictl over TLS with a certificate of the CA; in plaintext it cannot reach it.
+    // linlictl over TLS with an operator's certificate of the CA; in plaintext it
+    // cannot reach it.
     let addr = district.addr.to_string();
-    let certs = dir.path().display().to_string();
+    certs().files(OPERATOR);
+    let certs = certs().dir().display().to_string();
     let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<String>>();
     let tls =
-        args(&["linlictl", "--addr", &addr, "--tls-dir", &certs, "--as", STREET, "--server-id", DISTRICT, "status"]);
+        args(&["linlictl", "--addr", &addr, "--tls-dir", &certs, "--as", OPERATOR, "--server-id", DISTRICT, "status"]);
     let plain = args(&["linlictl", "--addr", &addr, "status"]);
     let codes = tokio::task::spawn_blocking(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -145,14 +127,10 @@ async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_refuses_a_parent_whose_certificate_names_another_node() {
     let dir = tempfile::tempdir().expect("dir");
-    let ca = DevCa::new(DISTRICT).expect("ca");
-    certs(dir.path(), &ca, &[DISTRICT, STREET]);
-    let district_config = config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET]);
-    let district = start(over_tls(district_config, dir.path(), None), any()).await;
-    let url = Some(format!("https://{}", district.addr));
+    let district = start(config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET]), any()).await;
     // The street expects its parent to be `lg-x`: the district's certificate says `lg`.
-    let street_config = config(STREET, Tier::Street, dir.path().join("s"), url, &[COMMUNITY]);
-    let street = start(over_tls(street_config, dir.path(), Some("lg-x")), any()).await;
+    let street_config = config(STREET, Tier::Street, dir.path().join("s"), parent("lg-x", district.addr), &[COMMUNITY]);
+    let street = start(street_config, any()).await;
     // Its dials (every 20 to 200 ms) fail the handshake: no link comes up.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let links = street.running.links.all();

@@ -34,18 +34,10 @@ pub fn write(dir: &Path, ca_name: &str, nodes: &[String], out: &mut dyn Write) -
         written.push((dir.join(format!("{id}.key")), pem.key));
     }
     for (path, text) in &written {
-        write_private(path, text)?;
+        linli_tls::dev::write_private(path, text, true)?;
     }
     writeln!(out, "wrote a CA and {} node certificates to {}", nodes.len(), dir.display())?;
     Ok(())
-}
-
-/// Writes `text` readable by its owner only (keys are secrets; so, for simplicity, is
-/// every file here).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())
 }
 
 #[cfg(test)]

@@ -88,6 +88,10 @@ struct RunArgs {
     /// Real mode: where linli-node and linli-coordinator are [default: beside linli-sim].
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Real mode: links and calls in plaintext, without TLS (to measure what TLS costs);
+    /// by default every node has a certificate of a CA made for the run.
+    #[arg(long)]
+    plaintext: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,6 +182,7 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         command: command.join(" "),
         all_processes: args.processes == ProcessChoice::All,
         bin_dir: args.bin_dir.clone(),
+        plaintext: args.plaintext,
     };
     let started = std::time::Instant::now();
     let report = if sim {

@@ -58,6 +58,9 @@ pub struct RunConfig {
     /// Real mode: where `linli-node` and `linli-coordinator` are (default: beside this
     /// executable).
     pub bin_dir: Option<std::path::PathBuf>,
+    /// Real mode: no TLS (`--plaintext`); by default every link and call is mutual TLS
+    /// with certificates of a CA made for the run.
+    pub plaintext: bool,
 }
 
 impl RunConfig {
@@ -101,15 +104,24 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
     let processes = config.processes();
     // The tree once the run's moves and splits are made.
     let final_tree = faults::final_topology(&config.topology, &config.faults)?;
-    let district =
-        RealDistrict::start(&config.topology, &final_tree, registries.clone(), link, dir.path(), &processes).await?;
+    let district = RealDistrict::start(
+        &config.topology,
+        &final_tree,
+        registries.clone(),
+        link,
+        dir.path(),
+        &processes,
+        config.plaintext,
+    )
+    .await?;
     let boot_ms = boot.elapsed().as_millis() as u64;
     eprintln!(
-        "linli-sim: {} up: {} servers in {:.1} s, {} of them child processes (data in {})",
+        "linli-sim: {} up: {} servers in {:.1} s, {} of them child processes, {} (data in {})",
         config.topology.name,
         config.topology.node_count(),
         boot_ms as f64 / 1e3,
         processes.nodes.len(),
+        if config.plaintext { "in plaintext" } else { "over mutual TLS" },
         dir.path().display()
     );
     let real = Rc::new(RealRun { district, started: Instant::now() });

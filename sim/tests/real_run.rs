@@ -24,6 +24,7 @@ fn config(topology: Topology, faults: Vec<Fault>, seconds: u64) -> RunConfig {
         command: "test".into(),
         all_processes: false,
         bin_dir: None,
+        plaintext: false,
     }
 }
 

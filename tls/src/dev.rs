@@ -4,6 +4,7 @@
 //! directory next to them.
 
 use crate::TlsError;
+use crate::files::{TlsFiles, TlsPem};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
@@ -70,6 +71,49 @@ impl DevCa {
         let cert = params.signed_by(&key, &self.issuer).map_err(failed(id))?;
         Ok(Pem { cert: cert.pem(), key: key.serialize_pem() })
     }
+
+    /// What node `id` needs to talk to its peers, in memory: the CA's certificate,
+    /// a new certificate for `id` and its key (an in-process client's identity).
+    pub fn node_pem(&self, id: &str) -> Result<TlsPem, TlsError> {
+        let pem = self.node(id)?;
+        Ok(TlsPem { ca: self.pem.cert.clone(), cert: pem.cert, key: pem.key })
+    }
+
+    /// Writes the CA's certificate (`ca.pem`, not its key) and a new certificate for
+    /// each of `ids` into `dir`, as [`TlsFiles::in_dir`] reads them; files there are
+    /// replaced. Returns node `ids`' files, in order.
+    pub fn write_nodes(&self, dir: &std::path::Path, ids: &[&str]) -> Result<Vec<TlsFiles>, TlsError> {
+        let io = |what, path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| TlsError::Io { what, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io("making the directory", dir))?;
+        let ca = dir.join("ca.pem");
+        write_private(&ca, &self.pem.cert, false).map_err(io("writing the CA certificate", &ca))?;
+        let mut written = Vec::with_capacity(ids.len());
+        for id in ids {
+            let pem = self.node(id)?;
+            let files = TlsFiles::in_dir(dir, id);
+            write_private(&files.cert, &pem.cert, false).map_err(io("writing a node certificate", &files.cert))?;
+            write_private(&files.key, &pem.key, false).map_err(io("writing a node key", &files.key))?;
+            written.push(files);
+        }
+        Ok(written)
+    }
+}
+
+/// Writes `text` to `path`, readable by its owner only (keys are secrets; so, for
+/// simplicity, is every certificate file). `new_only`: refuse a file that exists.
+pub fn write_private(path: &std::path::Path, text: &str, new_only: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    match new_only {
+        true => options.create_new(true),
+        false => options.create(true).truncate(true),
+    };
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// A node id as a certificate's DNS name: labels of 1 to 63 lowercase letters, digits
@@ -104,6 +148,23 @@ mod tests {
         let pem = ca.node("lg-s01-c03").expect("node");
         let der = crate::identity::pem_to_der(&pem.cert).expect("der");
         assert_eq!(crate::identity::peer_identity(&der).expect("identity"), "lg-s01-c03");
+    }
+
+    #[test]
+    fn written_files_are_read_back_as_the_node_and_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = DevCa::new("lg").expect("ca");
+        let files = ca.write_nodes(dir.path(), &["lg", "lg-s01"]).expect("write");
+        assert_eq!(files[1], TlsFiles::in_dir(dir.path(), "lg-s01"));
+        let pem = files[1].read().expect("read");
+        let der = crate::identity::pem_to_der(&pem.cert).expect("der");
+        assert_eq!(crate::identity::peer_identity(&der).expect("identity"), "lg-s01");
+        let mode = std::fs::metadata(&files[1].key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Written again (a new run over the same directory): replaced.
+        ca.write_nodes(dir.path(), &["lg-s01"]).expect("again");
+        assert!(write_private(&files[1].key, "x", true).is_err(), "new_only refuses an existing file");
     }
 
     #[test]

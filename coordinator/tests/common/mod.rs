@@ -1,5 +1,7 @@
 //! A district in a test: real servers on 127.0.0.1:0, RocksDB in temp dirs, and TCP
-//! proxies in front of parents that count bytes and can cut a link.
+//! proxies in front of parents that count bytes and can cut a link. Every link and
+//! every call is mutual TLS, with certificates of one development CA per test process
+//! ([`certs`]), as in a deployment.
 #![allow(dead_code)]
 
 pub mod ledger;
@@ -8,16 +10,20 @@ use linli_core::ids::RecordKey;
 use linli_core::replica::Written;
 use linli_core::schema::Registries;
 use linli_core::write::Write;
-use linli_node::config::{LinkLimits, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier, Transport};
 use linli_node::server::{self, Running};
 pub use linli_sim::real::proxy::Proxy;
+use linli_tls::TlsFiles;
+use linli_tls::dev::DevCa;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 pub const DISTRICT: &str = "lg";
 /// 2026-11-22T04:00:00Z, a Sunday noon in Shenzhen.
@@ -54,21 +60,105 @@ pub fn link_config() -> LinkLimits {
     LinkLimits { backoff_ms_min: 20, backoff_ms_max: 200, hello_timeout_ms: 1_000, ..LinkLimits::default() }
 }
 
-pub fn config(id: &str, tier: Tier, data_dir: PathBuf, parent: Option<String>, children: &[&str]) -> ServerConfig {
+/// The test process's CA and the certificates it signed, in a directory of their own
+/// (`ca.pem`, `<id>.pem`, `<id>.key`, as `linlictl certs` writes them).
+pub struct Certs {
+    dir: TempDir,
+    pub ca: DevCa,
+    written: Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// The certificate the tests' operator calls (linlictl, query clients) show at a
+/// street or the district: the district's operator (`<role>--<scope>--<name>`).
+pub const OPERATOR: &str = "operator--lg--tests";
+
+/// The staff of `community`, whose calls at its node may read and write personal fields.
+pub fn staff(community: &str) -> String {
+    format!("staff--{community}--tests")
+}
+
+/// Who the tests call `node` as: its staff at a community, the district's operator
+/// elsewhere.
+pub fn caller_for(node: &ServerConfig) -> String {
+    match node.tier {
+        Tier::Community => staff(&node.id),
+        _ => OPERATOR.to_string(),
+    }
+}
+
+static CERTS: LazyLock<Certs> = LazyLock::new(|| Certs {
+    dir: tempfile::tempdir().expect("certs dir"),
+    ca: DevCa::new(DISTRICT).expect("CA"),
+    written: Mutex::default(),
+});
+
+pub fn certs() -> &'static Certs {
+    &CERTS
+}
+
+impl Certs {
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `id`'s files, written on first use.
+    pub fn files(&self, id: &str) -> TlsFiles {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if written.insert(id.to_string()) {
+            self.ca.write_nodes(self.dir(), &[id]).expect("certificate");
+        }
+        TlsFiles::in_dir(self.dir(), id)
+    }
+
+    /// A client that shows `id`'s certificate to the server `server_id`.
+    pub fn client(&self, id: &str, server_id: &str) -> ClientTlsConfig {
+        self.files(id).read().expect("read certificate").client(server_id)
+    }
+}
+
+/// Where a child dials its parent: the parent's id (its certificate must name it) and
+/// the address (the parent's, or a proxy's in front of it).
+pub fn parent(id: &str, addr: SocketAddr) -> Option<(String, SocketAddr)> {
+    Some((id.to_string(), addr))
+}
+
+pub fn config(
+    id: &str,
+    tier: Tier,
+    data_dir: PathBuf,
+    parent: Option<(String, SocketAddr)>,
+    children: &[&str],
+) -> ServerConfig {
     ServerConfig {
         id: id.into(),
         tier,
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir,
-        parent,
+        parent: parent.as_ref().map(|(_, addr)| format!("https://{addr}")),
         children: children.iter().map(|c| c.to_string()).collect(),
         registries_dir: None,
         metrics_listen: None,
         link: link_config(),
         forget: Vec::new(),
         clock: Default::default(),
-        transport: linli_node::config::Transport::Plaintext,
+        transport: Transport::MutualTls { files: certs().files(id), parent_id: parent.map(|(id, _)| id) },
     }
+}
+
+/// A channel to `node` over TLS, as the tests' operator (its staff at a community).
+pub async fn channel(node: &Node) -> Channel {
+    channel_as(node, &caller_for(&node.config)).await
+}
+
+/// A channel to `node` over TLS, showing `id`'s certificate.
+pub async fn channel_as(node: &Node, id: &str) -> Channel {
+    Endpoint::from_shared(format!("https://{}", node.addr))
+        .expect("endpoint")
+        .tls_config(certs().client(id, &node.config.id))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 /// Starts a server on `listen` (port 0 for any) and waits until its engine is open.
@@ -132,8 +222,7 @@ impl Tree {
     /// Starts `id` under `parent` through a new proxy.
     pub async fn start_child(&mut self, id: &str, tier: Tier, parent: &str, children: &[&str]) {
         let proxy = Proxy::start(self.node(parent).addr).await.expect("proxy");
-        let url = format!("http://{}", proxy.addr());
-        let config = config(id, tier, self.data_dir(id), Some(url), children);
+        let config = config(id, tier, self.data_dir(id), self::parent(parent, proxy.addr()), children);
         self.proxies.insert(id.into(), proxy);
         self.parent_of.insert(id.into(), parent.into());
         self.nodes.insert(id.into(), start(config, any()).await);

@@ -33,7 +33,7 @@ use linli_core::store::Storage;
 use linli_core::views::Views;
 use linli_core::write::Write;
 use linli_node::NodeError;
-use linli_node::config::{LinkLimits, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier, Transport};
 use linli_node::link::status::LinkStatus;
 use linli_node::server::{self, Running};
 use process::{Binaries, NodeProcess};
@@ -88,8 +88,24 @@ pub struct Processes {
     pub bin_dir: Option<PathBuf>,
 }
 
+/// The name in the identities the simulator's own calls to a node show.
+pub const SIM_CLIENT: &str = "linli-sim";
+
+/// The operator's identity the simulator shows when it calls `node`: a community's
+/// staff at a community (its workload writes residents' names and phones there), the
+/// district's operator elsewhere.
+pub fn sim_client(district: &str, node: &str, tier: linli_node::config::Tier) -> String {
+    match tier {
+        linli_node::config::Tier::Community => format!("staff--{node}--{SIM_CLIENT}"),
+        _ => format!("operator--{district}--{SIM_CLIENT}"),
+    }
+}
+
 pub struct RealDistrict {
     root: PathBuf,
+    /// Where every node's certificate is, from one CA made for the run; `None`: the
+    /// run is plaintext (`--plaintext`).
+    certs: Option<PathBuf>,
     registries: Registries,
     bins: Option<Binaries>,
     slots: BTreeMap<String, Slot>,
@@ -108,13 +124,22 @@ impl RealDistrict {
         link: LinkLimits,
         root: &Path,
         processes: &Processes,
+        plaintext: bool,
     ) -> Result<Self, SimError> {
-        let bins = match processes.nodes.is_empty() {
+        let certs = match plaintext {
+            true => None,
+            false => Some(write_certs(topology, later, root)?),
+        };
+        let mut bins = match processes.nodes.is_empty() {
             true => None,
             false => Some(Binaries::find(processes.bin_dir.as_deref())?),
         };
+        if let (Some(bins), Some(dir)) = (bins.as_mut(), certs.as_ref()) {
+            bins.client_certs = Some(process::ClientCerts { dir: dir.clone(), district: topology.district.clone() });
+        }
         let mut district = RealDistrict {
             root: root.to_path_buf(),
+            certs,
             registries,
             bins,
             slots: BTreeMap::new(),
@@ -136,7 +161,8 @@ impl RealDistrict {
                 let proxy = Proxy::start(parent_addr)
                     .await
                     .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
-                let mut config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
+                let parent = Some((street.id.as_str(), proxy.addr()));
+                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), &link);
                 district.proxies.insert(community.id.clone(), proxy);
                 let process = as_process(&community.id);
                 let (registries, bins) = (district.registries.clone(), district.bins.clone());
@@ -160,7 +186,8 @@ impl RealDistrict {
                 let proxy = Proxy::start(district.addr(&street.id)?)
                     .await
                     .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
-                let mut config = district.config(&community.id, Tier::Community, Some(proxy.addr()), Vec::new(), &link);
+                let parent = Some((street.id.as_str(), proxy.addr()));
+                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), &link);
                 district.proxies.insert(community.id.clone(), proxy);
                 // Its own address from the start: a restart must find it again.
                 config.listen = process::free_addr()?;
@@ -188,7 +215,8 @@ impl RealDistrict {
             ),
             None => None,
         };
-        let mut config = self.config(id, tier, proxy.as_ref().map(Proxy::addr), children, link);
+        let up = parent.zip(proxy.as_ref().map(Proxy::addr));
+        let mut config = self.config(id, tier, up, children, link);
         if let Some(proxy) = proxy {
             self.proxies.insert(id.to_string(), proxy);
         }
@@ -201,23 +229,30 @@ impl RealDistrict {
         &self,
         id: &str,
         tier: Tier,
-        parent: Option<SocketAddr>,
+        parent: Option<(&str, SocketAddr)>,
         children: Vec<String>,
         link: &LinkLimits,
     ) -> ServerConfig {
+        let (scheme, transport) = match &self.certs {
+            None => ("http", Transport::Plaintext),
+            Some(dir) => {
+                let files = linli_tls::TlsFiles::in_dir(dir, id);
+                ("https", Transport::MutualTls { files, parent_id: parent.map(|(id, _)| id.to_string()) })
+            }
+        };
         ServerConfig {
             id: id.to_string(),
             tier,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: self.root.join(id),
-            parent: parent.map(|addr| format!("http://{addr}")),
+            parent: parent.map(|(_, addr)| format!("{scheme}://{addr}")),
             children,
             registries_dir: None,
             metrics_listen: None,
             link: link.clone(),
             forget: Vec::new(),
             clock: Default::default(),
-            transport: linli_node::config::Transport::Plaintext,
+            transport,
         }
     }
 
@@ -477,6 +512,23 @@ const FIRST_START_TRIES_MAX: usize = 3;
 /// A node's first start: in this process on a port of its own choosing, or as a
 /// process on a free port, tried again on another if the first is taken meanwhile.
 /// Sets `config.listen` to where it listens.
+/// A CA for the run and a certificate for every node the run will have (`later`
+/// holds those a split makes) and for the simulator's own calls, in `root/certs`.
+fn write_certs(topology: &Topology, later: &Topology, root: &Path) -> Result<PathBuf, SimError> {
+    let failed = |e: linli_tls::TlsError| SimError::Run { reason: format!("the run's certificates: {e}") };
+    let ca = linli_tls::dev::DevCa::new(&topology.district).map_err(failed)?;
+    let operator = sim_client(&topology.district, &topology.district, linli_node::config::Tier::District);
+    let staff = topology
+        .communities()
+        .chain(later.communities())
+        .map(|c| sim_client(&topology.district, &c.id, linli_node::config::Tier::Community));
+    let ids: BTreeSet<String> = topology.node_ids().chain(later.node_ids()).chain([operator]).chain(staff).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let dir = root.join("certs");
+    ca.write_nodes(&dir, &ids).map_err(failed)?;
+    Ok(dir)
+}
+
 async fn first_start(
     config: &mut ServerConfig,
     registries: Registries,

@@ -21,6 +21,7 @@ use linli_proto::convert::record_from_json;
 use linli_proto::v1;
 use linli_proto::v1::query_client::QueryClient;
 use linli_proto::v1::registry_client::RegistryClient;
+use linli_tls::files::TlsPem;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,11 +37,29 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// One call to a node; a loaded two-core machine can take a while, a hung node longer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the production binaries are.
+/// The certificates of the simulator's own calls: in `dir`, one per role it takes.
+#[derive(Debug, Clone)]
+pub struct ClientCerts {
+    pub dir: PathBuf,
+    pub district: String,
+}
+
+impl ClientCerts {
+    /// What the simulator shows when it calls `node` (see [`super::sim_client`]).
+    pub fn pem(&self, node: &str, tier: linli_node::config::Tier) -> Result<TlsPem, SimError> {
+        let id = super::sim_client(&self.district, node, tier);
+        linli_tls::TlsFiles::in_dir(&self.dir, &id).read().map_err(|e| SimError::Run { reason: e.to_string() })
+    }
+}
+
+/// Where the production binaries are, and how the simulator calls the processes.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     node: PathBuf,
     coordinator: PathBuf,
+    /// Where the certificates the simulator's calls show are, when the nodes run over
+    /// TLS (see [`super::sim_client`]).
+    pub client_certs: Option<ClientCerts>,
 }
 
 impl Binaries {
@@ -58,7 +77,7 @@ impl Binaries {
         for dir in &candidates {
             let (node, coordinator) = (dir.join("linli-node"), dir.join("linli-coordinator"));
             if node.is_file() && coordinator.is_file() {
-                return Ok(Self { node, coordinator });
+                return Ok(Self { node, coordinator, client_certs: None });
             }
         }
         let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
@@ -172,9 +191,16 @@ impl NodeProcess {
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file).kill_on_drop(true);
         let mut child = command.spawn().map_err(io(format!("starting {node}")))?;
 
-        let endpoint = Endpoint::from_shared(format!("http://{}", config.listen))
-            .map_err(|e| SimError::Run { reason: format!("{node}: address {}: {e}", config.listen) })?
-            .timeout(CALL_TIMEOUT);
+        let bad_address =
+            |e: tonic::transport::Error| SimError::Run { reason: format!("{node}: address {}: {e}", config.listen) };
+        let endpoint = match &bins.client_certs {
+            None => Endpoint::from_shared(format!("http://{}", config.listen)).map_err(bad_address)?,
+            Some(certs) => Endpoint::from_shared(format!("https://{}", config.listen))
+                .map_err(bad_address)?
+                .tls_config(certs.pem(&node, config.tier)?.client(&node))
+                .map_err(bad_address)?,
+        }
+        .timeout(CALL_TIMEOUT);
         let started = Instant::now();
         let channel = loop {
             if let Ok(channel) = endpoint.connect().await {

@@ -7,7 +7,7 @@
 use super::{RealDistrict, log_and_links_of, shut, start_node};
 use crate::error::SimError;
 use linli_core::replica::{SplitReport, SplitRule};
-use linli_node::config::ServerConfig;
+use linli_node::config::{ServerConfig, Transport};
 use std::sync::atomic::Ordering;
 
 impl RealDistrict {
@@ -66,6 +66,13 @@ impl RealDistrict {
         .await?;
         self.stop(community).await?;
         self.proxy(community)?.retarget(self.addr(to)?);
+        // Over TLS the community checks that its parent's certificate names `to` now.
+        let slot = self.slot(community)?;
+        if let Transport::MutualTls { parent_id, .. } =
+            &mut slot.config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).transport
+        {
+            *parent_id = Some(to.to_string());
+        }
         self.restart(community).await
     }
 

@@ -33,6 +33,7 @@ pub fn run(topology: Topology, seed: u64, seconds: u64, faults: Vec<Fault>) -> R
         command: "test".into(),
         all_processes: false,
         bin_dir: None,
+        plaintext: false,
     })
     .expect("run")
 }
