@@ -1,27 +1,83 @@
-//! Propagation: a write at a community to readable at the district, over real gRPC
-//! links on loopback, while every community writes at a steady rate.
+//! Propagation, over plaintext and over mutual TLS in the same run: a write at a
+//! community to readable at the district, over real gRPC links on loopback, while
+//! every community writes at a steady rate; and the acknowledgement latency of one
+//! writer calling `Registry.Write` at a community. Two trees run side by side, one
+//! per transport, and the probes alternate between them, so the machine's noise
+//! falls on both alike; the report gives each median and their ratio.
 //!
 //! `cargo bench -p linli-benches --bench propagation` (env: `LINLI_BENCH_STREETS`,
 //! default 2; `LINLI_BENCH_COMMUNITIES`, default 8; `LINLI_BENCH_RATE`, writes per
-//! second per community, default 10; `LINLI_BENCH_PROBES`, default 300). A probe writes
-//! one request at a community and polls the district every millisecond until it reads
-//! it; the figure includes the community's own synced write.
+//! second per community, default 10; `LINLI_BENCH_PROBES`, default 300 per tree). A
+//! probe writes one request at a community and polls the district every millisecond
+//! until it reads it; the figure includes the community's own synced write.
 
 use linli_benches::request_at as request;
 use linli_core::schema::Registries;
-use linli_node::config::{LinkLimits, ServerConfig, Tier};
+use linli_node::config::{LinkLimits, ServerConfig, Tier, Transport};
 use linli_node::server::{self, Running};
+use linli_proto::v1::registry_client::RegistryClient;
+use linli_tls::TlsFiles;
 use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The client this bench calls `Registry.Write` as, over TLS.
+const CLIENT: &str = "lg-bench";
+
+/// One tree's transport: plaintext, or mutual TLS with the certificates in a directory.
+#[derive(Clone)]
+enum Mode {
+    Plaintext,
+    Tls(std::path::PathBuf),
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Plaintext => "plaintext",
+            Mode::Tls(_) => "mutual TLS",
+        }
+    }
+
+    fn url(&self, addr: std::net::SocketAddr) -> String {
+        match self {
+            Mode::Plaintext => format!("http://{addr}"),
+            Mode::Tls(_) => format!("https://{addr}"),
+        }
+    }
+
+    fn transport(&self, id: &str, parent_id: Option<&str>) -> Transport {
+        match self {
+            Mode::Plaintext => Transport::Plaintext,
+            Mode::Tls(dir) => {
+                Transport::MutualTls { files: TlsFiles::in_dir(dir, id), parent_id: parent_id.map(String::from) }
+            }
+        }
+    }
+
+    /// A channel to the server `id` at `url`, as [`CLIENT`].
+    async fn channel(&self, url: &str, id: &str) -> Channel {
+        let endpoint = Endpoint::from_shared(url.to_string()).expect("endpoint");
+        let endpoint = match self {
+            Mode::Plaintext => endpoint,
+            Mode::Tls(dir) => {
+                let pem = TlsFiles::in_dir(dir, CLIENT).read().expect("client certificate");
+                endpoint.tls_config(pem.client(id)).expect("tls")
+            }
+        };
+        endpoint.connect().await.expect("connect")
+    }
+}
+
 async fn start(
+    mode: &Mode,
     dir: &std::path::Path,
     id: &str,
     tier: Tier,
-    parent: Option<String>,
+    parent: Option<(&str, &str)>,
     children: Vec<String>,
 ) -> (Running, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -31,50 +87,52 @@ async fn start(
         tier,
         listen: addr,
         data_dir: dir.join(id),
-        parent,
+        parent: parent.map(|(_, url)| url.to_string()),
         children,
         registries_dir: None,
         metrics_listen: None,
         link: LinkLimits::default(),
         forget: Vec::new(),
         clock: Default::default(),
-        transport: linli_node::config::Transport::Plaintext,
+        transport: mode.transport(id, parent.map(|(parent_id, _)| parent_id)),
     };
     let (started, running) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let registries = Registries::defaults().expect("registries");
         server::run(config, registries, listener, std::future::pending(), Some(started)).await.expect("server");
     });
-    (running.await.expect("started"), format!("http://{addr}"))
+    (running.await.expect("started"), mode.url(addr))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let streets = env("LINLI_BENCH_STREETS", 2).max(1);
-    let communities = env("LINLI_BENCH_COMMUNITIES", 8).max(1);
-    let rate = env("LINLI_BENCH_RATE", 10).max(1);
-    let probes = env("LINLI_BENCH_PROBES", 300).max(1);
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A district, `streets` streets and `communities` communities on `mode`, each
+/// community writing `rate` requests a second.
+struct Tree {
+    mode: Mode,
+    district: Running,
+    /// Each community's id, engine and URL.
+    communities: Vec<(String, Running, String)>,
+}
+
+async fn tree(mode: Mode, dir: &std::path::Path, streets: usize, communities: usize, rate: usize) -> Tree {
     let street_ids: Vec<String> = (0..streets).map(|s| format!("lg-s{s}")).collect();
     let community_ids: Vec<String> = (0..communities).map(|c| format!("lg-s{}-c{c}", c % streets)).collect();
-    let (district, district_url) = start(dir.path(), "lg", Tier::District, None, street_ids.clone()).await;
+    let (district, district_url) = start(&mode, dir, "lg", Tier::District, None, street_ids.clone()).await;
     let mut nodes = Vec::new();
     for (s, street) in street_ids.iter().enumerate() {
         let children = community_ids.iter().filter(|c| c.starts_with(&format!("lg-s{s}-"))).cloned().collect();
-        let (_, url) = start(dir.path(), street, Tier::Street, Some(district_url.clone()), children).await;
+        let (_, url) = start(&mode, dir, street, Tier::Street, Some(("lg", &district_url)), children).await;
         for community in community_ids.iter().filter(|c| c.starts_with(&format!("lg-s{s}-"))) {
-            let (running, _) = start(dir.path(), community, Tier::Community, Some(url.clone()), Vec::new()).await;
-            nodes.push((community.clone(), running));
+            let up = Some((street.as_str(), url.as_str()));
+            let (running, own_url) = start(&mode, dir, community, Tier::Community, up, Vec::new()).await;
+            nodes.push((community.clone(), running, own_url));
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
     // Background load: every community writes `rate` requests a second.
-    for (id, running) in &nodes {
+    for (id, running, _) in &nodes {
         let (id, engine) = (id.clone(), running.engine.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(1000 / rate as u64));
@@ -84,37 +142,110 @@ async fn main() {
             }
         });
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    Tree { mode, district, communities: nodes }
+}
 
-    let mut latencies = Vec::with_capacity(probes);
-    for p in 0..probes {
-        let (id, running) = &nodes[p % nodes.len()];
+impl Tree {
+    /// One probe: a write at a community to readable at the district.
+    async fn propagation(&self, p: usize) -> Duration {
+        let (id, running, _) = &self.communities[p % self.communities.len()];
         let started = Instant::now();
         let key = running.engine.write_async(request(id, 1_000_000 + p)).await.expect("probe write").key;
         loop {
-            if district.engine.get_async(key.clone()).await.expect("get").is_some() {
-                break;
+            if self.district.engine.get_async(key.clone()).await.expect("get").is_some() {
+                return started.elapsed();
             }
             if started.elapsed() > Duration::from_secs(30) {
-                panic!("probe {p} never reached the district");
+                panic!("{}: probe {p} never reached the district", self.mode.name());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        latencies.push(started.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// p50, p90, p99 and max of `latencies`, sorted in place, in ms.
+fn summary(latencies: &mut [Duration]) -> String {
     latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.9)),
+        ms(percentile(latencies, 0.99)),
+        latencies.last().map_or(0.0, |d| ms(*d)),
+    )
+}
+
+fn median_ratio(tls: &[Duration], plain: &[Duration]) -> f64 {
+    percentile(tls, 0.5).as_secs_f64() / percentile(plain, 0.5).as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let streets = env("LINLI_BENCH_STREETS", 2).max(1);
+    let communities = env("LINLI_BENCH_COMMUNITIES", 8).max(1);
+    let rate = env("LINLI_BENCH_RATE", 10).max(1);
+    let probes = env("LINLI_BENCH_PROBES", 300).max(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    let mut ids = vec!["lg".to_string(), CLIENT.to_string()];
+    ids.extend((0..streets).map(|s| format!("lg-s{s}")));
+    ids.extend((0..communities).map(|c| format!("lg-s{}-c{c}", c % streets)));
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    linli_tls::dev::DevCa::new("lg").expect("CA").write_nodes(&certs, &ids).expect("certificates");
+    let plain = tree(Mode::Plaintext, &dir.path().join("plain"), streets, communities, rate).await;
+    let tls = tree(Mode::Tls(certs), &dir.path().join("tls"), streets, communities, rate).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Alternating probes: first one tree, then the other, `probes` each.
+    let (mut plain_ms, mut tls_ms) = (Vec::with_capacity(probes), Vec::with_capacity(probes));
+    for p in 0..probes {
+        let (first, second) = if p % 2 == 0 { (&plain, &tls) } else { (&tls, &plain) };
+        for tree in [first, second] {
+            let latency = tree.propagation(p).await;
+            match tree.mode {
+                Mode::Plaintext => plain_ms.push(latency),
+                Mode::Tls(_) => tls_ms.push(latency),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     println!(
         "propagation community -> district, {communities} communities under {streets} streets, {rate} writes/s each, \
-         {probes} probes: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.9).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+         {probes} probes per tree"
     );
+    println!("  plaintext:  {}", summary(&mut plain_ms));
+    println!("  mutual TLS: {}", summary(&mut tls_ms));
+    println!("  TLS / plaintext, median: {:.2}", median_ratio(&tls_ms, &plain_ms));
+
+    // One writer calling Registry.Write at a community, acknowledged once durable.
+    let mut clients = Vec::new();
+    for tree in [&plain, &tls] {
+        let (id, _, url) = &tree.communities[0];
+        clients.push((tree.mode.clone(), id.clone(), RegistryClient::new(tree.mode.channel(url, id).await)));
+    }
+    let (mut plain_ack, mut tls_ack) = (Vec::with_capacity(probes), Vec::with_capacity(probes));
+    for p in 0..probes {
+        let order = if p % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (mode, id, client) = &mut clients[i];
+            let write = linli_proto::v1::WriteRequest::from(&request(id, 2_000_000 + p));
+            let started = Instant::now();
+            client.write(write).await.expect("write");
+            match mode {
+                Mode::Plaintext => plain_ack.push(started.elapsed()),
+                Mode::Tls(_) => tls_ack.push(started.elapsed()),
+            }
+        }
+    }
+    println!("acknowledgement of one writer's Registry.Write at a community, {probes} writes per transport");
+    println!("  plaintext:  {}", summary(&mut plain_ack));
+    println!("  mutual TLS: {}", summary(&mut tls_ack));
+    println!("  TLS / plaintext, median: {:.2}", median_ratio(&tls_ack, &plain_ack));
+
     // The servers run until the process ends; their stores go with the directory.
     let size = dir_size(dir.path());
-    println!("stores on disk: {:.0} MB for {} servers", size as f64 / 1e6, 1 + streets + communities);
+    println!("stores on disk: {:.0} MB for {} servers", size as f64 / 1e6, 2 * (1 + streets + communities));
     drop(dir);
     std::process::exit(0);
 }
