@@ -17,6 +17,7 @@
 
 use crate::fixtures::{self, COMMUNITY, DISTRICT, NOW_MS, OTHER_COMMUNITY, STREET, node};
 use crate::reader::Reader;
+use linli_core::doc::RegistryDoc;
 use linli_core::ids::DocId;
 use linli_core::replica::{Event, ReplicaConfig, Scope, StoredReplica};
 use linli_core::schema::Registries;
@@ -82,5 +83,10 @@ fn check_durable(street: &mut StoredReplica<MemoryStore>, doc: &DocId) {
     let mut restarted = open(2, store.clone());
     assert_eq!(restarted.replica.views(), replica.views(), "a restart reads other views");
     let restarted_heads = restarted.replica.heads(&restarted.store, doc).expect("the reloaded document's heads");
-    assert_eq!(restarted_heads, heads, "a restart reads another document");
+    // A document created in memory holds its genesis change, which is never stored
+    // alone: the store then holds nothing of it, and a restart reads no heads.
+    let schema = replica.registries().get(&doc.registry).expect("a fixture's registry").clone();
+    let genesis = RegistryDoc::create(doc.clone(), schema, "genesis").expect("a new document").heads();
+    let new_doc = |heads: Vec<_>| if heads == genesis { Vec::new() } else { heads };
+    assert_eq!(new_doc(restarted_heads), new_doc(heads), "a restart reads another document");
 }

@@ -5,6 +5,7 @@
 use linli_core::ids::{DocId, NodeId};
 use linli_core::link::{Checkpoint, Hello, Routes, Tier};
 use linli_core::store::LogEntry;
+use std::sync::OnceLock;
 
 pub(crate) const DISTRICT: &str = "lg";
 pub(crate) const STREET: &str = "lg-pingdi";
@@ -24,15 +25,18 @@ fn doc(owner: &str, registry: &str, shard: &str) -> DocId {
 }
 
 /// Documents of every kind a street's link carries: each community's, the street's
-/// own, and the district's broadcast.
-pub(crate) fn docs() -> [DocId; 5] {
-    [
-        doc(COMMUNITY, "requests", "2026-11"),
-        doc(COMMUNITY, "tasks", "2026-11"),
-        doc(OTHER_COMMUNITY, "requests", "2026-11"),
-        doc(STREET, "sites", "all"),
-        doc(DISTRICT, "projects", "2026"),
-    ]
+/// own, and the district's broadcast. Made once: scripts name them thousands of times.
+pub(crate) fn docs() -> &'static [DocId; 5] {
+    static DOCS: OnceLock<[DocId; 5]> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        [
+            doc(COMMUNITY, "requests", "2026-11"),
+            doc(COMMUNITY, "tasks", "2026-11"),
+            doc(OTHER_COMMUNITY, "requests", "2026-11"),
+            doc(STREET, "sites", "all"),
+            doc(DISTRICT, "projects", "2026"),
+        ]
+    })
 }
 
 /// The street's routes: each community's subtree is the community alone.
@@ -67,6 +71,6 @@ pub(crate) fn log_id(name: &str) -> String {
 pub(crate) fn street_entry(seq: u64) -> LogEntry {
     let docs = docs();
     let doc = docs[(seq % docs.len() as u64) as usize].clone();
-    let origin = (seq % 3 == 0).then(|| node(COMMUNITY));
+    let origin = seq.is_multiple_of(3).then(|| node(COMMUNITY));
     LogEntry { seq, doc, origin, changes: vec![seq.to_be_bytes().to_vec()] }
 }

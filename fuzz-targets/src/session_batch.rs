@@ -1,9 +1,9 @@
 //! A receiving link [`Session`] driven by a peer's frames: the input is a script.
 //!
 //! The street (this node) starts a session with one of its communities (a child) or
-//! with its district (its parent), from Hellos the first bytes describe: logs of any
-//! length, trimmed or not, checkpoints that hold, name another log or point past its
-//! end. Each further step is a frame from the peer (a log batch, an `Ack`, a sync
+//! with its district (its parent), within bounds and from Hellos the first bytes
+//! describe: logs of any length, trimmed or not, checkpoints that hold, name another
+//! log or point past its end. Each further step is a frame from the peer (a log batch, an `Ack`, a sync
 //! message, a `Refusal`, a second Hello) or the runtime's turn (its log grows, time
 //! passes, it polls, it quarantines documents). The harness answers every action as
 //! `linli-node`'s pump does: it reads the street's log, answers an `Apply` at once
@@ -22,6 +22,7 @@ use crate::fixtures::{self, COMMUNITY, DISTRICT, NOW_MS, STREET, log_id, street_
 use crate::reader::Reader;
 use linli_core::Error;
 use linli_core::ids::DocId;
+use linli_core::link::limits::ENTRY_OVERHEAD_BYTES;
 use linli_core::link::{self, Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier};
 use linli_core::store::LogEntry;
 use std::collections::VecDeque;
@@ -76,6 +77,22 @@ fn step(input: &mut Reader) -> u64 {
     }
 }
 
+/// The link's bounds: the defaults, or small ones (a window of 1 to 4 batches of 1 to
+/// 8 entries, maybe one entry per batch by bytes), so that a short script reaches a
+/// full window and cut batches.
+fn limits(byte: u8) -> LinkLimits {
+    let defaults = LinkLimits::default();
+    if byte & 0x80 != 0 {
+        return defaults;
+    }
+    LinkLimits {
+        batch_entries_max: 1 + usize::from(byte & 7),
+        window_batches_max: 1 + usize::from((byte >> 3) & 3),
+        batch_bytes_max: if byte & 0x20 != 0 { ENTRY_OVERHEAD_BYTES + 1 } else { defaults.batch_bytes_max },
+        ..defaults
+    }
+}
+
 fn pick_doc(input: &mut Reader) -> DocId {
     let docs = fixtures::docs();
     docs[input.below(docs.len())].clone()
@@ -88,6 +105,7 @@ impl Link {
             0 => (PeerIs::Child, COMMUNITY, Tier::Community),
             _ => (PeerIs::Parent, DISTRICT, Tier::District),
         };
+        let limits = limits(input.byte());
         let log_end = seq(input);
         let log_trimmed = seq(input).min(log_end);
         let their_end = seq(input);
@@ -111,7 +129,7 @@ impl Link {
         let theirs = Hello { log_trimmed: their_trimmed, ..fixtures::hello(peer, tier, their_end, their_checkpoint) };
         // The runtime reads the entry the peer's checkpoint names, if the log holds it.
         let named = link::named_seq(&mine, &theirs).filter(|&seq| seq <= log_end).map(street_entry);
-        let (session, actions) = Session::start(&mine, &theirs, named.as_ref(), peer_is, LinkLimits::default(), NOW_MS);
+        let (session, actions) = Session::start(&mine, &theirs, named.as_ref(), peer_is, limits, NOW_MS);
         let seen = checks::Seen::new(&session);
         let mut link = Self {
             session,
@@ -129,7 +147,7 @@ impl Link {
     /// One step of the script, then the checks.
     fn step(&mut self, input: &mut Reader) -> Result<(), Ended> {
         match input.below(7) {
-            0 => self.from_peer(batch(input, self.session.progress().applied_through), input)?,
+            0 => self.hand_in(batch(input, self.session.progress().applied_through), input)?,
             1 => {
                 let progress = self.session.progress();
                 let through = match input.below(3) {
@@ -137,17 +155,17 @@ impl Link {
                     1 => progress.acked_through,
                     _ => seq(input),
                 };
-                self.from_peer(Frame::Ack { through }, input)?;
+                self.hand_in(Frame::Ack { through }, input)?;
             }
             2 => {
                 let doc = pick_doc(input);
-                self.from_peer(Frame::Sync { doc, message: input.sized().to_vec() }, input)?;
+                self.hand_in(Frame::Sync { doc, message: input.sized().to_vec() }, input)?;
             }
             3 => {
                 let seq = seq(input);
                 let len = input.below(48);
                 let doc = String::from_utf8_lossy(input.take(len)).into_owned();
-                self.from_peer(Frame::Refusal { seq, doc, reason: "not yours".into() }, input)?;
+                self.hand_in(Frame::Refusal { seq, doc, reason: "not yours".into() }, input)?;
             }
             4 => {
                 let again = fixtures::hello(DISTRICT, Tier::District, 0, None);
@@ -157,7 +175,7 @@ impl Link {
             5 => self.turn(input)?,
             _ => {
                 let mask = input.byte();
-                let docs = fixtures::docs().into_iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0);
+                let docs = fixtures::docs().iter().cloned().enumerate().filter(|(i, _)| mask & (1 << i) != 0);
                 self.session.on_quarantined(docs.map(|(_, doc)| doc), &self.routes);
             }
         }
@@ -166,7 +184,7 @@ impl Link {
     }
 
     /// A frame of the peer's, handed in as the pump does; an error ends the session.
-    fn from_peer(&mut self, frame: Frame, input: &mut Reader) -> Result<(), Ended> {
+    fn hand_in(&mut self, frame: Frame, input: &mut Reader) -> Result<(), Ended> {
         let actions = self.session.on_frame(frame, &self.routes).map_err(|_| Ended)?;
         self.run(actions, input)
     }
