@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the workspace: unit, property, crash (kill -9), validation, tier and
-# simulator tests; then the simulator's checks against a broken merge rule.
+# simulator tests, and the fuzz corpora; then the simulator's checks against a broken
+# merge rule, and a bounded fuzz run (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -25,4 +26,11 @@ set -e
 # crash test, which has its own main, reports its kills in its output).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# Then a bounded fuzz run of every target, where a nightly toolchain is present (the
+# corpora ran above as tests either way). A failed test run's status wins.
+set +e
+scripts/fuzz.sh
+fuzzed=$?
+set -e
+if [ "$status" = 0 ]; then status=$fuzzed; fi
 exit "$status"

@@ -12,6 +12,7 @@
 //! history: readable, refused to writes, and without a row in the views.
 
 mod admit;
+mod contain;
 mod genesis;
 pub(crate) mod heads_only;
 mod late;
@@ -623,14 +624,19 @@ impl RegistryDoc {
     }
 
     /// Runs `merge` on the Automerge document with patches logged, then moves the rows
-    /// of the records it touched. See [`Self::apply_remote`].
+    /// of the records it touched. See [`Self::apply_remote`]. Should Automerge panic on
+    /// the peer's bytes, the merge fails instead, and the caller drops the document.
     fn merge(&mut self, time_ms_max: i64, merge: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<RemoteApplied> {
         let before = self.am.get_heads();
-        self.am.update_diff_cursor();
-        let merged = merge(&mut self.am);
-        let patches = self.am.diff_incremental();
-        self.am.reset_diff_cursor();
-        merged?;
+        let am = &mut self.am;
+        // A peer's bytes can make Automerge panic: see `contain`.
+        let patches = contain::contained(&self.id.to_string(), || {
+            am.update_diff_cursor();
+            let merged = merge(am);
+            let patches = am.diff_incremental();
+            am.reset_diff_cursor();
+            merged.map(|()| patches)
+        })?;
         if self.am.get_heads() == before {
             return Ok(RemoteApplied::default());
         }
