@@ -119,9 +119,9 @@ async fn a_tree_over_mutual_tls_replicates_and_refuses_strangers_meanwhile() {
     .expect("linlictl");
     assert_eq!(codes.0, 0, "linlictl over TLS: {codes:?}");
     assert!(codes.1.contains(STREET), "the district's links name the street: {codes:?}");
-    // Refused; what linlictl says is only "h2 protocol error" so far.
+    // Refused, and linlictl says what is likely missing.
     assert_ne!(codes.2, 0, "linlictl in plaintext: {codes:?}");
-    assert!(codes.3.contains(&addr), "{codes:?}");
+    assert!(codes.3.contains(&addr) && codes.3.contains("give --tls-dir and --as"), "{codes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,24 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
         Command::Query(q) | Command::Watch { query: q, .. } => Some(request(q)?),
         _ => None,
     };
+    let plaintext = tls.is_none();
     let channel = connect(&addr, tls, timeout).await?;
-    let fail = |status: tonic::Status| CtlError::server(&cli.addr, status);
+    let fail = |status: tonic::Status| {
+        // A server on mutual TLS drops a plaintext HTTP/2 connection without a word:
+        // the call fails as a transport error.
+        let dropped = plaintext && matches!(status.code(), tonic::Code::Unknown | tonic::Code::Unavailable);
+        match CtlError::server(&cli.addr, status) {
+            CtlError::Server { addr, code, message } if dropped => {
+                let message = format!("{message} (the server may take mutual TLS only: give --tls-dir and --as)");
+                CtlError::Server { addr, code, message }
+            }
+            CtlError::Unreachable { addr, reason } if dropped => {
+                let reason = format!("{reason} (the server may take mutual TLS only: give --tls-dir and --as)");
+                CtlError::Unreachable { addr, reason }
+            }
+            other => other,
+        }
+    };
     let mut queries = QueryClient::new(channel.clone());
     let tables = match cli.command {
         Command::Query(_) => {

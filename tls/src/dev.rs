@@ -104,16 +104,23 @@ impl DevCa {
 
 /// Writes `text` to `path`, readable by its owner only (keys are secrets; so, for
 /// simplicity, is every certificate file). `new_only`: refuse a file that exists.
+/// A file replaced is replaced whole (written beside, then renamed over it): a node
+/// reading it meanwhile reads the old one or the new one, never a part.
 pub fn write_private(path: &std::path::Path, text: &str, new_only: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600);
-    match new_only {
-        true => options.create_new(true),
-        false => options.create(true).truncate(true),
-    };
-    options.open(path)?.write_all(text.as_bytes())
+    options.write(true).mode(0o600).create_new(true);
+    if new_only {
+        return options.open(path)?.write_all(text.as_bytes());
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut beside = path.as_os_str().to_owned();
+    beside.push(format!(".{}.{n}.tmp", std::process::id()));
+    let beside = std::path::PathBuf::from(beside);
+    options.open(&beside)?.write_all(text.as_bytes())?;
+    std::fs::rename(&beside, path)
 }
 
 /// A node id as a certificate's DNS name: labels of 1 to 63 lowercase letters, digits
