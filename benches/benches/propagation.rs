@@ -24,8 +24,9 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The client this bench calls `Registry.Write` as, over TLS.
-const CLIENT: &str = "lg-bench";
+/// The client this bench calls `Registry.Write` as, over TLS: the staff of the first
+/// community, where its writer writes.
+const CLIENT: &str = "staff--lg-s0-c0--bench";
 
 /// One tree's transport: plaintext, or mutual TLS with the certificates in a directory.
 #[derive(Clone)]

@@ -74,13 +74,13 @@ impl RegistryDoc {
                     }
                     other => return refuse(format!("records are only ever added; a change does {}", kind(other))),
                 },
-                2 if in_records => self.admit_record_edit(&patch.action).or_else(|rule| refuse(rule))?,
+                2 if in_records => self.admit_record_edit(&patch.action).or_else(&refuse)?,
                 3 if in_records => {
                     let field = match &patch.path[2].1 {
                         Prop::Map(field) => field.as_str(),
                         Prop::Seq(_) => return refuse("a record is a map; a change edits it as a list".into()),
                     };
-                    self.admit_inner_edit(field, &patch.action).or_else(|rule| refuse(rule))?
+                    self.admit_inner_edit(field, &patch.action).or_else(&refuse)?
                 }
                 _ => return refuse("a change edits an object that is no record's field".into()),
             }
