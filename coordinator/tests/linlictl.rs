@@ -47,6 +47,12 @@ async fn linlictl(args: &[&str]) -> Output {
     .expect("join")
 }
 
+/// Runs linlictl with `args` at the server `server` listening on `addr`.
+async fn linlictl_at(addr: &str, server: &str, args: &[&str]) -> Output {
+    let all: Vec<&str> = ["--addr", addr, "--server-id", server].into_iter().chain(args.iter().copied()).collect();
+    linlictl(&all).await
+}
+
 fn stdout(output: &Output) -> String {
     assert!(output.success(), "linlictl failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout.clone()).expect("UTF-8")
@@ -75,21 +81,7 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
 
     // JSON: open requests by status equal a recount.
     let out = stdout(
-        &linlictl(&[
-            "--addr",
-            &district,
-            "--server-id",
-            DISTRICT,
-            "--format",
-            "json",
-            "query",
-            "open",
-            "--by",
-            "status",
-            "--at",
-            &at,
-        ])
-        .await,
+        &linlictl_at(&district, DISTRICT, &["--format", "json", "query", "open", "--by", "status", "--at", &at]).await,
     );
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     let got: BTreeMap<String, i64> = json["open"]
@@ -108,9 +100,7 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
     assert_eq!(got, expected);
 
     // Table: the top teams, Chinese names aligned by display width.
-    let out = stdout(
-        &linlictl(&["--addr", &district, "--server-id", DISTRICT, "query", "hours", "--at", &at, "--top", "3"]).await,
-    );
+    let out = stdout(&linlictl_at(&district, DISTRICT, &["query", "hours", "--at", &at, "--top", "3"]).await);
     let section: Vec<&str> = out.split("top_teams:\n").nth(1).expect("a top_teams section").lines().collect();
     assert!(section[0].starts_with("STREET") && section[0].ends_with("HOURS"), "{out}");
     assert_eq!(section.len(), 4, "a header and 3 teams: {out}");
@@ -119,21 +109,7 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
 
     // CSV: overdue requests three days on, oldest first; the header names the columns.
     let later = (NOW_MS + 3 * DAY_MS).to_string();
-    let out = stdout(
-        &linlictl(&[
-            "--addr",
-            &district,
-            "--server-id",
-            DISTRICT,
-            "--format",
-            "csv",
-            "query",
-            "overdue",
-            "--at",
-            &later,
-        ])
-        .await,
-    );
+    let out = stdout(&linlictl_at(&district, DISTRICT, &["--format", "csv", "query", "overdue", "--at", &later]).await);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("record,street,community,status,category,deadline_ms,overdue_ms"));
     let overdue: Vec<i64> = lines
@@ -146,28 +122,15 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
     assert_eq!(lines.next(), Some(overdue.len().to_string().as_str()));
 
     // Projects: over the cap, in yuan.
-    let out = stdout(
-        &linlictl(&[
-            "--addr",
-            &district,
-            "--server-id",
-            DISTRICT,
-            "--format",
-            "csv",
-            "query",
-            "projects",
-            "--year",
-            "2026",
-        ])
-        .await,
-    );
+    let out =
+        stdout(&linlictl_at(&district, DISTRICT, &["--format", "csv", "query", "projects", "--year", "2026"]).await);
     assert_eq!(
         out,
         format!("street,community,year,budget_yuan,spent_yuan,over_cap\n{S1},{C1},2026,2100000.00,525001.00,true\n")
     );
 
     // Status: the district's link to the street.
-    let out = stdout(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "--format", "json", "status"]).await);
+    let out = stdout(&linlictl_at(&district, DISTRICT, &["--format", "json", "status"]).await);
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(json["node"][0]["tier"], "district");
     assert_eq!(json["links"][0]["peer"], S1);
@@ -175,60 +138,48 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
 
     // Write at the community, then get and list it, at the community and the district.
     let out = stdout(
-        &linlictl(&[
-            "--addr",
+        &linlictl_at(
             &community,
-            "--server-id",
             C1,
-            "--format",
-            "csv",
-            "write",
-            "create",
-            "--owner",
-            C1,
-            "--registry",
-            "requests",
-            "category=safety",
-            "channel=hotline",
-            "grid=\"7\"",
-            "summary=井盖松动",
-            &format!("reported_at={NOW_MS}"),
-            "reporter_phone=\"13700000000\"",
-        ])
+            &[
+                "--format",
+                "csv",
+                "write",
+                "create",
+                "--owner",
+                C1,
+                "--registry",
+                "requests",
+                "category=safety",
+                "channel=hotline",
+                "grid=\"7\"",
+                "summary=井盖松动",
+                &format!("reported_at={NOW_MS}"),
+                "reporter_phone=\"13700000000\"",
+            ],
+        )
         .await,
     );
     let key = out.lines().nth(1).expect("a row").split(',').next().expect("the key").to_string();
-    let out = stdout(&linlictl(&["--addr", &community, "--server-id", C1, "--format", "json", "get", &key]).await);
+    let out = stdout(&linlictl_at(&community, C1, &["--format", "json", "get", &key]).await);
     let record: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!((record["summary"].as_str(), record["grid"].as_str()), (Some("井盖松动"), Some("7")));
     assert_eq!(record["reporter_phone"], "13700000000", "the community holds its personal data");
-    let out = stdout(
-        &linlictl(&["--addr", &community, "--server-id", C1, "write", "update", &key, "status=dispatched"]).await,
-    );
+    let out = stdout(&linlictl_at(&community, C1, &["write", "update", &key, "status=dispatched"]).await);
     assert!(out.contains(&key), "{out}");
     eventually("the new record at the district", WAIT, || async {
-        let out = linlictl(&["--addr", &district, "--server-id", DISTRICT, "--format", "json", "get", &key]).await;
+        let out = linlictl_at(&district, DISTRICT, &["--format", "json", "get", &key]).await;
         out.success() && String::from_utf8_lossy(&out.stdout).contains("dispatched")
     })
     .await;
-    let out = stdout(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "--format", "json", "get", &key]).await);
+    let out = stdout(&linlictl_at(&district, DISTRICT, &["--format", "json", "get", &key]).await);
     assert!(!out.contains("13700000000"), "personal data left the community: {out}");
     let out = stdout(
-        &linlictl(&[
-            "--addr",
+        &linlictl_at(
             &district,
-            "--server-id",
             DISTRICT,
-            "--format",
-            "csv",
-            "list",
-            "--community",
-            C1,
-            "--registry",
-            "requests",
-            "--limit",
-            "1000",
-        ])
+            &["--format", "csv", "list", "--community", C1, "--registry", "requests", "--limit", "1000"],
+        )
         .await,
     );
     let header = out.lines().next().expect("a header");
@@ -237,38 +188,29 @@ async fn linlictl_prints_tables_json_and_csv_and_fails_in_one_line() {
     assert_eq!(listed, ledger.of("requests").count() + 1);
 
     // Watch: the first answer, one JSON line, then it stops as asked.
-    let out = stdout(
-        &linlictl(&["--addr", &district, "--server-id", DISTRICT, "--format", "json", "watch", "open", "--count", "1"])
-            .await,
-    );
+    let out = stdout(&linlictl_at(&district, DISTRICT, &["--format", "json", "watch", "open", "--count", "1"]).await);
     assert_eq!(out.lines().count(), 1, "{out}");
     let line: serde_json::Value = serde_json::from_str(&out).expect("JSON line");
     assert!(line["answer"]["open"].is_array() && line["at_ms"].is_i64(), "{line}");
 
     // Failures: one line and a code scripts can use.
-    let (code, line) =
-        failure(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "query", "open", "--at", "tomorrow"]).await);
+    let (code, line) = failure(&linlictl_at(&district, DISTRICT, &["query", "open", "--at", "tomorrow"]).await);
     assert_eq!(code, 2);
     assert!(line.starts_with("linlictl: bad argument `at`"), "{line}");
-    let (code, line) =
-        failure(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "query", "no-such-query"]).await);
+    let (code, line) = failure(&linlictl_at(&district, DISTRICT, &["query", "no-such-query"]).await);
     assert_eq!(code, 2, "{line}");
-    let (code, line) = failure(
-        &linlictl(&["--addr", &district, "--server-id", DISTRICT, "query", "overdue", "--limit", "5000"]).await,
-    );
+    let (code, line) = failure(&linlictl_at(&district, DISTRICT, &["query", "overdue", "--limit", "5000"]).await);
     assert_eq!(code, 2, "the server refuses a limit over the bound: {line}");
     assert!(line.contains("limit"), "{line}");
     let missing = format!("{C1}/requests/2026-11/nothere");
-    let (code, line) = failure(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "get", &missing]).await);
+    let (code, line) = failure(&linlictl_at(&district, DISTRICT, &["get", &missing]).await);
     assert_eq!(code, 4, "{line}");
-    let (code, line) =
-        failure(&linlictl(&["--addr", &community, "--server-id", C1, "write", "update", &key, "status=closed"]).await);
+    let (code, line) = failure(&linlictl_at(&community, C1, &["write", "update", &key, "status=closed"]).await);
     assert_eq!(code, 2, "an illegal status move: {line}");
     assert!(line.contains("status cannot move"), "{line}");
     tree.stop_all().await;
     // Nobody listens on the district's port any more.
-    let (code, line) =
-        failure(&linlictl(&["--addr", &district, "--server-id", DISTRICT, "--timeout-ms", "2000", "status"]).await);
+    let (code, line) = failure(&linlictl_at(&district, DISTRICT, &["--timeout-ms", "2000", "status"]).await);
     assert_eq!(code, 3, "{line}");
     assert!(line.starts_with(&format!("linlictl: cannot reach https://{district}")), "{line}");
 }
