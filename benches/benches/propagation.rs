@@ -94,6 +94,7 @@ async fn start(
         metrics_listen: None,
         link: LinkLimits::default(),
         forget: Vec::new(),
+        subtrees: Default::default(),
         clock: Default::default(),
         transport: mode.transport(id, parent.map(|(parent_id, _)| parent_id)),
     };

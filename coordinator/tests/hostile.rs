@@ -125,6 +125,45 @@ async fn a_hello_claiming_another_tier_or_another_community_is_refused_and_nothi
     assert_eq!(s.street.running.links.get(C1).expect("C1's link").sessions, sessions, "C1's session was cut");
 }
 
+/// Who is below whom comes from the district's side: with `[subtrees]` listing the
+/// street's communities, a Hello of the street (its certificate stolen) that claims
+/// one more is refused naming the claim and the config, and nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_street_claiming_a_community_the_districts_config_does_not_list_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET]);
+    config.subtrees = [(STREET.to_string(), [C1.to_string(), ROGUE.to_string()].into())].into();
+    let district = start(config, any()).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", district.addr))
+        .expect("endpoint")
+        .tls_config(certs().client(STREET, DISTRICT))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect");
+    let (out, frames) = mpsc::channel::<v1::Frame>(4);
+    let mut request = tonic::Request::new(ReceiverStream::new(frames));
+    request.metadata_mut().insert(NODE_HEADER, STREET.parse().expect("header"));
+    let mut inbound = ReplicationClient::new(channel).link(request).await.expect("link").into_inner();
+    let first = Frame::try_from(inbound.message().await.expect("a frame").expect("a Hello")).expect("frame");
+    assert!(matches!(first, Frame::Hello(_)), "{first:?}");
+    let claim = Hello {
+        node: NodeId::new(STREET).expect("id"),
+        tier: LinkTier::Street,
+        subtree: [STREET, C1, OUTSIDER].map(String::from).into(),
+        ..hello(LinkTier::Street, &[])
+    };
+    out.send(v1::Frame::from(&Frame::Hello(claim))).await.expect("send");
+    let (frames, status) = until_end(&mut inbound).await;
+    assert!(frames.is_empty(), "{frames:?}");
+    let status = status.expect("a status");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    let says = format!("`{STREET}` claims `{OUTSIDER}`");
+    assert!(status.message().contains(&says) && status.message().contains("config does not put it"), "{status:?}");
+    let kept = district.engine().store().expect("store").meta(&tree::subtree_meta_name(STREET)).expect("meta");
+    assert_eq!(kept, None, "the district kept a refused claim");
+}
+
 /// Finding: one `LogBatch` of 200,000 tiny entries for made-up documents stalled the
 /// street for minutes (no link answered, another community's write did not reach the
 /// district) and left ~70 MB of documents no rule could produce on its disk.

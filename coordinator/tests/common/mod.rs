@@ -140,6 +140,7 @@ pub fn config(
         metrics_listen: None,
         link: link_config(),
         forget: Vec::new(),
+        subtrees: Default::default(),
         clock: Default::default(),
         transport: Transport::MutualTls { files: certs().files(id), parent_id: parent.map(|(id, _)| id) },
     }

@@ -18,7 +18,7 @@
 
 use linli_core::ids::NodeId;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -53,8 +53,13 @@ pub struct ServerConfig {
     pub clock: crate::engine::WallClock,
     /// Mutual TLS, or plaintext where the config says `insecure = true`.
     pub transport: Transport,
+    /// At a district, the communities each listed street may announce below it
+    /// (`[subtrees]`, from the file only; see [`subtrees`]). Empty: every street is
+    /// taken at what it announces, unless another street holds it.
+    pub subtrees: BTreeMap<String, BTreeSet<String>>,
 }
 
+mod subtrees;
 pub mod transport;
 pub use transport::Transport;
 
@@ -102,7 +107,7 @@ pub enum ConfigError {
 }
 
 /// Top-level keys of the file; `link` is the `[link]` table.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "id",
     "tier",
     "listen",
@@ -114,6 +119,7 @@ const KEYS: [&str; 11] = [
     "link",
     "insecure",
     "tls",
+    "subtrees",
 ];
 /// `[link]` keys, in the order of [`LinkLimits`]'s fields.
 const LINK_KEYS: [&str; 11] = [
@@ -179,6 +185,7 @@ struct FileConfig {
     link: BTreeMap<String, u64>,
     insecure: Option<bool>,
     tls: Option<transport::TlsTable>,
+    subtrees: Option<subtrees::SubtreesTable>,
 }
 
 /// A value and where it came from.
@@ -201,6 +208,7 @@ struct Layers {
     metrics_listen: Option<Sourced<String>>,
     link: [Option<Sourced<u64>>; LINK_KEYS.len()],
     transport: transport::TransportLayers,
+    subtrees: Option<Sourced<subtrees::SubtreesTable>>,
 }
 
 fn put<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, source: &str) {
@@ -279,6 +287,7 @@ impl Layers {
             put(slot, f.link.get(key).copied(), &src);
         }
         self.transport.read_file(f.insecure, f.tls, base, &src);
+        put(&mut self.subtrees, f.subtrees, &src);
         Ok(())
     }
 
@@ -380,6 +389,7 @@ impl Layers {
             }
         };
 
+        let subtrees = subtrees::build(tier, &id, &children, self.subtrees)?;
         let registries_dir = self.registries_dir.map(|d| d.value).filter(|d| !d.as_os_str().is_empty());
         let metrics_listen = match self.metrics_listen.filter(|m| !m.value.is_empty()) {
             Some(m) => Some(socket_addr("metrics_listen", &m)?),
@@ -442,6 +452,7 @@ impl Layers {
             forget: Vec::new(),
             clock: Default::default(),
             transport,
+            subtrees,
         })
     }
 }
@@ -648,6 +659,8 @@ keepalive_ms = 5000
         });
         assert_eq!(community.parent, Some(format!("http://{}", street.listen)));
         assert_eq!(street.parent, Some(format!("http://{}", district.listen)));
+        let listed = district.subtrees.get(&street.id).cloned().unwrap_or_default();
+        assert_eq!(listed, BTreeSet::from([community.id.clone()]), "the district lists the street's community");
         assert_eq!((street.children, district.children), (vec![community.id], vec![street.id]));
     }
 }

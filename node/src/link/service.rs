@@ -28,11 +28,18 @@ pub struct ReplicationService {
     /// Whether a child must show a certificate naming it (mutual TLS); without,
     /// the `linli-node` header is taken at its word (plaintext, `insecure = true`).
     authenticate: bool,
+    /// The communities each listed street may announce (a district's `[subtrees]`).
+    subtrees: Arc<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl ReplicationService {
-    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>, authenticate: bool) -> Self {
-        Self { shared, children, sessions: Arc::default(), authenticate }
+    pub fn new(
+        shared: Arc<Shared>,
+        children: BTreeSet<String>,
+        authenticate: bool,
+        subtrees: BTreeMap<String, BTreeSet<String>>,
+    ) -> Self {
+        Self { shared, children, sessions: Arc::default(), authenticate, subtrees: Arc::new(subtrees) }
     }
 }
 
@@ -83,6 +90,7 @@ impl Replication for ReplicationService {
         let inbound = request.into_inner();
         let shared = self.shared.clone();
         let sessions = self.sessions.clone();
+        let subtrees = self.subtrees.clone();
         // The task learns its own handle to put it in `sessions` once the child's Hello
         // is valid.
         let (own_tx, own_rx) = oneshot::channel::<AbortHandle>();
@@ -94,7 +102,7 @@ impl Replication for ReplicationService {
                 // silent or lying stream naming it cuts nothing. Over TLS the
                 // certificate has shown the stream is the child's; in plaintext it is
                 // taken at its word.
-                let subtree = accepted(&shared, &child, &theirs)?;
+                let subtree = accepted(&shared, &child, &theirs, subtrees.get(child.as_str()))?;
                 if let Ok(own) = own_rx.await
                     && let Some(old) = lock(&sessions).insert(child.to_string(), own)
                 {
@@ -133,10 +141,16 @@ async fn read_hello(
 
 /// The subtree the child's Hello announces, checked against what this node knows of
 /// it ([`tree::accepted_subtree`]); refused when they disagree.
-fn accepted(shared: &Shared, child: &NodeId, theirs: &Hello) -> Result<BTreeSet<String>, NodeError> {
+/// `allowed`: the communities this node's config lists under the child, if it does.
+fn accepted(
+    shared: &Shared,
+    child: &NodeId,
+    theirs: &Hello,
+    allowed: Option<&BTreeSet<String>>,
+) -> Result<BTreeSet<String>, NodeError> {
     let me = shared.engine.node().to_string();
     let held = shared.routes.read().unwrap_or_else(|p| p.into_inner()).children.clone();
-    tree::accepted_subtree((&me, shared.tier), child, theirs, None, &held)
+    tree::accepted_subtree((&me, shared.tier), child, theirs, allowed, &held)
         .map_err(|reason| NodeError::HelloRefused { peer: child.to_string(), reason })
 }
 

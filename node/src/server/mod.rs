@@ -120,7 +120,8 @@ pub async fn run(
     health.set_serving::<RegistryServer<RegistryService>>().await;
     health.set_serving::<QueryServer<QueryService>>().await;
     let children_set = config.children.iter().cloned().collect();
-    let replication = ReplicationServer::new(ReplicationService::new(shared.clone(), children_set, tls.is_some()))
+    let service = ReplicationService::new(shared.clone(), children_set, tls.is_some(), config.subtrees.clone());
+    let replication = ReplicationServer::new(service)
         .send_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(FRAME_BYTES_MAX)

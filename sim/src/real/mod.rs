@@ -251,6 +251,7 @@ impl RealDistrict {
             metrics_listen: None,
             link: link.clone(),
             forget: Vec::new(),
+            subtrees: Default::default(),
             clock: Default::default(),
             transport,
         }
