@@ -588,11 +588,23 @@ impl RegistryDoc {
         if let Some(change_ms) = ahead {
             return Err(Error::ClockAhead { doc, change_ms, time_ms_max });
         }
-        if !actors_refused.is_empty() {
-            for change in &decoded {
-                if self.am.get_change_by_hash(&change.hash()).is_none() {
-                    check_actor(&doc, change.actor_id(), actors_refused)?;
-                }
+        for change in &decoded {
+            if self.am.get_change_by_hash(&change.hash()).is_some() {
+                continue;
+            }
+            if !actors_refused.is_empty() {
+                check_actor(&doc, change.actor_id(), actors_refused)?;
+            }
+            // Bytes that decode but are not Automerge's own encoding of the change are
+            // kept by Automerge under the hash of its own encoding: this node's memory
+            // would hold one change and its store (the bytes as they came) another.
+            let canonical = Change::from(change.decode()).hash();
+            if canonical != change.hash() {
+                let reason = format!(
+                    "change {} is not in Automerge's own encoding (re-encoded it is {canonical})",
+                    change.hash()
+                );
+                return Err(Error::Corrupt { what: "change", key: doc, reason });
             }
         }
         self.merge(time_ms_max, |am| {
