@@ -598,7 +598,8 @@ impl RegistryDoc {
             // Bytes that decode but are not Automerge's own encoding of the change are
             // kept by Automerge under the hash of its own encoding: this node's memory
             // would hold one change and its store (the bytes as they came) another.
-            let canonical = Change::from(change.decode()).hash();
+            // Decoding a peer's bytes can make Automerge panic too: see `contain`.
+            let canonical = contain::contained(&doc, || Ok(Change::from(change.decode()).hash()))?;
             if canonical != change.hash() {
                 let reason = format!(
                     "change {} is not in Automerge's own encoding (re-encoded it is {canonical})",
