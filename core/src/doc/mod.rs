@@ -614,9 +614,14 @@ impl RegistryDoc {
     }
 
     /// The next message of Automerge's sync protocol to a peer, if any is due. Used to
-    /// repair a link whose checkpoints disagree with what the peer holds.
-    pub fn generate_sync(&mut self, state: &mut sync::State) -> Option<Vec<u8>> {
-        self.am.sync().generate_sync_message(state).map(sync::Message::encode)
+    /// repair a link whose checkpoints disagree with what the peer holds. `state` holds
+    /// what the peer's messages said (its bloom filter among them), and Automerge can
+    /// panic on a hostile one (a filter of no bits): that is an error, see `contain`.
+    pub fn generate_sync(&mut self, state: &mut sync::State) -> Result<Option<Vec<u8>>> {
+        let am = &mut self.am;
+        contain::contained(&self.id.to_string(), || {
+            Ok(am.sync().generate_sync_message(state).map(sync::Message::encode))
+        })
     }
 
     /// Receives a peer's sync message: the changes it carries merge as in

@@ -42,9 +42,21 @@ impl Replica {
             }
             None => self.cached_mut(store, &doc_id, true).map(|_| 0),
         };
-        let reply = match (&result, self.docs.get_mut(&doc_id)) {
-            (Ok(_), Some(cached)) => cached.doc.generate_sync(&mut state),
+        let generated = match (&result, self.docs.get_mut(&doc_id)) {
+            (Ok(_), Some(cached)) => Some(cached.doc.generate_sync(&mut state)),
             _ => None,
+        };
+        let (reply, result) = match (result, generated) {
+            (Ok(count), Some(Ok(reply))) => (reply, Ok(count)),
+            // The peer's message left a state Automerge cannot answer from (it panicked
+            // on it): the protocol starts over with this peer on this document, which
+            // reloads from the store once this batch is in it.
+            (Ok(_), Some(Err(e))) => {
+                state = automerge::sync::State::new();
+                self.docs.remove(&doc_id);
+                (None, Err(e))
+            }
+            (result, _) => (None, result),
         };
         // Nothing more to send after the peer's message, nothing waiting: this
         // document holds what the peer holds.
