@@ -51,9 +51,19 @@ async fn street() -> Street {
 /// Opens `Replication.Link` at the street as `ROGUE`, with its certificate, and reads
 /// the street's Hello.
 async fn rogue_link(street: std::net::SocketAddr) -> (mpsc::Sender<v1::Frame>, Streaming<v1::Frame>) {
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{street}"))
+    link_as(street, ROGUE, STREET).await
+}
+
+/// Opens `Replication.Link` at the server `server_id` on `addr` as the child `id`, with
+/// `id`'s certificate, and reads the server's Hello.
+async fn link_as(
+    addr: std::net::SocketAddr,
+    id: &str,
+    server_id: &str,
+) -> (mpsc::Sender<v1::Frame>, Streaming<v1::Frame>) {
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
         .expect("endpoint")
-        .tls_config(certs().client(ROGUE, STREET))
+        .tls_config(certs().client(id, server_id))
         .expect("tls")
         .connect()
         .await
@@ -61,10 +71,10 @@ async fn rogue_link(street: std::net::SocketAddr) -> (mpsc::Sender<v1::Frame>, S
     let mut client = ReplicationClient::new(channel);
     let (out, frames) = mpsc::channel::<v1::Frame>(16);
     let mut request = tonic::Request::new(ReceiverStream::new(frames));
-    request.metadata_mut().insert(NODE_HEADER, ROGUE.parse().expect("header"));
+    request.metadata_mut().insert(NODE_HEADER, id.parse().expect("header"));
     let mut inbound = client.link(request).await.expect("link").into_inner();
     let hello = Frame::try_from(inbound.message().await.expect("a frame").expect("a Hello")).expect("frame");
-    assert!(matches!(hello, Frame::Hello(_)), "the street did not say Hello first: {hello:?}");
+    assert!(matches!(hello, Frame::Hello(_)), "`{server_id}` did not say Hello first: {hello:?}");
     (out, inbound)
 }
 
@@ -134,19 +144,7 @@ async fn a_street_claiming_a_community_the_districts_config_does_not_list_is_ref
     let mut config = config(DISTRICT, Tier::District, dir.path().join("d"), None, &[STREET]);
     config.subtrees = [(STREET.to_string(), [C1.to_string(), ROGUE.to_string()].into())].into();
     let district = start(config, any()).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", district.addr))
-        .expect("endpoint")
-        .tls_config(certs().client(STREET, DISTRICT))
-        .expect("tls")
-        .connect()
-        .await
-        .expect("connect");
-    let (out, frames) = mpsc::channel::<v1::Frame>(4);
-    let mut request = tonic::Request::new(ReceiverStream::new(frames));
-    request.metadata_mut().insert(NODE_HEADER, STREET.parse().expect("header"));
-    let mut inbound = ReplicationClient::new(channel).link(request).await.expect("link").into_inner();
-    let first = Frame::try_from(inbound.message().await.expect("a frame").expect("a Hello")).expect("frame");
-    assert!(matches!(first, Frame::Hello(_)), "{first:?}");
+    let (out, mut inbound) = link_as(district.addr, STREET, DISTRICT).await;
     let claim = Hello {
         node: NodeId::new(STREET).expect("id"),
         tier: LinkTier::Street,

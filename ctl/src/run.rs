@@ -33,7 +33,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
     let fail = |status: tonic::Status| {
         // A server on mutual TLS drops a plaintext HTTP/2 connection without a word:
         // the call fails as a transport error.
-        let dropped = plaintext && matches!(status.code(), tonic::Code::Unknown | tonic::Code::Unavailable);
+        let transport = ["h2 protocol error", "transport error"].iter().any(|t| status.message().contains(t));
+        let dropped =
+            plaintext && (transport || matches!(status.code(), tonic::Code::Unknown | tonic::Code::Unavailable));
         match CtlError::server(&cli.addr, status) {
             CtlError::Server { addr, code, message } if dropped => {
                 let message = format!("{message} (the server may take mutual TLS only: give --tls-dir and --as)");

@@ -59,6 +59,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The id its certificate names; `None` in plaintext.
+    pub fn certified_id(&self) -> Option<&str> {
+        match self {
+            Caller::Unchecked => None,
+            Caller::Operator { id, .. } | Caller::Node { id } => Some(id),
+        }
+    }
+
     fn id(&self) -> &str {
         match self {
             Caller::Unchecked => "an unchecked caller",

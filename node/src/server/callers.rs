@@ -12,6 +12,7 @@
 //!   most [`QUERIES_PER_CALLER_MAX`] of one caller's `Ask`s at once (the next is refused
 //!   at once).
 
+use super::authority::Caller;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,14 +30,13 @@ pub const QUERIES_PER_CALLER_MAX: usize = 2;
 /// How long a query waits for a turn before it is refused.
 pub const QUERY_WAIT: Duration = Duration::from_secs(2);
 
-/// The caller of `request`: its certificate's id, else its IP address.
-pub fn caller<T>(request: &Request<T>) -> String {
-    let certified = request
-        .peer_certs()
-        .and_then(|certs| certs.first().cloned())
-        .and_then(|first| linli_tls::peer_identity(&first).ok());
-    match (certified, request.remote_addr()) {
-        (Some(id), _) => id,
+/// Who `request` counts against: the id its certificate names, as [`Authority`] read
+/// it (`who`); in plaintext, where nothing names it, its IP address.
+///
+/// [`Authority`]: super::authority::Authority
+pub fn caller<T>(who: &Caller, request: &Request<T>) -> String {
+    match (who.certified_id(), request.remote_addr()) {
+        (Some(id), _) => id.to_string(),
         (None, Some(addr)) => addr.ip().to_string(),
         (None, None) => "an unknown caller".to_string(),
     }

@@ -113,7 +113,7 @@ impl query_server::Query for QueryService {
     async fn ask(&self, request: Request<v1::QueryRequest>) -> Result<Response<v1::QueryReply>, Status> {
         let who = self.authority.caller("Query.Ask", &request)?;
         self.authority.may_see_all("Query.Ask", &who)?;
-        let _turn = self.callers.ask(&caller(&request)).await?;
+        let _turn = self.callers.ask(&caller(&who, &request)).await?;
         Ok(Response::new(ask(&self.shared, request.into_inner()).await?))
     }
 
@@ -123,7 +123,7 @@ impl query_server::Query for QueryService {
     async fn watch(&self, request: Request<v1::QueryRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let who = self.authority.caller("Query.Watch", &request)?;
         self.authority.may_see_all("Query.Watch", &who)?;
-        let caller = caller(&request);
+        let caller = caller(&who, &request);
         let permit = self.callers.watch(&caller)?;
         let request = request.into_inner();
         // A bad query fails the call itself, not the stream.
