@@ -24,7 +24,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("LINLI_LOG")).init();
+    linli_node::logging::init()?;
     let cli = Cli::parse();
     let config = cli.serve.load(cli.tier)?;
     if config.tier == Tier::Community {

@@ -277,7 +277,7 @@ async fn forged_changes_are_refused_naming_the_rule_and_the_rest_of_the_batch_ap
         let frame = tokio::time::timeout(WAIT, inbound.message()).await.expect("an answer").expect("a frame");
         match Frame::try_from(frame.expect("the stream is open")).expect("frame") {
             Frame::Refusal { seq, doc, reason } => refusals.push((seq, doc, reason)),
-            Frame::Ack { through } => {
+            Frame::Ack { through, .. } => {
                 assert_eq!(through, 3, "the batch is acked whole");
                 break;
             }

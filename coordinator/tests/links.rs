@@ -71,7 +71,7 @@ async fn a_child_writing_another_communitys_document_is_refused_and_the_link_sur
     while acked.is_none() {
         match Frame::try_from(inbound.message().await.unwrap().unwrap()).unwrap() {
             Frame::Refusal { seq, doc, reason } => refused = Some((seq, doc, reason)),
-            Frame::Ack { through } => acked = Some(through),
+            Frame::Ack { through, .. } => acked = Some(through),
             _ => {}
         }
     }

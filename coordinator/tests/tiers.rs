@@ -82,12 +82,12 @@ async fn writes_flow_up_dispatches_and_broadcasts_flow_down() {
 
     // The street's metrics show both its children's links and the district's, up.
     let street = tree.node(S1);
-    let metrics = linli_node::server::metrics::render(street.engine(), &street.running.links, &street.running.refusals);
+    let metrics = linli_node::metrics::render(street.engine(), &street.running.links, &street.running.refusals, 0);
     for peer in [C1, C2, DISTRICT] {
         let line = format!("linli_link_connected{{node=\"{S1}\",peer=\"{peer}\"}} 1");
         assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
     }
-    assert!(metrics.contains("linli_link_backlog_changes{"), "{metrics}");
+    assert!(metrics.contains("linli_link_backlog_entries{"), "{metrics}");
     tree.stop_all().await;
 }
 

@@ -223,6 +223,33 @@ impl Error {
     pub fn may_pass(&self) -> bool {
         matches!(self, Error::Storage { .. } | Error::UnknownRegistry { .. })
     }
+
+    /// The error's kind, a short fixed name: what metrics label a refusal with (a
+    /// label's values must be few, whatever a peer sends).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Schema { .. } => "schema",
+            Error::Invalid { .. } => "invalid",
+            Error::NotOwner { .. } => "not_owner",
+            Error::RecordNotFound { .. } => "record_not_found",
+            Error::UnknownRegistry { .. } => "unknown_registry",
+            Error::Query { .. } => "query",
+            Error::Split { .. } => "split",
+            Error::BadId { .. } => "bad_id",
+            Error::Changes { .. } => "changes",
+            Error::RolledBack { .. } => "rolled_back",
+            Error::ClockAhead { .. } => "clock_ahead",
+            Error::Inadmissible { .. } => "inadmissible",
+            Error::WaitingFull { .. } => "waiting_full",
+            Error::Automerge { .. } => "automerge",
+            Error::Corrupt { .. } => "corrupt",
+            Error::LogTrimmed { .. } => "log_trimmed",
+            Error::Link { .. } => "link",
+            Error::LinkOverBound { .. } => "link_over_bound",
+            Error::ChildrenMissing { .. } => "children_missing",
+            Error::Storage { .. } => "storage",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -179,6 +179,24 @@ pub fn links(reply: &v1::LinksReply) -> Vec<Table> {
     vec![node, links]
 }
 
+/// `where`: the record's latest change at each tier, and where it waits.
+pub fn whereabouts(reply: &v1::WhereReply) -> Vec<Table> {
+    let mut change = Table::new("change", &["node", "seq", "waits_on"]);
+    let waits = if reply.waits_on.is_empty() { Cell::Null } else { text(&reply.waits_on) };
+    change.push(vec![text(&reply.node), reply.seq.map(|s| Cell::Int(s as i64)).unwrap_or(Cell::Null), waits]);
+    let mut tiers = Table::new("tiers", &["tier", "node", "durable", "since"]);
+    for hold in &reply.tiers {
+        let tier = v1::Tier::try_from(hold.tier).map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase());
+        tiers.push(vec![
+            text(&tier.unwrap_or_default()),
+            if hold.node.is_empty() { Cell::Null } else { text(&hold.node) },
+            Cell::Bool(hold.durable),
+            Cell::time(hold.since_ms.map(|ms| ms as i64)),
+        ]);
+    }
+    vec![change, tiers]
+}
+
 fn value_cell(value: Option<&Value>) -> Cell {
     match value {
         None | Some(Value::Null) => Cell::Null,

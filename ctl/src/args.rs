@@ -48,6 +48,9 @@ pub enum Command {
     Status,
     /// One record, by key.
     Get { key: String },
+    /// Where a record's latest change is durable (here, the street, the district) and,
+    /// where it is stuck, the link it waits on. Ask the record's community.
+    Where { key: String },
     /// Records of one community's registry, a page at a time (no personal data).
     List {
         #[arg(long)]

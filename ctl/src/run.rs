@@ -85,6 +85,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             }
             vec![answers::record(&record)]
         }
+        Command::Where { key } => {
+            let mut registry = RegistryClient::new(channel);
+            let request = with_timeout(v1::WhereRequest { record_key: key }, timeout);
+            answers::whereabouts(&registry.r#where(request).await.map_err(fail)?.into_inner())
+        }
         Command::List { community, registry, limit, after } => {
             let reply = queries
                 .records(with_timeout(v1::RecordsRequest { community, registry, limit, after }, timeout))
@@ -272,9 +277,12 @@ fn write_request(write: WriteCmd) -> Result<v1::WriteRequest, CtlError> {
         WriteCmd::Create { owner, registry, fields, add, claim } => v1::WriteRequest {
             target: Some(Target::Create(v1::CreateTarget { owner, registry })),
             ops: ops(&fields, &add, &claim)?,
+            ..Default::default()
         },
-        WriteCmd::Update { key, fields, add, claim } => {
-            v1::WriteRequest { target: Some(Target::UpdateKey(key)), ops: ops(&fields, &add, &claim)? }
-        }
+        WriteCmd::Update { key, fields, add, claim } => v1::WriteRequest {
+            target: Some(Target::UpdateKey(key)),
+            ops: ops(&fields, &add, &claim)?,
+            ..Default::default()
+        },
     })
 }

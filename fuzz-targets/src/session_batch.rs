@@ -155,7 +155,7 @@ impl Link {
                     1 => progress.acked_through,
                     _ => seq(input),
                 };
-                self.hand_in(Frame::Ack { through }, input)?;
+                self.hand_in(Frame::Ack { through, above: Vec::new() }, input)?;
             }
             2 => {
                 let doc = pick_doc(input);

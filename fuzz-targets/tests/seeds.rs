@@ -173,7 +173,7 @@ fn frames(log: &[LogEntry], messages: &[Vec<u8>]) {
     let fingerprint = log.last().map_or(0, LogEntry::fingerprint);
     frame("batch", Frame::Batch { entries: log.to_vec(), through: log.len() as u64, fingerprint });
     frame("batch-empty", Frame::Batch { entries: Vec::new(), through: 9, fingerprint: 0 });
-    frame("ack", Frame::Ack { through: 4 });
+    frame("ack", Frame::Ack { through: 4, above: Vec::new() });
     let reason = "document lg-pingdi-fuping/requests/2026-11 belongs to `lg-pingdi-fuping`".to_string();
     frame("refusal", Frame::Refusal { seq: 3, doc: "lg-pingdi-fuping/requests/2026-11".into(), reason });
     frame("sync", Frame::Sync { doc: log[0].doc.clone(), message: messages[1].clone() });

@@ -67,6 +67,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), NodeError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| NodeError::Io { what: format!("listening on {}", config.listen), source })?;
+    crate::logging::set_node(&config.id, config.tier.as_str());
     tracing::info!(id = %config.id, tier = %config.tier, listen = %config.listen, "starting");
     server::run(config, registries, listener, shutdown_signal(), None).await
 }

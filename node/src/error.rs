@@ -37,6 +37,10 @@ pub enum NodeError {
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
 
+    /// The reflection service could not read linli's compiled descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+
     /// A TLS file could not be read, or a peer's certificate names no identity.
     #[error("TLS: {0}")]
     Tls(#[from] linli_tls::TlsError),

@@ -14,6 +14,8 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod link;
+pub mod logging;
+pub mod metrics;
 pub mod schemas;
 pub mod server;
 

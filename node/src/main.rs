@@ -38,7 +38,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("LINLI_LOG")).init();
+    linli_node::logging::init()?;
     match Cli::parse().command {
         Command::Serve(args) => {
             let config = args.load(Some(linli_node::config::Tier::Community))?;

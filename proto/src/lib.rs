@@ -14,4 +14,7 @@ pub use error::ProtoError;
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("linli.v1");
+
+    /// The encoded descriptors of `linli.v1`, for the servers' reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("linli_v1_descriptor");
 }

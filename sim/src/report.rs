@@ -22,6 +22,8 @@ pub struct Sample {
     pub log_written_max: u64,
     /// Per street, in the topology's order: log entries the district has not applied.
     pub street_lag: Vec<u64>,
+    /// Per street: how long the district has been behind it, in ms (see `driver::Lag`).
+    pub street_lag_ms: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +110,9 @@ pub struct Report {
     pub writes_refused: u64,
     pub writes_at_down_nodes: u64,
     pub propagation: Option<Percentiles>,
+    /// The same probes, timed until the community's watermark said the district holds
+    /// them durably (the parent's Acks), not until a read found them there.
+    pub propagation_durable: Option<Percentiles>,
     /// Propagation sorted, for the CDF plot (ms).
     pub propagation_ms: Vec<f64>,
     pub catch_ups: Vec<CatchUp>,
@@ -140,6 +145,8 @@ pub struct Inputs<'a> {
     pub ledger_writes: u64,
     pub records: usize,
     pub latencies: Vec<(String, Duration)>,
+    /// Probes until their community's watermark at the district covered them.
+    pub durable_latencies: Vec<Duration>,
     pub catch_ups: Vec<CatchUp>,
     pub splits: Vec<SplitDone>,
     pub idle: Option<Idle>,
@@ -148,17 +155,24 @@ pub struct Inputs<'a> {
     pub checks: Vec<Check>,
 }
 
-pub fn build(inputs: Inputs<'_>) -> Report {
-    let config = inputs.config;
-    let mut ms: Vec<f64> = inputs.latencies.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
+/// Percentiles of `durations`, in ms, and the ms sorted.
+fn percentiles<'a>(durations: impl Iterator<Item = &'a Duration>) -> (Option<Percentiles>, Vec<f64>) {
+    let mut ms: Vec<f64> = durations.map(|d| d.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);
-    let propagation = (!ms.is_empty()).then(|| Percentiles {
+    let percentiles = (!ms.is_empty()).then(|| Percentiles {
         count: ms.len(),
         p50_ms: percentile(&ms, 0.50),
         p90_ms: percentile(&ms, 0.90),
         p99_ms: percentile(&ms, 0.99),
         max_ms: ms.last().copied().unwrap_or(0.0),
     });
+    (percentiles, ms)
+}
+
+pub fn build(inputs: Inputs<'_>) -> Report {
+    let config = inputs.config;
+    let (propagation, ms) = percentiles(inputs.latencies.iter().map(|(_, d)| d));
+    let (propagation_durable, _) = percentiles(inputs.durable_latencies.iter());
     let duration_s = inputs.workload_ms as f64 / 1e3;
     Report {
         topology: config.topology.name.clone(),
@@ -182,6 +196,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         writes_refused: inputs.tally.refused.load(Ordering::Relaxed),
         writes_at_down_nodes: inputs.tally.down.load(Ordering::Relaxed),
         propagation,
+        propagation_durable,
         propagation_ms: ms,
         catch_ups: inputs.catch_ups,
         splits: inputs.splits,
@@ -224,16 +239,18 @@ pub fn progress(sample: &Sample, duration: Duration, previous: Option<&Sample>) 
     let done = (sample.at_ms.min(total) * 30 / total) as usize;
     let rate = previous.map_or(0, |p| sample.acked.saturating_sub(p.acked) * 1000 / (sample.at_ms - p.at_ms).max(1));
     let lag = sample.street_lag.iter().max().copied().unwrap_or(0);
+    let lag_s = sample.street_lag_ms.iter().max().copied().unwrap_or(0) as f64 / 1000.0;
     let mut err = std::io::stderr();
     let _ = write!(
         err,
-        "\r[{}{}] {:>4} s  {:>8} writes  {:>6} w/s  lag max {:>5}  rss {:>5} MB ",
+        "\r[{}{}] {:>4} s  {:>8} writes  {:>6} w/s  lag max {:>5} entries {:>5.1} s  rss {:>5} MB ",
         "#".repeat(done),
         ".".repeat(30 - done),
         sample.at_ms / 1000,
         sample.acked,
         rate,
         lag,
+        lag_s,
         sample.rss_bytes >> 20
     );
     let _ = err.flush();
@@ -272,6 +289,30 @@ pub fn summary(report: &Report) -> String {
             format!(
                 "community -> district, {} probes: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
                 p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+            ),
+        ));
+    }
+    if let Some(p) = &report.propagation_durable {
+        rows.push((
+            "durable at district".into(),
+            format!(
+                "the same probes until the community's watermark covered them, {} probes: p50 {:.1} ms, p90 {:.1} \
+                 ms, p99 {:.1} ms, max {:.1} ms",
+                p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+            ),
+        ));
+    }
+    if let Some(worst) = report.samples.iter().max_by_key(|s| s.street_lag_ms.iter().max().copied().unwrap_or(0)) {
+        let entries_max = report.samples.iter().flat_map(|s| s.street_lag.iter()).max().copied().unwrap_or(0);
+        let ms_max = worst.street_lag_ms.iter().max().copied().unwrap_or(0);
+        rows.push((
+            "lag".into(),
+            format!(
+                "the district behind a street, over {} samples: at most {entries_max} entries, at most {:.1} s \
+                 (at {} s of the run)",
+                report.samples.len(),
+                ms_max as f64 / 1e3,
+                worst.at_ms / 1000
             ),
         ));
     }

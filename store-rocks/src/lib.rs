@@ -68,6 +68,27 @@ impl RocksStore {
         Ok(Self { db: Arc::new(db), sync: Arc::new(sync) })
     }
 
+    /// Bytes the change log takes: its SST files on disk and its write buffers (what
+    /// is not flushed yet). 0 where RocksDB cannot say.
+    pub fn log_bytes(&self) -> u64 {
+        let Ok(cf) = self.cf(LOG) else { return 0 };
+        ["rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables"]
+            .iter()
+            .filter_map(|property| self.db.property_int_value_cf(cf, *property).ok().flatten())
+            .sum()
+    }
+
+    /// Bytes of every file in the store's directory (SST files, WAL, manifest): what
+    /// the node takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let Ok(entries) = std::fs::read_dir(self.db.path()) else { return 0 };
+        entries
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .filter(|meta| meta.is_file())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
     fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
         self.db.cf_handle(name).ok_or_else(|| Error::Corrupt {
             what: "column family",

@@ -18,6 +18,10 @@ pub const BATCH_ENTRIES_BOUND: usize = 4_096;
 /// ends the session (nothing applied).
 pub const BATCH_DOCS_MAX: usize = 1_024;
 
+/// Tiers above a parent whose watermarks an `Ack` may carry (see
+/// [`super::durable`]): a tree deeper than this is refused at the wire.
+pub const TIERS_ABOVE_MAX: usize = 8;
+
 /// What a log entry costs in a batch besides its changes (ids, sequence number,
 /// lengths): counted against [`LinkLimits::batch_bytes_max`].
 pub const ENTRY_OVERHEAD_BYTES: usize = 64;

@@ -22,6 +22,7 @@
 //! or the simulator's network) only moves frames, reads the log and calls the engine.
 //! [`tree`] builds the routes and scope of a node; [`LinkLimits`] bounds a link.
 
+pub mod durable;
 pub mod limits;
 mod routes;
 pub mod session;
@@ -156,9 +157,13 @@ pub enum Frame {
         /// the sender does not know it.
         fingerprint: u64,
     },
-    /// The receiver has durably applied the sender's log through `through`.
+    /// The receiver has durably applied the sender's log through `through`. From a
+    /// parent, `above` says how far the child's log is durable at the tiers above it
+    /// ([`durable`]): `above[0]` at the parent's parent, and so on up; at most
+    /// [`limits::TIERS_ABOVE_MAX`]. Empty from a child or from the root.
     Ack {
         through: u64,
+        above: Vec<u64>,
     },
     /// A log entry the receiver would not apply, and why. The link goes on.
     Refusal {

@@ -60,7 +60,12 @@ impl DocCache {
         Self { docs: HashMap::new(), capacity: capacity.max(1), bytes_max, clock: 0 }
     }
 
-    fn stored_bytes(&self) -> usize {
+    /// Documents cached now.
+    pub fn documents(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn stored_bytes(&self) -> usize {
         self.docs.values().map(|c| c.stored_bytes).sum()
     }
 

@@ -167,6 +167,16 @@ impl Replica {
         &self.quarantined
     }
 
+    /// Documents in the cache and their stored bytes: for metrics.
+    pub fn cache_size(&self) -> (usize, usize) {
+        (self.docs.documents(), self.docs.stored_bytes())
+    }
+
+    /// Documents holding peers' changes that wait for their dependencies.
+    pub fn waiting_documents(&self) -> usize {
+        self.waiting_docs.len()
+    }
+
     /// Whether the document cache holds more than its bound.
     pub fn cache_over_bound(&self) -> bool {
         self.docs.over_bound()

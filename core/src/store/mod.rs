@@ -40,6 +40,14 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
+    /// Bytes of the entry's content: its changes, document and origin (the stored
+    /// form adds a few bytes of framing). What metrics estimate a backlog's bytes by.
+    pub fn encoded_len(&self) -> usize {
+        let origin = self.origin.as_ref().map_or(0, |o| o.as_str().len());
+        let doc = self.doc.owner.len() + self.doc.registry.len() + self.doc.shard.len() + 2;
+        8 + doc + origin + self.changes.iter().map(Vec::len).sum::<usize>()
+    }
+
     /// A fingerprint of the entry (FNV-1a, 64 bits, over its sequence number, document
     /// and changes), never 0. A link's checkpoint carries the one of the entry it
     /// names: a log restored from a backup that wrote other entries under the same

@@ -66,7 +66,7 @@ pub(super) fn sent(link: &mut Link, frame: &Frame) {
             let in_flight = link.session.progress().in_flight;
             assert!(in_flight <= link.session.limits().window_batches_max, "{in_flight} batches in flight");
         }
-        Frame::Ack { through } => {
+        Frame::Ack { through, .. } => {
             let applied = link.session.progress().applied_through;
             assert!(*through <= applied, "acked {through}, applied through {applied} only");
         }
@@ -99,7 +99,7 @@ pub(super) fn apply_answered(link: &Link, checkpoint: &Checkpoint, retry: bool, 
     match answer {
         Some(actions) => {
             assert!(!retry, "a document to retry was acknowledged");
-            let ack = Action::Send(Frame::Ack { through: checkpoint.through });
+            let ack = Action::Send(Frame::Ack { through: checkpoint.through, above: Vec::new() });
             assert_eq!(actions.last(), Some(&ack), "the answer to a batch ends with its Ack");
             assert_eq!(applied, checkpoint.through, "applied through what was acked");
         }

@@ -149,7 +149,7 @@ const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
     (1_000, u64::MAX),
     (1, 1 << 20),
 ];
-const ENV_IGNORED: [&str; 2] = ["LINLI_LOG", "LINLI_CONFIG"];
+const ENV_IGNORED: [&str; 3] = ["LINLI_LOG", "LINLI_LOG_FORMAT", "LINLI_CONFIG"];
 const ENV_IGNORED_PREFIXES: [&str; 3] = ["LINLI_CRASH_", "LINLI_TEST_", "LINLI_SIM_"];
 
 /// "link.keepalive_ms" -> "LINLI_LINK_KEEPALIVE_MS".

@@ -8,9 +8,11 @@
 //! later one, is answered with [`NodeError::Stopped`](crate::NodeError::Stopped) and the reason.
 
 use super::request::Commit;
-use super::{StopReason, stop_reason};
+use super::{StopReason, set_stopped, stop_reason};
+use crate::metrics::NodeMetrics;
 use linli_core::store::Storage;
 use linli_store_rocks::RocksStore;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use tokio::sync::watch;
 
@@ -22,6 +24,7 @@ pub(super) fn commit_loop(
     log_end: watch::Sender<u64>,
     views_changed: watch::Sender<u64>,
     stopped: StopReason,
+    metrics: Arc<NodeMetrics>,
 ) {
     while let Ok(Commit { batch, answers }) = commits.recv() {
         let failed = stop_reason(&stopped);
@@ -29,10 +32,18 @@ pub(super) fn commit_loop(
             Some(reason) => Err(reason),
             // Nothing to persist (every write refused): no sync, but still in order.
             None if batch.is_empty() => Ok(()),
-            None => store.commit(&batch).map_err(|e| e.to_string()),
+            None => {
+                let started = std::time::Instant::now();
+                let committed = store.commit(&batch).map_err(|e| e.to_string());
+                metrics.fsync_seconds.observe_duration(started.elapsed());
+                committed
+            }
         };
         match result {
             Ok(()) => {
+                let log_bytes: usize = batch.log.iter().map(|entry| entry.encoded_len()).sum();
+                NodeMetrics::add(&metrics.log_entries_committed, batch.log.len() as u64);
+                NodeMetrics::add(&metrics.log_bytes_committed, log_bytes as u64);
                 if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
                     log_end.send_replace(last);
                 }
@@ -44,10 +55,9 @@ pub(super) fn commit_loop(
                 }
             }
             Err(reason) => {
-                tracing::error!(error = %reason, "commit failed; the engine stops");
-                if let Ok(mut guard) = stopped.lock() {
-                    guard.get_or_insert(reason.clone());
-                }
+                // Logged once, by the server that reports it (or by the caller).
+                tracing::debug!(error = %reason, "commit failed; the engine stops");
+                set_stopped(&stopped, reason.clone());
                 for answer in answers {
                     answer.fail(Some(reason.clone()));
                 }

@@ -9,6 +9,7 @@
 use super::StopReason;
 use super::request::{Applied, Reply, Request, StepRequest, SyncStep, TypedReply};
 use crate::error::NodeError;
+use crate::metrics::NodeMetrics;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Written};
 use linli_core::write::Write;
@@ -32,9 +33,21 @@ pub struct EngineHandle {
     pub(super) node: NodeId,
     /// The log's identity as of the last renewal ([`Self::renew_log_async`]).
     pub(super) log_id: Arc<Mutex<String>>,
+    /// What the engine, its links and its services count.
+    pub(super) metrics: Arc<NodeMetrics>,
 }
 
 impl EngineHandle {
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// Why the engine stopped, `None` while it runs; wakes when it stops (a failed
+    /// commit, a thread that panicked), so a server can report it and exit.
+    pub fn stopped(&self) -> watch::Receiver<Option<String>> {
+        self.stopped.subscribe()
+    }
+
     fn gone(&self) -> NodeError {
         NodeError::Stopped { reason: super::stop_reason(&self.stopped) }
     }

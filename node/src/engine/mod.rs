@@ -49,6 +49,7 @@ pub use handle::EngineHandle;
 pub use request::{Applied, SyncStep};
 
 use crate::error::NodeError;
+use crate::metrics::NodeMetrics;
 use linli_core::replica::{Replica, ReplicaConfig};
 use linli_core::schema::Registries;
 use linli_core::store::Storage;
@@ -91,11 +92,37 @@ impl EngineConfig {
     }
 }
 
-/// Why the engine stopped, shared by its two threads.
-type StopReason = Arc<Mutex<Option<String>>>;
+/// Why the engine stopped (`None` while it runs), shared by its two threads and the
+/// handles; [`EngineHandle::stopped`] wakes when it is set.
+type StopReason = Arc<watch::Sender<Option<String>>>;
 
 fn stop_reason(stopped: &StopReason) -> Option<String> {
-    stopped.lock().map(|guard| guard.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    stopped.borrow().clone()
+}
+
+/// Records why the engine stopped; the first reason stays, later ones are dropped
+/// (they follow from it).
+fn set_stopped(stopped: &StopReason, reason: String) {
+    stopped.send_if_modified(|current| {
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(reason);
+        true
+    });
+}
+
+/// Runs a thread's loop; a panic stops the engine with the panic's message as the
+/// reason instead of leaving the handles to find out one call at a time.
+fn run_guarded(thread: &str, stopped: &StopReason, body: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        set_stopped(stopped, format!("the {thread} thread panicked: {message}"));
+    }
 }
 
 pub struct Engine {
@@ -116,23 +143,39 @@ impl Engine {
             store.commit(&birth)?;
         }
         let log_id = Arc::new(Mutex::new(replica.log_id().to_string()));
-        let stopped: StopReason = Arc::new(Mutex::new(None));
+        let stopped: StopReason = Arc::new(watch::channel(None).0);
         let (log_end_tx, log_end) = watch::channel(store.log_last_seq()?);
         let (views_changed_tx, views_changed) = watch::channel(0u64);
         // One batch is with the committer; the channel holds the others in flight.
         let (commit_tx, commit_rx) = sync_channel::<request::Commit>(config.batches_in_flight_max.max(1) - 1);
         let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
+        let metrics = Arc::new(NodeMetrics::default());
         let committer = {
             let store = store.clone();
             let stopped = stopped.clone();
+            let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name("linli-commit".into())
-                .spawn(move || commit::commit_loop(store, commit_rx, done_tx, log_end_tx, views_changed_tx, stopped))
+                .spawn(move || {
+                    let guard = stopped.clone();
+                    run_guarded("commit", &guard, move || {
+                        commit::commit_loop(store, commit_rx, done_tx, log_end_tx, views_changed_tx, stopped, metrics)
+                    })
+                })
                 .map_err(NodeError::Spawn)?
         };
         let (tx, rx) = sync_channel(config.queue_max.max(1));
         let reader = Arc::new(Mutex::new(Some(store.clone())));
-        let handle = EngineHandle { tx, stopped: stopped.clone(), log_end, views_changed, store: reader, node, log_id };
+        let handle = EngineHandle {
+            tx,
+            stopped: stopped.clone(),
+            log_end,
+            views_changed,
+            store: reader,
+            node,
+            log_id,
+            metrics: metrics.clone(),
+        };
         let writer = Writer {
             replica,
             store,
@@ -145,10 +188,14 @@ impl Engine {
             clock: config.clock,
             stopped: stopped.clone(),
             committer: Some(committer),
+            metrics,
         };
         let writer = std::thread::Builder::new()
             .name("linli-engine".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                let guard = writer.stopped.clone();
+                run_guarded("engine's writer", &guard, move || writer.run())
+            })
             .map_err(NodeError::Spawn)?;
         Ok(Self { handle, writer: Some(writer) })
     }

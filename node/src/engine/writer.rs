@@ -14,13 +14,15 @@
 use super::request::{Answer, Commit, Reply, Request, StepRequest};
 use super::{StopReason, WallClock, stop_reason};
 use crate::error::NodeError;
+use crate::metrics::NodeMetrics;
 use linli_core::replica::{Effect, Event, Replica, Written};
 use linli_core::store::StoreBatch;
 use linli_core::write::Write;
 use linli_store_rocks::RocksStore;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether a waiting request joins the batch being gathered, or is handled after it.
 enum Joins<T> {
@@ -42,6 +44,7 @@ pub(super) struct Writer {
     pub clock: WallClock,
     pub stopped: StopReason,
     pub committer: Option<JoinHandle<()>>,
+    pub metrics: Arc<NodeMetrics>,
 }
 
 impl Writer {
@@ -171,21 +174,26 @@ impl Writer {
         let mut batch = StoreBatch::default();
         let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
         let mut answers = Vec::with_capacity(batch_size);
-        for effect in self.replica.step(&self.store, event) {
+        let started = Instant::now();
+        let effects = self.replica.step(&self.store, event);
+        self.metrics.engine_step_seconds.observe_duration(started.elapsed());
+        self.metrics.engine_batch_requests.observe(batch_size as f64);
+        for effect in effects {
             match effect {
                 Effect::Persist(persist) => batch.extend(persist),
                 Effect::Written { request, result } => {
+                    if result.is_ok() {
+                        NodeMetrics::add(&self.metrics.changes_local, 1);
+                    }
                     if let Some(reply) = replies.get_mut(request as usize).and_then(Option::take) {
                         answers.push(Answer::new(reply, result.map_err(NodeError::from)));
                     }
                 }
-                Effect::Applied { .. }
-                | Effect::Sync { .. }
-                | Effect::Split { .. }
-                | Effect::LogRenewed { .. }
-                | Effect::Quarantined { .. } => {}
+                Effect::Applied { .. } | Effect::Sync { .. } | Effect::Split { .. } | Effect::LogRenewed { .. } => {}
+                Effect::Quarantined { docs } => NodeMetrics::add(&self.metrics.quarantined, docs.len() as u64),
             }
         }
+        self.note_cache();
         tracing::trace!(batch_size, "write batch prepared");
         self.send(Commit { batch, answers });
     }
@@ -201,17 +209,41 @@ impl Writer {
         self.trim_cache();
         let mut batch = StoreBatch::default();
         let mut answers = Vec::with_capacity(steps.len());
+        self.metrics.engine_batch_requests.observe(steps.len() as f64);
         for StepRequest { event, reply, .. } in steps {
             let mut effects = Vec::new();
-            for effect in self.replica.step(&self.store, event(self.clock.now_ms())) {
+            let started = Instant::now();
+            let stepped = self.replica.step(&self.store, event(self.clock.now_ms()));
+            self.metrics.engine_step_seconds.observe_duration(started.elapsed());
+            for effect in stepped {
                 match effect {
                     Effect::Persist(persist) => batch.extend(persist),
-                    other => effects.push(other),
+                    other => {
+                        match &other {
+                            Effect::Applied { result: Ok(changes), .. } | Effect::Sync { result: Ok(changes), .. } => {
+                                NodeMetrics::add(&self.metrics.changes_peer, *changes as u64)
+                            }
+                            Effect::Quarantined { docs } => {
+                                NodeMetrics::add(&self.metrics.quarantined, docs.len() as u64)
+                            }
+                            _ => {}
+                        }
+                        effects.push(other)
+                    }
                 }
             }
             answers.push(reply.answer(effects));
         }
+        self.note_cache();
         self.send(Commit { batch, answers });
+    }
+
+    /// Publishes the cache's size and the waiting documents, as of this step.
+    fn note_cache(&self) {
+        let (docs, bytes) = self.replica.cache_size();
+        NodeMetrics::set(&self.metrics.documents_cached, docs as u64);
+        NodeMetrics::set(&self.metrics.documents_cached_bytes, bytes as u64);
+        NodeMetrics::set(&self.metrics.documents_waiting, self.replica.waiting_documents() as u64);
     }
 
     fn background(&mut self) {

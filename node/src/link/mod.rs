@@ -4,7 +4,9 @@
 //! `Replication` service ([`service`]). Once both Hellos are exchanged, both ends run
 //! the same pump ([`pump`]) around core's `Session`, which decides everything the
 //! link does; the pump moves frames, reads the log and calls the engine.
+//! [`durability`] carries the parent's watermarks down to the children.
 
+pub mod durability;
 pub mod pump;
 pub mod service;
 pub mod status;

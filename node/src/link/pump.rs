@@ -14,9 +14,11 @@
 //! The session ends when the stream does, at shutdown, or when the peer breaks the
 //! protocol; nothing it holds is needed afterwards (checkpoints are on disk).
 
+use super::durability::Durability;
 use super::status::{Links, now_ms};
 use crate::engine::{Applied, EngineHandle, SyncStep};
 use crate::error::NodeError;
+use crate::logging::LogBudget;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::link::limits::OUTBOX_FRAMES_MAX;
 use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier, named_seq};
@@ -40,6 +42,10 @@ pub struct Shared {
     pub links: Links,
     /// Becomes `true` at shutdown: sessions end and links close.
     pub shutdown: watch::Receiver<bool>,
+    /// Lines about refused log entries, which a peer could send without end.
+    pub refusal_log: LogBudget,
+    /// How far this node's log, and its children's, are durable above it.
+    pub durability: Durability,
 }
 
 impl Shared {
@@ -75,7 +81,8 @@ const ENGINE_STEPS_QUEUED_MAX: usize = 64;
 
 /// What the engine answered for an [`Action::Apply`] or [`Action::Sync`].
 enum EngineDone {
-    Applied(Result<Applied, NodeError>),
+    /// The engine's answer, and the peer's log position the batch applied through.
+    Applied(Result<Applied, NodeError>, u64),
     Synced(DocId, Result<SyncStep, NodeError>),
 }
 
@@ -212,6 +219,8 @@ impl Pump {
     ) -> Result<(), NodeError> {
         let mut log_end = self.shared.engine.log_end();
         let mut shutdown = self.shared.shutdown.clone();
+        let mut levels = self.shared.durability.levels();
+        let to_child = self.session.peer_is() == PeerIs::Child;
         loop {
             self.route()?;
             let end = *log_end.borrow_and_update();
@@ -257,6 +266,11 @@ impl Pump {
                     }
                 }
                 changed = log_end.changed() => changed.map_err(|_| closed(&self.peer))?,
+                // This node's own watermarks moved: so may the child's.
+                Ok(()) = levels.changed(), if to_child => {
+                    let above = self.shared.durability.above(self.peer.as_str());
+                    self.pending.extend(self.session.on_durable_above(&above));
+                }
                 _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
             }
@@ -269,8 +283,12 @@ impl Pump {
         while let Some(action) = self.pending.pop_front() {
             match action {
                 Action::Send(frame) => {
-                    if let Frame::Refusal { seq, doc, reason } = &frame {
-                        tracing::warn!(seq, %doc, %reason, "refused a log entry from the peer");
+                    if let Frame::Refusal { seq, doc, reason } = &frame
+                        && let Some(held_back) = self.shared.refusal_log.allow()
+                    {
+                        tracing::warn!(peer = %self.peer, seq, %doc, %reason, held_back, "refused a log entry from the peer");
+                    }
+                    if let Frame::Refusal { .. } = &frame {
                         self.shared.links.update(self.peer.as_str(), |s| s.refused_here += 1);
                     }
                     if let Frame::Batch { entries, through, .. } = &frame {
@@ -287,7 +305,9 @@ impl Pump {
                     self.doc_list = Some(tokio::task::spawn_blocking(move || store.doc_ids()));
                 }
                 Action::PeerRefused { seq, doc, reason } => {
-                    tracing::warn!(seq, %doc, %reason, "the peer refused a log entry");
+                    if let Some(held_back) = self.shared.refusal_log.allow() {
+                        tracing::warn!(peer = %self.peer, seq, %doc, %reason, held_back, "the peer refused a log entry");
+                    }
                     self.shared.links.update(self.peer.as_str(), |s| s.refused_there += 1);
                 }
                 Action::Apply { docs, checkpoint, actors_refused } => {
@@ -316,7 +336,8 @@ impl Pump {
         match work {
             EngineWork::Apply { docs, checkpoint, actors_refused } => Box::pin(async move {
                 let meta = vec![(Checkpoint::meta_name(&peer), checkpoint.encode())];
-                EngineDone::Applied(engine.apply_async(peer, actors_refused, docs, meta).await)
+                let through = checkpoint.through;
+                EngineDone::Applied(engine.apply_async(peer, actors_refused, docs, meta).await, through)
             }),
             EngineWork::Sync { doc, message, actors_refused } => Box::pin(async move {
                 let step = engine.sync_async(peer, actors_refused, doc.clone(), message).await;
@@ -329,6 +350,9 @@ impl Pump {
         let peer = self.peer.clone();
         let frame = Frame::try_from(frame).map_err(|source| NodeError::Wire { peer: peer.to_string(), source })?;
         let sync = matches!(frame, Frame::Sync { .. });
+        if let Frame::Batch { entries, .. } = &frame {
+            self.shared.engine.metrics().link_batch_entries.observe(entries.len() as f64);
+        }
         self.shared.links.update(peer.as_str(), |s| {
             s.last_contact_ms = now_ms();
             s.sync_messages += u64::from(sync);
@@ -340,13 +364,23 @@ impl Pump {
 
     fn on_engine(&mut self, done: EngineDone) -> Result<(), NodeError> {
         match done {
-            EngineDone::Applied(applied) => {
+            EngineDone::Applied(applied, through) => {
+                let applied = applied?;
+                if self.session.peer_is() == PeerIs::Child {
+                    // The batch is in this node's log now, at or below its end: the
+                    // child's watermarks above this node follow this node's own. The
+                    // session puts them on the batch's Ack.
+                    let end = *self.shared.engine.log_end().borrow();
+                    let above = self.shared.durability.applied(self.peer.as_str(), through, end);
+                    self.pending.extend(self.session.on_durable_above(&above));
+                }
                 let (mut failed, mut waiting) = (Vec::new(), Vec::new());
-                for (doc, result, waits) in applied? {
+                for (doc, result, waits) in applied {
                     if waits {
                         waiting.push(doc.clone());
                     }
                     if let Err(e) = result {
+                        self.shared.engine.metrics().refused(e.kind());
                         failed.push((doc, e));
                     }
                 }
@@ -354,6 +388,9 @@ impl Pump {
             }
             EngineDone::Synced(doc, step) => {
                 let step = step?;
+                if let Err(e) = &step.result {
+                    self.shared.engine.metrics().refused(e.kind());
+                }
                 let refused = step.result.err().map(|e| e.to_string());
                 self.pending.extend(self.session.on_synced(doc, step.reply, refused));
             }
@@ -380,9 +417,12 @@ impl Pump {
     /// The session's positions into the link's status.
     fn report(&self) {
         let progress = self.session.progress();
+        if self.session.peer_is() == PeerIs::Parent {
+            self.shared.durability.set_own(progress.acked_through, &progress.durable_above);
+        }
         self.shared.links.update(self.peer.as_str(), |s| {
             s.sent_through = progress.sent_through;
-            s.acked_through = progress.acked_through;
+            s.note_acked(progress.acked_through, &progress.durable_above, now_ms());
             let moved = s.applied_through != progress.applied_through || s.peer_log_end < progress.peer_log_end;
             s.applied_through = progress.applied_through;
             s.peer_log_end = s.peer_log_end.max(progress.peer_log_end);

@@ -1,6 +1,6 @@
 //! What each link is doing: for operators, metrics and tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,7 +30,16 @@ pub struct LinkStatus {
     pub sync_messages: u64,
     /// Sessions that ran the repair path.
     pub repairs: u64,
+    /// Towards the parent: this node's log durable at the tiers above it, as the
+    /// parent's Acks say (`[0]` at the parent's parent).
+    pub durable_above: Vec<u64>,
+    /// When the acknowledged position moved, `(acked_through, ms)`, the last
+    /// [`ACKED_HISTORY_MAX`]: since when a tier has held an entry.
+    pub acked_at: VecDeque<(u64, u64)>,
 }
+
+/// Moves of the acknowledged position kept per link.
+pub const ACKED_HISTORY_MAX: usize = 64;
 
 /// Every link of a node, by peer id.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +59,23 @@ impl LinkStatus {
     /// up, otherwise the time since it last was.
     pub fn lag_ms(&self, now_ms: u64) -> u64 {
         if self.connected && self.lag_changes() == 0 { 0 } else { now_ms.saturating_sub(self.caught_up_ms) }
+    }
+
+    /// Records what the peer acknowledged (and, from a parent, the watermarks above).
+    pub fn note_acked(&mut self, acked_through: u64, durable_above: &[u64], now_ms: u64) {
+        if acked_through > self.acked_through {
+            if self.acked_at.len() == ACKED_HISTORY_MAX {
+                self.acked_at.pop_front();
+            }
+            self.acked_at.push_back((acked_through, now_ms));
+        }
+        self.acked_through = acked_through;
+        self.durable_above = durable_above.to_vec();
+    }
+
+    /// When the peer first acknowledged entry `seq`, as far as the kept history says.
+    pub fn acked_since_ms(&self, seq: u64) -> Option<u64> {
+        self.acked_at.iter().find(|(through, _)| *through >= seq).map(|(_, ms)| *ms)
     }
 
     /// Records that the applied position or the peer's end moved.

@@ -24,6 +24,7 @@
 //! every call is taken, as an unchecked caller, and the node logs that at start.
 
 use crate::link::Shared;
+use crate::logging::LogBudget;
 use linli_core::schema::Registries;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -123,11 +124,13 @@ pub struct Authority {
     /// This node's parent's id, if it has one.
     parent: Option<String>,
     pub refusals: Refusals,
+    /// Lines about refused calls, which a client could make without end.
+    refusal_log: Arc<LogBudget>,
 }
 
 impl Authority {
     pub fn new(shared: Arc<Shared>, registries: Registries, secure: bool, parent: Option<String>) -> Self {
-        Self { shared, registries, secure, parent, refusals: Refusals::default() }
+        Self { shared, registries, secure, parent, refusals: Refusals::default(), refusal_log: Arc::default() }
     }
 
     /// The caller of `request`; `UNAUTHENTICATED` over TLS without a certificate id.
@@ -169,7 +172,9 @@ impl Authority {
 
     fn refuse(&self, rpc: &'static str, caller: &Caller, target: &str, rule: &'static str, why: String) -> Status {
         self.refusals.count(rpc, rule);
-        tracing::warn!(rpc, caller = caller.id(), target, rule, "call refused");
+        if let Some(held_back) = self.refusal_log.allow() {
+            tracing::warn!(rpc, caller = caller.id(), target, rule, held_back, "call refused");
+        }
         Status::permission_denied(format!("{rpc} by `{}` on {target}: refused ({rule}): {why}", caller.id()))
     }
 

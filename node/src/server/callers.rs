@@ -84,6 +84,11 @@ impl Default for Callers {
 }
 
 impl Callers {
+    /// Watches open now, for metrics.
+    pub fn watches_open(&self) -> usize {
+        WATCHES_MAX.saturating_sub(self.watches.available_permits())
+    }
+
     /// One more of `kind` for `caller`, within `max`.
     fn take(&self, caller: &str, kind: &'static str, max: usize) -> Result<Held, Status> {
         let key = (caller.to_string(), kind);

@@ -9,6 +9,8 @@
 
 pub mod authority;
 pub mod callers;
+mod durable;
+pub mod health;
 pub mod metrics;
 pub mod query;
 mod registry;
@@ -21,7 +23,9 @@ use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::ReplicationService;
 use crate::link::{FRAME_BYTES_MAX, Links, Shared, trimmer, uplink};
+use crate::logging::LogBudget;
 use authority::Authority;
+use health::Health;
 use linli_core::ids::NodeId;
 use linli_core::link::{Routes, tree};
 use linli_core::replica::ReplicaConfig;
@@ -35,8 +39,14 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
+
+/// How long health reads NOT_SERVING, after the engine stopped, before the server
+/// shuts down.
+const STOPPED_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a shutdown waits for open calls before it cuts them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a running server exposes to the code that started it (tests, the simulator).
 #[derive(Clone)]
@@ -48,7 +58,9 @@ pub struct Running {
 }
 
 /// Runs a server on `listener` until `shutdown` completes. `started` receives the
-/// handles once the engine is open.
+/// handles once the engine is open. Returns [`NodeError::Stopped`] when the engine
+/// stopped under it (a failed commit, a thread that panicked), after health turned
+/// NOT_SERVING and the server shut down: the caller exits non-zero.
 pub async fn run(
     config: ServerConfig,
     registries: Registries,
@@ -65,6 +77,34 @@ pub async fn run(
             None
         }
     };
+    let server_builder = || -> Result<tonic::transport::Server, NodeError> {
+        // Pings on every connection: a child whose host vanished (no FIN, no RST) is
+        // seen as gone within twice the keepalive, not kept as connected forever.
+        let keepalive = std::time::Duration::from_millis(config.link.keepalive_ms);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some((pem, _)) = &tls {
+            builder = builder.tls_config(pem.server())?;
+        }
+        Ok(builder.http2_keepalive_interval(Some(keepalive)).http2_keepalive_timeout(Some(keepalive * 2)))
+    };
+    // Health and reflection answer while the store opens (NOT_SERVING until it is).
+    let listener = Arc::new(listener);
+    let (health, health_service) = Health::starting().await;
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<()>();
+    let handed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (reflection_v1, reflection_v1alpha) = health::reflection()?;
+    let early = server_builder()?
+        .add_service(health_service.clone())
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(
+            health::Accepting { listener: listener.clone(), handed_over: Some(handed_over.clone()) },
+            async {
+                let _ = opened_rx.await;
+            },
+        );
+    let early = tokio::spawn(early);
+
     let tier = config.tier;
     let scope = tree::scope(tier, &config.id, &config.children);
     let replica =
@@ -87,6 +127,8 @@ pub async fn run(
         link: config.link.clone(),
         links: links.clone(),
         shutdown: stop_rx.clone(),
+        refusal_log: LogBudget::default(),
+        durability: Default::default(),
     });
     let parent_id = config.parent.as_deref().map(|parent| {
         let configured = match &config.transport {
@@ -96,10 +138,17 @@ pub async fn run(
         uplink::server_id(parent, configured)
     });
     let authority = Authority::new(shared.clone(), registries, tls.is_some(), parent_id);
-    if let Some(started) = started {
+    let callers = callers::Callers::default();
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Io { what: format!("metrics listening on {addr}"), source })?;
+        tracing::info!(%addr, "metrics");
         let refusals = authority.refusals.clone();
-        let _ = started.send(Running { engine: handle.clone(), links: links.clone(), refusals });
+        let callers = callers.clone();
+        tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), refusals, callers, stop_rx.clone()));
     }
+
     let uplink = config.parent.clone().map(|parent| {
         let client_tls =
             tls.as_ref().map(|(pem, parent_id)| pem.client(&uplink::server_id(&parent, parent_id.as_deref())));
@@ -107,18 +156,6 @@ pub async fn run(
     });
     let children = config.children.iter().cloned().collect();
     tokio::spawn(trimmer::run(shared.clone(), children, config.parent.is_some()));
-    if let Some(addr) = config.metrics_listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| NodeError::Io { what: format!("metrics listening on {addr}"), source })?;
-        tracing::info!(%addr, "metrics");
-        let refusals = authority.refusals.clone();
-        tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), refusals, stop_rx.clone()));
-    }
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<RegistryServer<RegistryService>>().await;
-    health.set_serving::<QueryServer<QueryService>>().await;
     let children_set = config.children.iter().cloned().collect();
     let service = ReplicationService::new(shared.clone(), children_set, tls.is_some(), config.subtrees.clone());
     let replication = ReplicationServer::new(service)
@@ -127,36 +164,74 @@ pub async fn run(
         .max_decoding_message_size(FRAME_BYTES_MAX)
         .max_encoding_message_size(FRAME_BYTES_MAX);
     let mut stop_on_shutdown = stop_rx.clone();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing links, finishing calls");
-        let _ = stop_tx.send(true);
+    // Shutdown comes from the caller, or from the engine stopping under the server.
+    let engine_failure = Arc::new(std::sync::Mutex::new(None::<String>));
+    let signal = {
+        let mut stopped = handle.stopped();
+        let health = health.clone();
+        let engine_failure = engine_failure.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => tracing::info!("shutting down: closing links, finishing calls"),
+                reason = async { stopped.wait_for(Option::is_some).await.ok().and_then(|r| r.clone()) } => {
+                    let reason = reason.unwrap_or_default();
+                    tracing::error!(%reason, "the engine stopped: health is NOT_SERVING, the server shuts down and exits with an error; a restart recovers from disk");
+                    health.engine_stopped().await;
+                    if let Ok(mut failure) = engine_failure.lock() {
+                        *failure = Some(reason);
+                    }
+                    // Probes and load balancers read NOT_SERVING before the port closes.
+                    tokio::time::sleep(STOPPED_LINGER).await;
+                }
+            }
+            let _ = stop_tx.send(true);
+        }
     };
-    // Pings on every connection: a child whose host vanished (no FIN, no RST) is seen
-    // as gone within twice the keepalive, not kept as connected forever.
-    let keepalive = std::time::Duration::from_millis(config.link.keepalive_ms);
-    let mut builder = tonic::transport::Server::builder();
-    if let Some((pem, _)) = &tls {
-        builder = builder.tls_config(pem.server())?;
-    }
-    let server = builder
-        .tcp_nodelay(true)
-        .http2_keepalive_interval(Some(keepalive))
-        .http2_keepalive_timeout(Some(keepalive * 2))
+    let (reflection_v1, reflection_v1alpha) = health::reflection()?;
+    let server = server_builder()?
         .add_service(health_service)
-        .add_service(RegistryServer::new(RegistryService::new(handle.clone(), authority.clone())))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(RegistryServer::new(RegistryService::new(handle.clone(), authority.clone(), shared.clone())))
         .add_service(replication)
         .add_service(QueryServer::new(QueryService::new(
             shared.clone(),
             config.children.iter().cloned().collect(),
             authority.clone(),
+            callers,
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(health::Accepting { listener, handed_over: None }, async move {
             let _ = stop_on_shutdown.wait_for(|stop| *stop).await;
         });
+    // The early server stops accepting (a client in the middle of its TLS handshake
+    // with it at this moment sees the connection close, and connects again); the full
+    // server accepts from here on, so the handles go out only now.
+    handed_over.store(true, std::sync::atomic::Ordering::Release);
+    let _ = opened_tx.send(());
+    drop(early);
+    if let Some(started) = started {
+        let refusals = authority.refusals.clone();
+        let _ = started.send(Running { engine: handle.clone(), links: links.clone(), refusals });
+    }
+    health.opened(config.parent.is_some()).await;
+    if config.parent.is_some() {
+        tokio::spawn(health.clone().follow_parent(links.clone(), stop_rx.clone()));
+    }
     tracing::info!(node = %node, tier = tier.as_str(), "serving");
     let signal = tokio::spawn(signal);
-    let served = server.await;
+    // Calls still open SHUTDOWN_GRACE after the stop (a health or query Watch that its
+    // client keeps) are cut: a stopping server always ends.
+    let mut grace = stop_rx.clone();
+    let served = tokio::select! {
+        served = server => served,
+        _ = async {
+            let _ = grace.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "calls still open after the shutdown grace: closing them");
+            Ok(())
+        }
+    };
     signal.abort();
     if let Some(uplink) = uplink {
         let _ = uplink.await;
@@ -165,7 +240,11 @@ pub async fn run(
         .await
         .map_err(|e| NodeError::Link { peer: "engine".into(), reason: e.to_string() })?;
     served?;
-    Ok(())
+    let failure = engine_failure.lock().map(|failure| failure.clone()).unwrap_or_default();
+    match failure {
+        Some(reason) => Err(NodeError::Stopped { reason: Some(reason) }),
+        None => Ok(()),
+    }
 }
 
 /// Routes from config and what the store remembers (see `linli_core::link::tree`);

@@ -41,8 +41,9 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>, authority: Authority) -> Self {
-        Self { shared, children, callers: Callers::default(), authority }
+    /// `callers`: the bounds on watches and queries, shared with the metrics.
+    pub fn new(shared: Arc<Shared>, children: BTreeSet<String>, authority: Authority, callers: Callers) -> Self {
+        Self { shared, children, callers, authority }
     }
 }
 
@@ -114,7 +115,11 @@ impl query_server::Query for QueryService {
         let who = self.authority.caller("Query.Ask", &request)?;
         self.authority.may_see_all("Query.Ask", &who)?;
         let _turn = self.callers.ask(&caller(&who, &request)).await?;
-        Ok(Response::new(ask(&self.shared, request.into_inner()).await?))
+        let kind = query_name(request.get_ref());
+        let started = std::time::Instant::now();
+        let answered = ask(&self.shared, request.into_inner()).await;
+        self.shared.engine.metrics().query(kind).observe_duration(started.elapsed());
+        Ok(Response::new(answered?))
     }
 
     type WatchStream = ReceiverStream<Result<v1::QueryReply, Status>>;
@@ -237,6 +242,7 @@ impl query_server::Query for QueryService {
                 acked_through: s.acked_through,
                 peer_log_end: s.peer_log_end,
                 applied_through: s.applied_through,
+                durable_above: s.durable_above,
             })
             .collect();
         Ok(Response::new(v1::LinksReply {

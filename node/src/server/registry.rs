@@ -2,24 +2,30 @@
 //! a community. Every call is checked by [`Authority`] first.
 
 use super::authority::{Authority, Show};
+use super::durable;
 use crate::engine::EngineHandle;
 use crate::error::NodeError;
+use crate::link::Shared;
 use linli_core::Error as CoreError;
 use linli_core::ids::RecordKey;
 use linli_core::replica::SplitRule;
 use linli_core::write::{Target, Write};
+use linli_proto::convert::durable_wait;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub struct RegistryService {
     engine: EngineHandle,
     authority: Authority,
+    /// The links and watermarks, for writes that wait to be durable above.
+    shared: Arc<Shared>,
 }
 
 impl RegistryService {
-    pub fn new(engine: EngineHandle, authority: Authority) -> Self {
-        Self { engine, authority }
+    pub fn new(engine: EngineHandle, authority: Authority, shared: Arc<Shared>) -> Self {
+        Self { engine, authority, shared }
     }
 }
 
@@ -45,7 +51,9 @@ impl Registry for RegistryService {
     #[tracing::instrument(skip_all, name = "registry.write")]
     async fn write(&self, request: Request<v1::WriteRequest>) -> Result<Response<v1::WriteReply>, Status> {
         let caller = self.authority.caller("Registry.Write", &request)?;
-        let write = Write::try_from(request.into_inner()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let request = request.into_inner();
+        let wait = durable_wait(&request).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let write = Write::try_from(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (owner, registry, target) = match &write.target {
             Target::Create { owner, registry } => {
                 (owner.as_str(), registry.as_str(), format!("a new {registry} record of `{owner}`"))
@@ -55,6 +63,10 @@ impl Registry for RegistryService {
         let fields: Vec<&str> = write.ops.iter().map(|op| op.field()).collect();
         self.authority.may_write(&caller, owner, registry, &fields, &target)?;
         let written = self.engine.write_async(write).await.map_err(status)?;
+        // Only local fields set: nothing to ship, nothing to wait for.
+        if let (Some((tier, wait_ms)), Some(seq)) = (wait, written.seq) {
+            durable::until_durable(&self.shared, seq, tier, wait_ms).await?;
+        }
         Ok(Response::new(v1::WriteReply::from(&written)))
     }
 
@@ -71,6 +83,15 @@ impl Registry for RegistryService {
             Show::NoPersonal => self.authority.without_personal(&registry, r.to_json()),
         });
         Ok(Response::new(v1::GetReply { record_json: json.map(|j| j.to_string()) }))
+    }
+
+    #[tracing::instrument(skip_all, name = "registry.where")]
+    async fn r#where(&self, request: Request<v1::WhereRequest>) -> Result<Response<v1::WhereReply>, Status> {
+        let caller = self.authority.caller("Registry.Where", &request)?;
+        let key = RecordKey::parse(&request.into_inner().record_key)
+            .map_err(|e| Status::invalid_argument(format!("record_key: {e}")))?;
+        self.authority.may_read("Registry.Where", &caller, &key.doc.owner, &format!("record {key}"))?;
+        Ok(Response::new(durable::locate(&self.shared, key).await?))
     }
 
     #[tracing::instrument(skip_all, name = "registry.split")]

@@ -4,6 +4,7 @@ use crate::ProtoError;
 use crate::v1;
 use crate::v1::frame::Body;
 use linli_core::ids::{DocId, NodeId};
+use linli_core::link::limits::TIERS_ABOVE_MAX;
 use linli_core::link::{Checkpoint, Frame, Hello, Tier};
 use linli_core::store::LogEntry;
 
@@ -17,12 +18,14 @@ impl From<Tier> for v1::Tier {
     }
 }
 
-fn tier_from_wire(tier: i32) -> Result<Tier, ProtoError> {
+/// A tier from the wire; `message` and `field` name where it was read.
+pub(crate) fn tier_from_wire(tier: i32, message: &'static str, field: &'static str) -> Result<Tier, ProtoError> {
     match v1::Tier::try_from(tier) {
         Ok(v1::Tier::Community) => Ok(Tier::Community),
         Ok(v1::Tier::Street) => Ok(Tier::Street),
         Ok(v1::Tier::District) => Ok(Tier::District),
-        _ => Err(ProtoError::Missing { message: "Hello", field: "tier" }),
+        Ok(v1::Tier::Unspecified) => Err(ProtoError::Missing { message, field }),
+        Err(_) => Err(ProtoError::Invalid { message, field, reason: format!("is not a tier ({tier})") }),
     }
 }
 
@@ -47,7 +50,7 @@ impl From<&Frame> for v1::Frame {
                 through: *through,
                 fingerprint: *fingerprint,
             }),
-            Frame::Ack { through } => Body::Ack(v1::Ack { through: *through }),
+            Frame::Ack { through, above } => Body::Ack(v1::Ack { through: *through, above: above.clone() }),
             Frame::Refusal { seq, doc, reason } => {
                 Body::Refusal(v1::Refusal { seq: *seq, doc: doc.clone(), reason: reason.clone() })
             }
@@ -71,7 +74,7 @@ impl TryFrom<v1::Frame> for Frame {
             }
             Body::Hello(hello) => Frame::Hello(Hello {
                 node: NodeId::new(&hello.node).map_err(core("Hello"))?,
-                tier: tier_from_wire(hello.tier)?,
+                tier: tier_from_wire(hello.tier, "Hello", "tier")?,
                 log_id: hello.log_id,
                 log_end: hello.log_end,
                 log_trimmed: hello.log_trimmed,
@@ -87,7 +90,19 @@ impl TryFrom<v1::Frame> for Frame {
                 through: batch.through,
                 fingerprint: batch.fingerprint,
             },
-            Body::Ack(ack) => Frame::Ack { through: ack.through },
+            Body::Ack(ack) => {
+                if ack.above.len() > TIERS_ABOVE_MAX {
+                    return Err(ProtoError::Invalid {
+                        message: "Ack",
+                        field: "above",
+                        reason: format!(
+                            "holds {} tiers, past the {TIERS_ABOVE_MAX} a tree may have above a parent",
+                            ack.above.len()
+                        ),
+                    });
+                }
+                Frame::Ack { through: ack.through, above: ack.above }
+            }
             Body::Refusal(refusal) => Frame::Refusal { seq: refusal.seq, doc: refusal.doc, reason: refusal.reason },
             Body::Sync(sync) => {
                 Frame::Sync { doc: DocId::parse(&sync.doc).map_err(core("SyncMessage"))?, message: sync.message }
@@ -118,7 +133,7 @@ mod tests {
         let doc = DocId::parse("lg-pingdi-pingdi/requests/2026-11").unwrap();
         let entry = LogEntry { seq: 3, doc: doc.clone(), origin: None, changes: vec![vec![1]] };
         round_trip(Frame::Batch { entries: vec![entry], through: 5, fingerprint: 9 });
-        round_trip(Frame::Ack { through: 5 });
+        round_trip(Frame::Ack { through: 5, above: vec![4, 2] });
         round_trip(Frame::Refusal { seq: 3, doc: doc.to_string(), reason: "not yours".into() });
         round_trip(Frame::Sync { doc, message: vec![0x42, 1] });
     }

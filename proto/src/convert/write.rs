@@ -3,6 +3,7 @@
 use crate::ProtoError;
 use crate::v1;
 use linli_core::ids::RecordKey;
+use linli_core::link::Tier;
 use linli_core::write::{FieldOp, Target, Write};
 
 const MESSAGE: &str = "WriteRequest";
@@ -27,8 +28,31 @@ impl From<&Write> for v1::WriteRequest {
                 v1::FieldOp { field: field.clone(), op: Some(op) }
             })
             .collect();
-        v1::WriteRequest { target: Some(target), ops }
+        v1::WriteRequest { target: Some(target), ops, ..Default::default() }
     }
+}
+
+/// Wait for a write to be durable at the tier of `durable_at` when nothing else is said.
+pub const WAIT_MS_DEFAULT: u64 = 10_000;
+/// The longest wait a client may ask for.
+pub const WAIT_MS_MAX: u64 = 600_000;
+
+/// What a `WriteRequest` asks to wait for before its answer: a tier above the node and
+/// how long, in ms; `None` to be answered once the write is durable where it is made.
+pub fn durable_wait(request: &v1::WriteRequest) -> Result<Option<(Tier, u64)>, ProtoError> {
+    if request.durable_at == v1::Tier::Unspecified as i32 {
+        return Ok(None);
+    }
+    let tier = super::frame::tier_from_wire(request.durable_at, MESSAGE, "durable_at")?;
+    let wait_ms = request.wait_ms.unwrap_or(WAIT_MS_DEFAULT);
+    if wait_ms > WAIT_MS_MAX {
+        return Err(ProtoError::Invalid {
+            message: MESSAGE,
+            field: "wait_ms",
+            reason: format!("is {wait_ms}, past the longest wait of {WAIT_MS_MAX} ms"),
+        });
+    }
+    Ok(Some((tier, wait_ms)))
 }
 
 impl TryFrom<v1::WriteRequest> for Write {
@@ -89,10 +113,25 @@ mod tests {
         let bad = v1::WriteRequest {
             target: Some(v1::write_request::Target::UpdateKey("lg-pingdi-pingdi/tasks/2026-11/r1".into())),
             ops: vec![v1::FieldOp { field: "status".into(), op: Some(v1::field_op::Op::SetJson("accepted".into())) }],
+            ..Default::default()
         };
         let err = Write::try_from(bad).unwrap_err().to_string();
         assert!(err.starts_with("WriteRequest: `status` is not valid JSON"), "{err}");
-        let err = Write::try_from(v1::WriteRequest { target: None, ops: vec![] }).unwrap_err().to_string();
+        let err = Write::try_from(v1::WriteRequest::default()).unwrap_err().to_string();
         assert_eq!(err, "WriteRequest: `target` is missing");
+    }
+
+    #[test]
+    fn a_wait_names_a_known_tier_within_the_longest_wait() {
+        let mut request = v1::WriteRequest::default();
+        assert_eq!(durable_wait(&request).unwrap(), None);
+        request.durable_at = v1::Tier::District as i32;
+        assert_eq!(durable_wait(&request).unwrap(), Some((Tier::District, WAIT_MS_DEFAULT)));
+        request.wait_ms = Some(WAIT_MS_MAX + 1);
+        let err = durable_wait(&request).unwrap_err().to_string();
+        assert_eq!(err, "WriteRequest: `wait_ms` is 600001, past the longest wait of 600000 ms");
+        request.durable_at = 9;
+        let err = durable_wait(&request).unwrap_err().to_string();
+        assert_eq!(err, "WriteRequest: `durable_at` is not a tier (9)");
     }
 }

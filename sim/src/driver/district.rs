@@ -18,6 +18,17 @@ use linli_core::replica::{SplitReport, SplitRule, Written};
 use linli_core::write::Write;
 use std::time::Duration;
 
+/// How far a parent is behind a child's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Entries of the child's log the parent has not applied.
+    pub entries: u64,
+    /// Real mode: ms since the parent last held all of the child's log it knew of (its
+    /// `linli_link_lag_seconds`). Sim mode: ms since the parent last applied from the
+    /// child, or was last seen caught up by a sample, while it is behind.
+    pub ms: u64,
+}
+
 /// What became of a write.
 #[derive(Debug)]
 pub enum Wrote {
@@ -78,8 +89,12 @@ pub trait District: 'static {
     async fn log_end(&self, node: &str) -> Result<Option<u64>, SimError>;
     /// `child`'s link to `parent`; `None` while either end is down.
     async fn link(&self, child: &str, parent: &str) -> Result<Option<LinkState>, SimError>;
-    /// Entries of `child`'s log that `parent` has not applied, as far as it knows.
-    async fn lag(&self, child: &str, parent: &str) -> Result<u64, SimError>;
+    /// How far `parent` is behind `child`'s log: in entries, counted from the child's
+    /// side (a parent cannot know what a cut-off child wrote), and in ms.
+    async fn lag(&self, child: &str, parent: &str) -> Result<Lag, SimError>;
+    /// How far `community`'s log is durable at the top of the tree (the district), as
+    /// its parent's Acks said last; `None` while unknown (down, or not yet told).
+    async fn durable_at_top(&self, community: &str) -> Result<Option<u64>, SimError>;
     /// Bytes on `child`'s uplink since the start.
     fn link_bytes(&self, child: &str) -> Result<u64, SimError>;
     fn bytes_on_links(&self) -> u64;

@@ -18,7 +18,7 @@ mod faults;
 mod settle;
 mod workload;
 
-pub use district::{District, LinkState, Pace, Wrote};
+pub use district::{District, Lag, LinkState, Pace, Wrote};
 
 use crate::checks::Check;
 use crate::error::SimError;
@@ -143,6 +143,8 @@ struct Driver<'a, D: District> {
     probe_paths: Vec<(String, String)>,
     probe: Option<workload::Probe>,
     latencies: Vec<(String, Duration)>,
+    /// Probes until their community's watermark at the district covered them.
+    durable_latencies: Vec<Duration>,
 
     /// Fault events, moves and splits not finished yet.
     faults_open: usize,
@@ -207,6 +209,7 @@ pub async fn run<D: District>(
             .collect(),
         probe: None,
         latencies: Vec::new(),
+        durable_latencies: Vec::new(),
         faults_open: 0,
         tree_busy: false,
         tree_backlog: VecDeque::new(),
@@ -378,6 +381,7 @@ impl<D: District> Driver<'_, D> {
             ledger_writes: self.ledger.writes(),
             records: self.ledger.records().len(),
             latencies: std::mem::take(&mut self.latencies),
+            durable_latencies: std::mem::take(&mut self.durable_latencies),
             catch_ups: std::mem::take(&mut self.catch_ups),
             splits: std::mem::take(&mut self.splits),
             idle,

@@ -30,8 +30,11 @@ pub(super) struct SampleJob {
 /// Bytes, writes, memory, and each street's lag at the district.
 pub(super) async fn sample<D: District>(district: &D, job: SampleJob) -> Result<Sample, SimError> {
     let mut street_lag = Vec::with_capacity(job.streets.len());
+    let mut street_lag_ms = Vec::with_capacity(job.streets.len());
     for street in job.streets.iter() {
-        street_lag.push(district.lag(street, &job.district).await?);
+        let lag = district.lag(street, &job.district).await?;
+        street_lag.push(lag.entries);
+        street_lag_ms.push(lag.ms);
     }
     let log = district.log_entries_max();
     Ok(Sample {
@@ -42,6 +45,7 @@ pub(super) async fn sample<D: District>(district: &D, job: SampleJob) -> Result<
         log_entries_max: log.0,
         log_written_max: log.1,
         street_lag,
+        street_lag_ms,
     })
 }
 

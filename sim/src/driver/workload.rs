@@ -92,8 +92,14 @@ pub(super) async fn step<D: District>(district: &D, job: StepJob) -> Result<Step
 /// A probe written, waiting to be read at the district.
 pub(super) struct Probe {
     key: RecordKey,
+    community: String,
     street: String,
     sent: Duration,
+    /// The log entry of the probe at its community, and when the community's
+    /// watermark at the district first covered it.
+    seq: Option<u64>,
+    durable_after: Option<Duration>,
+    arrived_after: Option<Duration>,
 }
 
 pub(super) struct ProbeWrite {
@@ -103,6 +109,7 @@ pub(super) struct ProbeWrite {
 }
 
 pub(super) struct ProbeWritten {
+    community: String,
     street: String,
     write: Write,
     wrote: Option<Written>,
@@ -112,10 +119,14 @@ pub(super) struct ProbeWritten {
 pub(super) struct ProbePoll {
     district: String,
     key: RecordKey,
+    community: String,
+    seq: Option<u64>,
 }
 
 pub(super) struct ProbePolled {
     arrived: bool,
+    /// The community's watermark at the district covers the probe.
+    durable: bool,
     at: Duration,
 }
 
@@ -126,12 +137,16 @@ pub(super) async fn probe_write<D: District>(district: &D, job: ProbeWrite) -> R
         Wrote::Down => None,
         Wrote::Refused(error) => return Err(error),
     };
-    Ok(ProbeWritten { street: job.street, write: job.write, wrote, sent })
+    Ok(ProbeWritten { community: job.community, street: job.street, write: job.write, wrote, sent })
 }
 
 pub(super) async fn probe_poll<D: District>(district: &D, job: ProbePoll) -> Result<ProbePolled, SimError> {
     let arrived = district.get(&job.district, &job.key).await?.is_some();
-    Ok(ProbePolled { arrived, at: district.now() })
+    let durable = match job.seq {
+        Some(seq) => district.durable_at_top(&job.community).await?.is_some_and(|durable| durable >= seq),
+        None => false,
+    };
+    Ok(ProbePolled { arrived, durable, at: district.now() })
 }
 
 impl<D: District> Driver<'_, D> {
@@ -268,13 +283,15 @@ impl<D: District> Driver<'_, D> {
     }
 
     pub(super) fn apply_probe_written(&mut self, written: ProbeWritten) -> Result<(), SimError> {
-        let ProbeWritten { street, write, wrote, sent } = written;
+        let ProbeWritten { community, street, write, wrote, sent } = written;
         let Some(wrote) = wrote else {
             self.at(self.now() + self.pace.probe_skip, Due::Probe);
             return Ok(());
         };
         self.ledger.acknowledge(&write, &wrote)?;
-        self.probe = Some(Probe { key: wrote.key, street, sent });
+        let seq = wrote.seq;
+        self.probe =
+            Some(Probe { key: wrote.key, community, street, sent, seq, durable_after: None, arrived_after: None });
         self.at(self.now(), Due::ProbePoll);
         Ok(())
     }
@@ -286,18 +303,31 @@ impl<D: District> Driver<'_, D> {
             return None;
         }
         let district = self.config.topology.district.clone();
-        Some(Job::ProbePoll(ProbePoll { district, key: probe.key.clone() }))
+        let job = ProbePoll { district, key: probe.key.clone(), community: probe.community.clone(), seq: probe.seq };
+        Some(Job::ProbePoll(job))
     }
 
+    /// A probe is timed twice: until a read at the district finds it, and until its
+    /// community's watermark says the district holds it durably.
     pub(super) fn apply_probe_polled(&mut self, polled: ProbePolled) {
-        let Some(probe) = &self.probe else { return };
+        let Some(probe) = &mut self.probe else { return };
         let waited = polled.at.saturating_sub(probe.sent);
-        if !polled.arrived && waited <= PROBE_TIMEOUT {
+        if polled.arrived && probe.arrived_after.is_none() {
+            probe.arrived_after = Some(waited);
+        }
+        if polled.durable && probe.durable_after.is_none() {
+            probe.durable_after = Some(waited);
+        }
+        let done = probe.arrived_after.is_some() && (probe.durable_after.is_some() || probe.seq.is_none());
+        if !done && waited <= PROBE_TIMEOUT {
             self.at(polled.at + PROBE_POLL, Due::ProbePoll);
             return;
         }
-        if polled.arrived {
-            self.latencies.push((probe.street.clone(), waited));
+        if let Some(arrived) = probe.arrived_after {
+            self.latencies.push((probe.street.clone(), arrived));
+        }
+        if let Some(durable) = probe.durable_after {
+            self.durable_latencies.push(durable);
         }
         let next = (probe.sent + self.pace.probe_gap).max(polled.at + self.pace.probe_pause);
         self.probe = None;

@@ -3,7 +3,7 @@
 
 use super::RealDistrict;
 use crate::checks::{self, Check};
-use crate::driver::{District, LinkState, Pace, Wrote};
+use crate::driver::{District, Lag, LinkState, Pace, Wrote};
 use crate::error::SimError;
 use crate::ledger::Ledger;
 use crate::report;
@@ -75,9 +75,20 @@ impl District for RealRun {
     }
 
     /// As the parent knows the child's log end (it keeps it while the child is down).
-    async fn lag(&self, child: &str, parent: &str) -> Result<u64, SimError> {
-        let links = self.district.links(parent).await?;
-        Ok(links.get(child).map_or(0, |l| l.peer_log_end.saturating_sub(l.applied_through)))
+    async fn lag(&self, child: &str, parent: &str) -> Result<Lag, SimError> {
+        let at_parent = self.district.links(parent).await?.remove(child);
+        let ms = at_parent.as_ref().map_or(0, |l| l.lag_ms(linli_node::link::status::now_ms()));
+        // The child's backlog: a parent cannot know what a cut-off child wrote.
+        let entries = match self.district.log_and_links(child).await? {
+            Some((end, links)) => links.get(parent).map_or(end, |l| end.saturating_sub(l.acked_through)),
+            None => at_parent.map_or(0, |l| l.lag_changes()),
+        };
+        Ok(Lag { entries, ms })
+    }
+
+    async fn durable_at_top(&self, community: &str) -> Result<Option<u64>, SimError> {
+        let links = self.district.links(community).await?;
+        Ok(links.values().find(|l| l.parent).and_then(|l| l.durable_above.last().copied()))
     }
 
     fn link_bytes(&self, child: &str) -> Result<u64, SimError> {

@@ -270,8 +270,12 @@ impl NodeProcess {
                     acked_through: row.acked_through,
                     peer_log_end: row.peer_log_end,
                     applied_through: row.applied_through,
+                    durable_above: row.durable_above,
                     refused_here: row.refused_here,
                     refused_there: row.refused_there,
+                    // As far as the node's answer lets it be rebuilt: `lag_ms` reads back
+                    // what the node computed.
+                    caught_up_ms: linli_node::link::status::now_ms().saturating_sub(row.lag_ms),
                     ..LinkStatus::default()
                 };
                 (row.peer, status)

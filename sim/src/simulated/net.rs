@@ -71,6 +71,9 @@ pub struct Link {
     /// How far each receiver has applied its sender's log: `[Up]` is the parent's
     /// checkpoint of the child, `[Down]` the child's of the parent.
     pub applied_through: [u64; 2],
+    /// Virtual ms when the parent last applied from the child (or a sample saw it
+    /// caught up): what a lag in seconds counts from.
+    pub progress_ms: u64,
 }
 
 impl Link {
@@ -175,6 +178,7 @@ impl Net {
                 bytes: 0,
                 sessions: 0,
                 applied_through: [0; 2],
+                progress_ms: 0,
             });
         }
         let clock = Clock { start_ms: 0, speed: 1.0 };
@@ -386,7 +390,18 @@ impl Net {
                 },
                 Action::Apply { docs, checkpoint, actors_refused } => {
                     engine_stepped = true;
+                    let through = checkpoint.through;
                     let (failed, waiting) = me.apply(session.peer(), actors_refused, docs, checkpoint, wall_ms)?;
+                    if session.peer_is() == PeerIs::Child {
+                        // As a server's pump: the child's watermarks above this node,
+                        // carried by the batch's Ack.
+                        let end = me.log_end()?;
+                        let durable = me.durable.entry(session.peer().to_string()).or_default();
+                        durable.note_applied(through, end);
+                        let above = durable.above(&me.levels);
+                        durable.forget_covered(&me.levels);
+                        let _ = session.on_durable_above(&above);
+                    }
                     for (doc, reason) in &failed {
                         tracing::warn!(%doc, %reason, from = %session.peer(), "refused a peer's changes");
                     }
@@ -435,10 +450,14 @@ impl Net {
     }
 
     fn note_progress(&mut self, link: usize) {
+        let now = self.now_ms;
         let l = &mut self.links[link];
         if let Some(ends) = l.active.as_ref() {
-            l.applied_through =
-                [ends[PARENT_END].progress().applied_through, ends[CHILD_END].progress().applied_through];
+            let applied = [ends[PARENT_END].progress().applied_through, ends[CHILD_END].progress().applied_through];
+            if applied[Dir::Up as usize] > l.applied_through[Dir::Up as usize] {
+                l.progress_ms = now;
+            }
+            l.applied_through = applied;
         }
     }
 
@@ -492,6 +511,33 @@ impl Net {
         Ok(())
     }
 
+    /// As a server's pumps: the uplink `link`'s Acks moved `node`'s watermarks, so may
+    /// its children's; each child's session sends what rose.
+    fn carry_down(&mut self, link: usize, node: usize) -> Result<(), SimError> {
+        let Some(ends) = self.links[link].active.as_ref() else { return Ok(()) };
+        let progress = ends[CHILD_END].progress();
+        let mut levels = vec![progress.acked_through];
+        levels.extend(progress.durable_above);
+        if self.nodes[node].levels == levels {
+            return Ok(());
+        }
+        self.nodes[node].levels = levels;
+        for down in self.downlinks[node].clone() {
+            let child = self.links[down].child;
+            let child_id = self.nodes[child].id.to_string();
+            let me = &mut self.nodes[node];
+            let Some(durable) = me.durable.get_mut(&child_id) else { continue };
+            let above = durable.above(&me.levels);
+            durable.forget_covered(&me.levels);
+            let Some(ends) = self.links[down].active.as_mut() else { continue };
+            let actions: Vec<Action> = ends[PARENT_END].on_durable_above(&above).into_iter().collect();
+            if !actions.is_empty() {
+                self.drive(down, PARENT_END, actions)?;
+            }
+        }
+        Ok(())
+    }
+
     fn on_deliver(&mut self, link: usize, dir: Dir, frame: Frame) -> Result<Delivered, SimError> {
         let end = match dir {
             Dir::Up => PARENT_END,
@@ -501,7 +547,12 @@ impl Net {
         let delivered = Delivered { link, dir, receiver };
         let Some(ends) = self.links[link].active.as_mut() else { return Ok(delivered) };
         match ends[end].on_frame(frame, &self.nodes[receiver].routes) {
-            Ok(actions) => self.drive(link, end, actions)?,
+            Ok(actions) => {
+                self.drive(link, end, actions)?;
+                if end == CHILD_END {
+                    self.carry_down(link, receiver)?;
+                }
+            }
             Err(e) => {
                 // As a real session: a peer that breaks the protocol ends it.
                 tracing::warn!(error = %e, "link session ended");
@@ -525,7 +576,8 @@ fn frame_bytes(frame: &Frame) -> u64 {
             .sum(),
         Frame::Sync { doc, message } => doc.to_string().len() as u64 + message.len() as u64,
         Frame::Refusal { doc, reason, .. } => (doc.len() + reason.len()) as u64,
-        Frame::Ack { .. } | Frame::Hello(_) => 8,
+        Frame::Ack { above, .. } => 8 + 8 * above.len() as u64,
+        Frame::Hello(_) => 8,
     };
     FRAME_OVERHEAD_BYTES + payload
 }

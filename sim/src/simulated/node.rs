@@ -10,6 +10,7 @@
 use crate::error::SimError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
+use linli_core::link::durable::Durable;
 use linli_core::link::{Checkpoint, Hello, Routes, Tier, tree};
 use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
@@ -37,6 +38,11 @@ pub struct SimNode {
     incarnation: u64,
     /// Added to the simulated time this node's clock reads.
     pub skew_ms: i64,
+    /// This node's log durable at each tier above it, from its parent's Acks (as a
+    /// server's `link::durability`), and per child the points that carry them over to
+    /// the child's log. Lost with a crash, as a server's are.
+    pub levels: Vec<u64>,
+    pub durable: BTreeMap<String, Durable>,
 }
 
 fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
@@ -61,6 +67,8 @@ impl SimNode {
             replica: None,
             incarnation: 0,
             skew_ms: 0,
+            levels: Vec::new(),
+            durable: BTreeMap::new(),
         }
     }
 
@@ -132,6 +140,8 @@ impl SimNode {
 
     /// Stops the node; what it committed stays.
     pub fn crash(&mut self) {
+        self.levels.clear();
+        self.durable.clear();
         self.replica = None;
     }
 

@@ -6,7 +6,7 @@
 use super::net::{Dir, Net};
 use super::{Inspector, SimDistrict};
 use crate::checks::{self, Check};
-use crate::driver::{self, District, LinkState, Pace, Wrote};
+use crate::driver::{self, District, Lag, LinkState, Pace, Wrote};
 use crate::error::SimError;
 use crate::ledger::Ledger;
 use crate::report::{Report, ZSTD_ENTRIES_MAX, zstd_bytes};
@@ -195,13 +195,26 @@ impl District for SimRun {
         }))
     }
 
-    async fn lag(&self, child: &str, _parent: &str) -> Result<u64, SimError> {
-        let district = self.district.borrow();
+    async fn lag(&self, child: &str, _parent: &str) -> Result<Lag, SimError> {
+        let mut district = self.district.borrow_mut();
         let c = district.node(child)?;
-        let net = &district.net;
-        let Some(link) = net.uplink(c) else { return Ok(0) };
+        let net = &mut district.net;
+        let Some(link) = net.uplink(c) else { return Ok(Lag::default()) };
         let end = net.nodes[c].log_end().unwrap_or(0);
-        Ok(end.saturating_sub(net.links[link].applied_through[Dir::Up as usize]))
+        let now = net.now_ms;
+        let link = &mut net.links[link];
+        let entries = end.saturating_sub(link.applied_through[Dir::Up as usize]);
+        if entries == 0 {
+            link.progress_ms = now;
+        }
+        Ok(Lag { entries, ms: if entries == 0 { 0 } else { now.saturating_sub(link.progress_ms) } })
+    }
+
+    async fn durable_at_top(&self, community: &str) -> Result<Option<u64>, SimError> {
+        let district = self.district.borrow();
+        let c = district.node(community)?;
+        // A community's levels: [at its street, at the district].
+        Ok(district.net.nodes[c].levels.get(1).copied())
     }
 
     fn link_bytes(&self, child: &str) -> Result<u64, SimError> {

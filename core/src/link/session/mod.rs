@@ -40,7 +40,7 @@ mod send;
 mod tests;
 
 use super::Checkpoint;
-use super::{Frame, Hello, LinkLimits, Routes, log_diverged, resume};
+use super::{Frame, Hello, LinkLimits, Routes, durable, log_diverged, resume};
 use crate::error::Error;
 use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
@@ -94,6 +94,10 @@ pub struct Progress {
     /// The peer's log: applied here through (durable), and its end as last known.
     pub applied_through: u64,
     pub peer_log_end: u64,
+    /// This node's log durable at the tiers above the peer (a parent's watermarks,
+    /// see [`crate::link::durable`]): `[0]` at the peer's parent, and so on up. Empty
+    /// towards a child.
+    pub durable_above: Vec<u64>,
     /// Batches sent and not acknowledged.
     pub in_flight: usize,
     /// Whether this session runs the repair path.
@@ -114,6 +118,10 @@ pub struct Session {
     peer_lost: bool,
     /// The session asked for [`Action::RenewLog`]: it does nothing more.
     ended: bool,
+    /// Towards a parent: this node's log durable at the tiers above it, as its Acks
+    /// said. Towards a child: the child's log durable at the tiers above this node,
+    /// as this node last computed it ([`Session::on_durable_above`]), sent with every Ack.
+    above: Vec<u64>,
 }
 
 fn broken(peer: &NodeId, reason: String) -> Error {
@@ -153,6 +161,7 @@ impl Session {
             i_lost: resume.i_lost,
             peer_lost: resume.peer_lost,
             ended: false,
+            above: Vec::new(),
             limits,
         };
         let actions = match (diverged, resume.repair) {
@@ -222,13 +231,28 @@ impl Session {
                 let checkpoint_log = self.peer_log_id.clone();
                 let checkpoint = Checkpoint { log_id: checkpoint_log, through, fingerprint };
                 let actors_refused = self.actors_refused(routes);
-                self.receive.on_batch(entries, checkpoint, actors_refused, refuses).map_err(|refused| match refused {
-                    receive::BatchRefused::Broken(reason) => broken(peer, reason),
-                    receive::BatchRefused::OverBound(reason) => Error::LinkOverBound { peer: peer.to_string(), reason },
-                })
+                let actions = self.receive.on_batch(entries, checkpoint, actors_refused, refuses).map_err(
+                    |refused| match refused {
+                        receive::BatchRefused::Broken(reason) => broken(peer, reason),
+                        receive::BatchRefused::OverBound(reason) => {
+                            Error::LinkOverBound { peer: peer.to_string(), reason }
+                        }
+                    },
+                )?;
+                Ok(self.with_above(actions))
             }
-            Frame::Ack { through } => {
+            Frame::Ack { through, above } => {
                 self.send.on_ack(through).map_err(|reason| broken(&self.peer, reason))?;
+                match self.peer_is {
+                    PeerIs::Parent => {
+                        durable::raise(&mut self.above, &above);
+                    }
+                    // A child has nothing above this node to tell.
+                    PeerIs::Child if !above.is_empty() => {
+                        return Err(broken(&self.peer, "a child's Ack carries watermarks above it".into()));
+                    }
+                    PeerIs::Child => {}
+                }
                 Ok(Vec::new())
             }
             Frame::Refusal { seq, doc, reason } => Ok(vec![Action::PeerRefused { seq, doc, reason }]),
@@ -299,7 +323,33 @@ impl Session {
         for doc in waiting {
             self.repair.sync_soon(doc);
         }
-        Ok(self.receive.on_applied(failed.into_iter().map(|(doc, e)| (doc, e.to_string())).collect()))
+        let actions = self.receive.on_applied(failed.into_iter().map(|(doc, e)| (doc, e.to_string())).collect());
+        Ok(self.with_above(actions))
+    }
+
+    /// Towards a child: how far the child's log is durable at the tiers above this node
+    /// now (from [`crate::link::durable::Durable::above`]). When that raised what the
+    /// child was last told, an `Ack` of what is applied carries it down.
+    pub fn on_durable_above(&mut self, above: &[u64]) -> Option<Action> {
+        if self.peer_is != PeerIs::Child || self.ended || !durable::raise(&mut self.above, above) {
+            return None;
+        }
+        let through = self.receive.applied_through();
+        (through > 0 && !self.receive.applying())
+            .then(|| Action::Send(Frame::Ack { through, above: self.above.clone() }))
+    }
+
+    /// Puts the watermarks above this node on the `Ack`s among `actions` (towards a
+    /// child; towards a parent they stay empty).
+    fn with_above(&self, mut actions: Vec<Action>) -> Vec<Action> {
+        if self.peer_is == PeerIs::Child && !self.above.is_empty() {
+            for action in &mut actions {
+                if let Action::Send(Frame::Ack { above, .. }) = action {
+                    above.clone_from(&self.above);
+                }
+            }
+        }
+        actions
     }
 
     /// The engine ran a sync step on `doc`: the message to send next, or why the
@@ -365,6 +415,10 @@ impl Session {
             acked_through: self.send.acked(),
             applied_through: self.receive.applied_through(),
             peer_log_end: self.receive.peer_log_end(),
+            durable_above: match self.peer_is {
+                PeerIs::Parent => self.above.clone(),
+                PeerIs::Child => Vec::new(),
+            },
             in_flight: self.send.in_flight(),
             repair: self.repair.running(),
         }

@@ -71,7 +71,7 @@ impl Receiver {
             return Err(BatchRefused::OverBound(why));
         }
         if through <= self.applied_through {
-            return Ok(vec![Action::Send(Frame::Ack { through })]);
+            return Ok(vec![Action::Send(Frame::Ack { through, above: Vec::new() })]);
         }
         let mut last = self.applied_through;
         for entry in &entries {
@@ -135,7 +135,7 @@ impl Receiver {
             .collect();
         self.applied_through = through;
         self.peer_log_end = self.peer_log_end.max(through);
-        actions.push(Action::Send(Frame::Ack { through }));
+        actions.push(Action::Send(Frame::Ack { through, above: Vec::new() }));
         actions
     }
 }

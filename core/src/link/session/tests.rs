@@ -118,7 +118,8 @@ fn frame(frame: &Frame) -> String {
     match frame {
         Frame::Hello(h) => format!("hello end {}", h.log_end),
         Frame::Batch { entries: list, through, .. } => format!("batch {through} {}", entries(list)),
-        Frame::Ack { through } => format!("ack {through}"),
+        Frame::Ack { through, above } if above.is_empty() => format!("ack {through}"),
+        Frame::Ack { through, above } => format!("ack {through} above {above:?}"),
         Frame::Refusal { seq, doc, reason } => format!("refusal {seq} {doc}: {reason}"),
         Frame::Sync { doc, .. } => format!("sync {}", short(doc)),
     }
@@ -541,13 +542,13 @@ fn a_replayed_batch_is_acked_and_applies_nothing() {
     let replay = Frame::Batch { entries: t.c.log.clone(), through: 2, fingerprint: 0 };
     let s = t.s.session.as_mut().unwrap();
     let actions = s.on_frame(replay, &t.s.routes).unwrap();
-    assert_eq!(actions, vec![Action::Send(Frame::Ack { through: 2 })]);
+    assert_eq!(actions, vec![Action::Send(Frame::Ack { through: 2, above: Vec::new() })]);
     // Out of order, or past its own `through`: the peer broke the protocol.
     let mut bad = t.c.log.clone();
     bad[0].seq = 9;
     let err = s.on_frame(Frame::Batch { entries: bad, through: 3, fingerprint: 0 }, &t.s.routes).unwrap_err();
     assert!(err.to_string().contains("entry 9 is out of order"), "{err}");
-    let err = s.on_frame(Frame::Ack { through: 5 }, &t.s.routes).unwrap_err();
+    let err = s.on_frame(Frame::Ack { through: 5, above: Vec::new() }, &t.s.routes).unwrap_err();
     assert!(err.to_string().contains("past 0 sent"), "{err}");
 }
 
