@@ -44,6 +44,18 @@ fn a_district_through_every_fault_passes_its_checks_the_same_way_twice() {
     }
     assert!(first.records > 500, "records: {}", first.records);
     assert!(first.propagation.as_ref().is_some_and(|p| p.count > 100), "propagation: {:?}", first.propagation);
+    // The watermarks the parents' Acks bring down say the district holds the probes,
+    // a little after a read finds them there (one more Ack comes down the tree).
+    let (read, durable) = (first.propagation.as_ref(), first.propagation_durable.as_ref());
+    assert!(durable.is_some_and(|d| d.count > 100), "watermarks: {durable:?}");
+    assert!(
+        durable.zip(read).is_some_and(|(d, r)| d.p50_ms >= r.p50_ms * 0.5 && d.p50_ms <= r.p50_ms * 4.0 + 50.0),
+        "by watermark {durable:?}, by read {read:?}"
+    );
+    // A cut street shows its lag: entries from its side and seconds.
+    let lag_max = first.samples.iter().flat_map(|s| s.street_lag.iter()).max().copied().unwrap_or(0);
+    let lag_ms_max = first.samples.iter().flat_map(|s| s.street_lag_ms.iter()).max().copied().unwrap_or(0);
+    assert!(lag_max > 0 && lag_ms_max >= 1_000, "lag max {lag_max} entries, {lag_ms_max} ms");
     let caught_up: Vec<&str> = first.catch_ups.iter().map(|c| c.node.as_str()).collect();
     for node in ["t-s01-c01", "t-s02", "t-s01", "t-s03"] {
         assert!(caught_up.contains(&node), "{node} did not catch up: {:?}", first.catch_ups);
