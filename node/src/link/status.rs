@@ -36,7 +36,15 @@ pub struct LinkStatus {
     /// When the acknowledged position moved, `(acked_through, ms)`, the last
     /// [`ACKED_HISTORY_MAX`]: since when a tier has held an entry.
     pub acked_at: VecDeque<(u64, u64)>,
+    /// The peer's log end as announced and when, for what is not applied here yet
+    /// (oldest first, at most [`ANNOUNCED_MAX`]): a connected link's lag in seconds
+    /// is the age of the oldest.
+    pub announced: VecDeque<(u64, u64)>,
 }
+
+/// Announcements of the peer's log end kept per link; past it the newest is merged
+/// into the last kept, which only makes the lag read older.
+pub const ANNOUNCED_MAX: usize = 64;
 
 /// Moves of the acknowledged position kept per link.
 pub const ACKED_HISTORY_MAX: usize = 64;
@@ -55,10 +63,19 @@ impl LinkStatus {
         self.peer_log_end.saturating_sub(self.applied_through)
     }
 
-    /// How far behind the peer this node's copy is, in ms: 0 while connected and caught
-    /// up, otherwise the time since it last was.
+    /// How far behind the peer this node's copy is, in ms. Connected: how long the
+    /// oldest entry the peer announced and this node has not applied has waited (0
+    /// when caught up). Down: the time since this node last held all of the peer's log
+    /// it knew of (the peer may have written anything since).
     pub fn lag_ms(&self, now_ms: u64) -> u64 {
-        if self.connected && self.lag_changes() == 0 { 0 } else { now_ms.saturating_sub(self.caught_up_ms) }
+        if !self.connected {
+            return now_ms.saturating_sub(self.caught_up_ms);
+        }
+        if self.lag_changes() == 0 {
+            return 0;
+        }
+        let since = self.announced.front().map_or(self.caught_up_ms, |(_, at)| *at);
+        now_ms.saturating_sub(since)
     }
 
     /// Records what the peer acknowledged (and, from a parent, the watermarks above).
@@ -80,6 +97,17 @@ impl LinkStatus {
 
     /// Records that the applied position or the peer's end moved.
     pub fn note_progress(&mut self, now_ms: u64) {
+        let newer = self.announced.back().is_none_or(|(end, _)| *end < self.peer_log_end);
+        if newer && self.lag_changes() > 0 {
+            let full = self.announced.len() >= ANNOUNCED_MAX;
+            match self.announced.back_mut() {
+                Some(last) if full => last.0 = self.peer_log_end,
+                _ => self.announced.push_back((self.peer_log_end, now_ms)),
+            }
+        }
+        while self.announced.front().is_some_and(|(end, _)| *end <= self.applied_through) {
+            self.announced.pop_front();
+        }
         if self.lag_changes() == 0 {
             self.caught_up_ms = now_ms;
         }
@@ -98,5 +126,42 @@ impl Links {
 
     pub fn all(&self) -> BTreeMap<String, LinkStatus> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connected_link_lags_by_the_age_of_its_oldest_unapplied_entry() {
+        let mut link = LinkStatus { connected: true, ..LinkStatus::default() };
+        link.peer_log_end = 10;
+        link.note_progress(1_000);
+        link.peer_log_end = 20;
+        link.note_progress(2_000);
+        assert_eq!(link.lag_ms(2_500), 1_500);
+        // Entries through 10 applied: the oldest waiting came with the second announcement.
+        link.applied_through = 12;
+        link.note_progress(2_600);
+        assert_eq!(link.lag_ms(3_000), 1_000);
+        // Caught up under a steady flow: 0, not the time since the flow began.
+        link.applied_through = 20;
+        link.note_progress(3_100);
+        assert_eq!(link.lag_ms(3_200), 0);
+        // Cut: the time since it last held everything it knew of.
+        link.connected = false;
+        assert_eq!(link.lag_ms(9_100), 6_000);
+    }
+
+    #[test]
+    fn announcements_stay_bounded() {
+        let mut link = LinkStatus { connected: true, ..LinkStatus::default() };
+        for i in 1..=(3 * ANNOUNCED_MAX as u64) {
+            link.peer_log_end = i;
+            link.note_progress(i);
+        }
+        assert_eq!(link.announced.len(), ANNOUNCED_MAX);
+        assert_eq!(link.lag_ms(1_000), 999);
     }
 }

@@ -77,7 +77,8 @@ const LINK_SERIES: [LinkSeries; 8] = [
     (
         "linli_link_lag_seconds",
         "gauge",
-        "Seconds since this node last held all of the peer's log it knew of; 0 while connected and caught up.",
+        "Connected: seconds the oldest entry the peer announced has waited to be applied here (0 caught up); down: \
+         seconds since this node last held all of the peer's log it knew of.",
         |c, s| s.lag_ms(c.now_ms) / 1000,
     ),
     ("linli_link_last_contact_age_seconds", "gauge", "Seconds since the peer's last frame.", |c, s| {
