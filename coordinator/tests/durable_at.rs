@@ -16,27 +16,15 @@ fn waiting(i: usize, at: v1::Tier, wait_ms: u64) -> v1::WriteRequest {
     v1::WriteRequest { durable_at: at as i32, wait_ms: Some(wait_ms), ..v1::WriteRequest::from(&request(COMMUNITY, i)) }
 }
 
-/// `linlictl where <key>` at the community, as JSON.
-async fn where_is(tree: &Tree, key: &str) -> serde_json::Value {
+/// Runs linlictl at the community, as its staff, with `command`: exit code, stdout, stderr.
+async fn linlictl(tree: &Tree, command: &[&str]) -> (u8, String, String) {
     let node = tree.node(COMMUNITY);
     let caller = caller_for(&node.config);
-    let args = [
-        "linlictl",
-        "--addr",
-        &format!("https://{}", node.addr),
-        "--tls-dir",
-        &certs().dir().display().to_string(),
-        "--as",
-        &caller,
-        "--server-id",
-        COMMUNITY,
-        "--format",
-        "json",
-        "where",
-        key,
-    ];
     certs().files(&caller);
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let dir = certs().dir().display().to_string();
+    let addr = format!("https://{}", node.addr);
+    let head = ["linlictl", "--addr", &addr, "--tls-dir", &dir, "--as", &caller, "--server-id", COMMUNITY];
+    let args: Vec<String> = head.iter().chain(command).map(|s| s.to_string()).collect();
     let (code, out, err) = tokio::task::spawn_blocking(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = linli_ctl::run_args(args, &mut out, &mut err);
@@ -44,8 +32,14 @@ async fn where_is(tree: &Tree, key: &str) -> serde_json::Value {
     })
     .await
     .expect("join");
-    assert_eq!(code, 0, "linlictl where failed: {}", String::from_utf8_lossy(&err));
-    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+    (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
+}
+
+/// `linlictl where <key>` at the community, as JSON.
+async fn where_is(tree: &Tree, key: &str) -> serde_json::Value {
+    let (code, out, err) = linlictl(tree, &["--format", "json", "where", key]).await;
+    assert_eq!(code, 0, "linlictl where failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 /// The `durable` column of `where`'s tiers table, by tier.
@@ -82,6 +76,22 @@ async fn a_write_waits_for_the_district_and_where_shows_it_held_or_stuck() {
     assert_eq!(refused.code(), tonic::Code::DeadlineExceeded, "{refused:?}");
     assert!(started.elapsed() >= Duration::from_millis(1_500));
     assert!(refused.message().contains("the link from the street `lg-pingdi` up to the district"), "{refused:?}");
+    // The same from linlictl: exit 3, and the line says where it waits.
+    let write = ["write", "--durable-at", "district", "--wait-ms", "1000", "create", "--owner", COMMUNITY];
+    let fields = [
+        "--registry",
+        "requests",
+        "category=environment",
+        "channel=qr_code",
+        "grid=g1",
+        "summary=路灯",
+        "reported_at=1795320000000",
+        "deadline=1795338000000",
+    ];
+    let command: Vec<&str> = write.iter().chain(&fields).copied().collect();
+    let (code, _, err) = linlictl(&tree, &command).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("up to the district"), "{err}");
     // It asked for the street, though: that is answered.
     let at_street = client.write(waiting(3, v1::Tier::Street, 20_000)).await.expect("the street holds it");
     let stuck = at_street.into_inner().record_key;

@@ -64,8 +64,17 @@ pub enum Command {
         after: Option<String>,
     },
     /// Create or update a record.
-    #[command(subcommand)]
-    Write(WriteCmd),
+    Write {
+        /// Answer only once the write is durable at this tier above the node written
+        /// to: `street` or `district` (default: once durable at the node).
+        #[arg(long, global = true)]
+        durable_at: Option<String>,
+        /// How long to wait for `--durable-at`, in ms (the server's default: 10000).
+        #[arg(long, global = true)]
+        wait_ms: Option<u64>,
+        #[command(subcommand)]
+        write: WriteCmd,
+    },
     /// Make a development CA and a certificate for each node id and operator, for
     /// mutual TLS (`ca.pem`, `<id>.pem`, `<id>.key`); talks to no server.
     Certs {

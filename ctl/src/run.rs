@@ -102,9 +102,24 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             page.push(vec![reply.next_after.map(super::table::Cell::Text).unwrap_or(super::table::Cell::Null)]);
             vec![answers::records("records", &records), page]
         }
-        Command::Write(write) => {
+        Command::Write { write, durable_at, wait_ms } => {
             let mut registry = RegistryClient::new(channel);
-            let reply = registry.write(with_timeout(write_request(write)?, timeout)).await.map_err(fail)?.into_inner();
+            let mut request = write_request(write)?;
+            request.durable_at = match durable_at.as_deref() {
+                None => v1::Tier::Unspecified,
+                Some("community") => v1::Tier::Community,
+                Some("street") => v1::Tier::Street,
+                Some("district") => v1::Tier::District,
+                Some(other) => {
+                    let reason = format!("`{other}`: expected street or district");
+                    return Err(CtlError::BadArgument { arg: "--durable-at".into(), reason });
+                }
+            } as i32;
+            request.wait_ms = wait_ms;
+            // The call waits as long as the write may: the server answers within it.
+            let waits = Duration::from_millis(wait_ms.unwrap_or(linli_proto::convert::WAIT_MS_DEFAULT));
+            let timeout = if durable_at.is_some() { timeout.max(waits + Duration::from_secs(5)) } else { timeout };
+            let reply = registry.write(with_timeout(request, timeout)).await.map_err(fail)?.into_inner();
             let mut table = Table::new("written", &["record", "seq", "hlc"]);
             table.push(vec![
                 super::table::Cell::Text(reply.record_key),
