@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use linli_core::ids::RecordKey;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -49,7 +48,6 @@ async fn the_whole_node_serves_only_while_its_parent_link_is_up_and_its_services
     let unknown =
         HealthClient::new(district.clone()).check(HealthCheckRequest { service: "linli.v1.Nope".into() }).await;
     assert_eq!(unknown.expect_err("unknown service").code(), tonic::Code::NotFound);
-    let _: RecordKey = written.key;
     tree.stop_all().await;
 }
 

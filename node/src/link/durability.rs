@@ -8,26 +8,30 @@
 //! send down in an `Ack`. `Registry.Write` waits on the levels when a client asks to be
 //! answered once its write is durable at the street or the district.
 
-use linli_core::link::durable::Durable;
-use std::collections::HashMap;
+use linli_core::link::durable::Watermarks;
 use std::sync::Mutex;
 use tokio::sync::watch;
 
+/// The node's [`Watermarks`], shared by its link pumps and services, and a signal that
+/// wakes whoever waits on this node's own levels.
 pub struct Durability {
-    /// This node's log durable at each tier above it: `[0]` at its parent, `[1]` at
-    /// the grandparent, and so on. Empty at the root.
+    marks: Mutex<Watermarks>,
+    /// This node's log durable at each tier above it, as in the marks: `[0]` at its
+    /// parent. Empty at the root.
     levels: watch::Sender<Vec<u64>>,
-    /// Per child, by id.
-    children: Mutex<HashMap<String, Durable>>,
 }
 
 impl Default for Durability {
     fn default() -> Self {
-        Self { levels: watch::channel(Vec::new()).0, children: Mutex::new(HashMap::new()) }
+        Self { marks: Mutex::new(Watermarks::default()), levels: watch::channel(Vec::new()).0 }
     }
 }
 
 impl Durability {
+    fn marks(&self) -> std::sync::MutexGuard<'_, Watermarks> {
+        self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Wakes whenever this node's levels move.
     pub fn levels(&self) -> watch::Receiver<Vec<u64>> {
         self.levels.subscribe()
@@ -40,42 +44,21 @@ impl Durability {
     /// From the uplink's session: the parent holds this node's log through `acked`,
     /// and the tiers above it as far as `above` says.
     pub fn set_own(&self, acked: u64, above: &[u64]) {
-        let mut levels = Vec::with_capacity(1 + above.len());
-        levels.push(acked);
-        levels.extend_from_slice(above);
-        self.levels.send_if_modified(|current| {
-            if *current == levels {
-                return false;
-            }
-            *current = levels;
-            true
-        });
+        let mut marks = self.marks();
+        if marks.set_own(acked, above) {
+            self.levels.send_replace(marks.levels().to_vec());
+        }
     }
 
-    /// `child`'s log through `child_through` is durable here, and this node's log then
-    /// ended at `end`: the child's watermarks above this node now.
-    pub fn applied(&self, child: &str, child_through: u64, end: u64) -> Vec<u64> {
-        let levels = self.current();
-        let mut children = self.children.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let durable = children.entry(child.to_string()).or_default();
-        durable.note_applied(child_through, end);
-        Self::watermarks(durable, &levels)
+    /// `child`'s log `log_id` through `child_through` is durable here, and this node's
+    /// log then ended at `end`: the child's watermarks above this node now.
+    pub fn applied(&self, child: &str, log_id: &str, child_through: u64, end: u64) -> Vec<u64> {
+        self.marks().applied(child, log_id, child_through, end)
     }
 
     /// `child`'s watermarks above this node, from the levels as they are now.
     pub fn above(&self, child: &str) -> Vec<u64> {
-        let levels = self.current();
-        let mut children = self.children.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match children.get_mut(child) {
-            Some(durable) => Self::watermarks(durable, &levels),
-            None => Vec::new(),
-        }
-    }
-
-    fn watermarks(durable: &mut Durable, levels: &[u64]) -> Vec<u64> {
-        let above = durable.above(levels);
-        durable.forget_covered(levels);
-        above
+        self.marks().above(child)
     }
 }
 
@@ -88,12 +71,12 @@ mod tests {
         // A street: its log durable at the district through 150.
         let durability = Durability::default();
         assert_eq!(durability.above("c"), Vec::<u64>::new());
-        assert_eq!(durability.applied("c", 10, 100), Vec::<u64>::new());
+        assert_eq!(durability.applied("c", "log-1", 10, 100), Vec::<u64>::new());
         let levels = durability.levels();
         durability.set_own(150, &[]);
         assert!(levels.has_changed().expect("sender alive"));
         assert_eq!(durability.above("c"), vec![10]);
-        durability.applied("c", 20, 200);
+        durability.applied("c", "log-1", 20, 200);
         assert_eq!(durability.above("c"), vec![10]);
         durability.set_own(200, &[]);
         assert_eq!(durability.above("c"), vec![20]);

@@ -283,12 +283,10 @@ impl Pump {
         while let Some(action) = self.pending.pop_front() {
             match action {
                 Action::Send(frame) => {
-                    if let Frame::Refusal { seq, doc, reason } = &frame
-                        && let Some(held_back) = self.shared.refusal_log.allow()
-                    {
-                        tracing::warn!(peer = %self.peer, seq, %doc, %reason, held_back, "refused a log entry from the peer");
-                    }
-                    if let Frame::Refusal { .. } = &frame {
+                    if let Frame::Refusal { seq, doc, reason } = &frame {
+                        if let Some(held_back) = self.shared.refusal_log.allow() {
+                            tracing::warn!(peer = %self.peer, seq, %doc, %reason, held_back, "refused a log entry from the peer");
+                        }
                         self.shared.links.update(self.peer.as_str(), |s| s.refused_here += 1);
                     }
                     if let Frame::Batch { entries, through, .. } = &frame {
@@ -371,7 +369,8 @@ impl Pump {
                     // child's watermarks above this node follow this node's own. The
                     // session puts them on the batch's Ack.
                     let end = *self.shared.engine.log_end().borrow();
-                    let above = self.shared.durability.applied(self.peer.as_str(), through, end);
+                    let log_id = self.session.peer_log_id();
+                    let above = self.shared.durability.applied(self.peer.as_str(), log_id, through, end);
                     self.pending.extend(self.session.on_durable_above(&above));
                 }
                 let (mut failed, mut waiting) = (Vec::new(), Vec::new());

@@ -118,8 +118,10 @@ pub(super) struct ProbeWritten {
 
 pub(super) struct ProbePoll {
     district: String,
-    key: RecordKey,
+    /// The probe to read at the district, until a read found it.
+    key: Option<RecordKey>,
     community: String,
+    /// The probe's log entry, until the community's watermark covered it.
     seq: Option<u64>,
 }
 
@@ -141,7 +143,11 @@ pub(super) async fn probe_write<D: District>(district: &D, job: ProbeWrite) -> R
 }
 
 pub(super) async fn probe_poll<D: District>(district: &D, job: ProbePoll) -> Result<ProbePolled, SimError> {
-    let arrived = district.get(&job.district, &job.key).await?.is_some();
+    // What an earlier poll saw is not asked again (`None`).
+    let arrived = match &job.key {
+        Some(key) => district.get(&job.district, key).await?.is_some(),
+        None => false,
+    };
     let durable = match job.seq {
         Some(seq) => district.durable_at_top(&job.community).await?.is_some_and(|durable| durable >= seq),
         None => false,
@@ -303,7 +309,12 @@ impl<D: District> Driver<'_, D> {
             return None;
         }
         let district = self.config.topology.district.clone();
-        let job = ProbePoll { district, key: probe.key.clone(), community: probe.community.clone(), seq: probe.seq };
+        let job = ProbePoll {
+            district,
+            key: probe.arrived_after.is_none().then(|| probe.key.clone()),
+            community: probe.community.clone(),
+            seq: probe.seq.filter(|_| probe.durable_after.is_none()),
+        };
         Some(Job::ProbePoll(job))
     }
 

@@ -396,10 +396,7 @@ impl Net {
                         // As a server's pump: the child's watermarks above this node,
                         // carried by the batch's Ack.
                         let end = me.log_end()?;
-                        let durable = me.durable.entry(session.peer().to_string()).or_default();
-                        durable.note_applied(through, end);
-                        let above = durable.above(&me.levels);
-                        durable.forget_covered(&me.levels);
+                        let above = me.marks.applied(session.peer().as_str(), session.peer_log_id(), through, end);
                         let _ = session.on_durable_above(&above);
                     }
                     for (doc, reason) in &failed {
@@ -516,19 +513,12 @@ impl Net {
     fn carry_down(&mut self, link: usize, node: usize) -> Result<(), SimError> {
         let Some(ends) = self.links[link].active.as_ref() else { return Ok(()) };
         let progress = ends[CHILD_END].progress();
-        let mut levels = vec![progress.acked_through];
-        levels.extend(progress.durable_above);
-        if self.nodes[node].levels == levels {
+        if !self.nodes[node].marks.set_own(progress.acked_through, &progress.durable_above) {
             return Ok(());
         }
-        self.nodes[node].levels = levels;
         for down in self.downlinks[node].clone() {
-            let child = self.links[down].child;
-            let child_id = self.nodes[child].id.to_string();
-            let me = &mut self.nodes[node];
-            let Some(durable) = me.durable.get_mut(&child_id) else { continue };
-            let above = durable.above(&me.levels);
-            durable.forget_covered(&me.levels);
+            let child = self.nodes[self.links[down].child].id.to_string();
+            let above = self.nodes[node].marks.above(&child);
             let Some(ends) = self.links[down].active.as_mut() else { continue };
             let actions: Vec<Action> = ends[PARENT_END].on_durable_above(&above).into_iter().collect();
             if !actions.is_empty() {

@@ -10,7 +10,7 @@
 use crate::error::SimError;
 use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
-use linli_core::link::durable::Durable;
+use linli_core::link::durable::Watermarks;
 use linli_core::link::{Checkpoint, Hello, Routes, Tier, tree};
 use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
 use linli_core::schema::Registries;
@@ -38,11 +38,9 @@ pub struct SimNode {
     incarnation: u64,
     /// Added to the simulated time this node's clock reads.
     pub skew_ms: i64,
-    /// This node's log durable at each tier above it, from its parent's Acks (as a
-    /// server's `link::durability`), and per child the points that carry them over to
-    /// the child's log. Lost with a crash, as a server's are.
-    pub levels: Vec<u64>,
-    pub durable: BTreeMap<String, Durable>,
+    /// This node's log durable at each tier above it and its children's, kept as a
+    /// server's link runtime keeps them. Lost with a crash, as a server's are.
+    pub marks: Watermarks,
 }
 
 fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
@@ -67,8 +65,7 @@ impl SimNode {
             replica: None,
             incarnation: 0,
             skew_ms: 0,
-            levels: Vec::new(),
-            durable: BTreeMap::new(),
+            marks: Watermarks::default(),
         }
     }
 
@@ -140,8 +137,7 @@ impl SimNode {
 
     /// Stops the node; what it committed stays.
     pub fn crash(&mut self) {
-        self.levels.clear();
-        self.durable.clear();
+        self.marks = Watermarks::default();
         self.replica = None;
     }
 

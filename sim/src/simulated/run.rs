@@ -214,7 +214,7 @@ impl District for SimRun {
         let district = self.district.borrow();
         let c = district.node(community)?;
         // A community's levels: [at its street, at the district].
-        Ok(district.net.nodes[c].levels.get(1).copied())
+        Ok(district.net.nodes[c].marks.levels().get(1).copied())
     }
 
     fn link_bytes(&self, child: &str) -> Result<u64, SimError> {

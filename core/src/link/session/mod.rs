@@ -185,6 +185,11 @@ impl Session {
         self.peer_is
     }
 
+    /// The identity of the peer's log this session applies.
+    pub fn peer_log_id(&self) -> &str {
+        &self.peer_log_id
+    }
+
     pub fn limits(&self) -> &LinkLimits {
         &self.limits
     }
@@ -245,6 +250,9 @@ impl Session {
                 self.send.on_ack(through).map_err(|reason| broken(&self.peer, reason))?;
                 match self.peer_is {
                     PeerIs::Parent => {
+                        // A tier above cannot hold more of this log than the parent
+                        // acknowledged, nor one tier more than the tier below it.
+                        durable::check_above(through, &above).map_err(|reason| broken(&self.peer, reason))?;
                         durable::raise(&mut self.above, &above);
                     }
                     // A child has nothing above this node to tell.
@@ -336,7 +344,7 @@ impl Session {
         }
         let through = self.receive.applied_through();
         (through > 0 && !self.receive.applying())
-            .then(|| Action::Send(Frame::Ack { through, above: self.above.clone() }))
+            .then(|| Action::Send(Frame::Ack { through, above: durable::capped(through, &self.above) }))
     }
 
     /// Puts the watermarks above this node on the `Ack`s among `actions` (towards a
@@ -344,8 +352,8 @@ impl Session {
     fn with_above(&self, mut actions: Vec<Action>) -> Vec<Action> {
         if self.peer_is == PeerIs::Child && !self.above.is_empty() {
             for action in &mut actions {
-                if let Action::Send(Frame::Ack { above, .. }) = action {
-                    above.clone_from(&self.above);
+                if let Action::Send(Frame::Ack { through, above }) = action {
+                    *above = durable::capped(*through, &self.above);
                 }
             }
         }

@@ -553,6 +553,27 @@ fn a_replayed_batch_is_acked_and_applies_nothing() {
 }
 
 #[test]
+fn a_parent_tells_its_child_how_far_the_tiers_above_hold_its_log_and_may_not_claim_more() {
+    let mut t = Script::new();
+    t.c.write(&doc("a", "1"), 2, 10);
+    t.connect();
+    t.settle();
+    // The district holds the street's log, and so the community's through 2.
+    let parent = t.s.session.as_mut().unwrap();
+    let ack = parent.on_durable_above(&[2]).expect("a raised watermark goes down in an Ack");
+    assert_eq!(ack, Action::Send(Frame::Ack { through: 2, above: vec![2] }));
+    assert_eq!(parent.on_durable_above(&[2]), None, "nothing new, nothing sent");
+    let Action::Send(frame) = ack else { unreachable!() };
+    let child = t.c.session.as_mut().unwrap();
+    assert_eq!(child.on_frame(frame, &t.c.routes).unwrap(), Vec::new());
+    assert_eq!(child.progress().durable_above, vec![2]);
+    // A parent claiming a tier above holds more than it acknowledged breaks the protocol.
+    let lie = Frame::Ack { through: 2, above: vec![3] };
+    let err = child.on_frame(lie, &t.c.routes).unwrap_err();
+    assert!(err.to_string().contains("past the 2 the tier below holds"), "{err}");
+}
+
+#[test]
 fn a_batch_over_the_entries_or_documents_bound_is_refused_whole_and_an_honest_one_stays_below() {
     use crate::link::limits::{BATCH_DOCS_MAX, BATCH_ENTRIES_BOUND};
     let entry = |seq: u64, shard: String| LogEntry { seq, doc: doc("a", &shard), origin: None, changes: vec![vec![7]] };
