@@ -647,18 +647,24 @@ impl RegistryDoc {
     fn merge(&mut self, time_ms_max: i64, merge: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<RemoteApplied> {
         let before = self.am.get_heads();
         let am = &mut self.am;
-        // A peer's bytes can make Automerge panic: see `contain`.
-        let patches = contain::contained(&self.id.to_string(), || {
+        // A peer's bytes can make Automerge panic: see `contain`. Reading the merged
+        // changes back can too, when the merge took bytes it should not have: that is
+        // contained as well (found by the `apply_changes` fuzz target).
+        let (patches, new) = contain::contained(&self.id.to_string(), || {
             am.update_diff_cursor();
             let merged = merge(am);
             let patches = am.diff_incremental();
             am.reset_diff_cursor();
-            merged.map(|()| patches)
+            merged?;
+            let new = match am.get_heads() == before {
+                true => Vec::new(),
+                false => am.get_changes(&before),
+            };
+            Ok((patches, new))
         })?;
-        if self.am.get_heads() == before {
+        if new.is_empty() {
             return Ok(RemoteApplied::default());
         }
-        let new = self.am.get_changes(&before);
         let time_max_ms = new.iter().map(Change::timestamp).max().unwrap_or(0);
         if time_max_ms > time_ms_max {
             // Applied already (a sync message's changes are not seen before): the
