@@ -80,6 +80,7 @@ fn apply_changes(c: &mut Criterion) {
                             origin: NodeId::new("lg-longgang").expect("id"),
                             actors_refused: Default::default(),
                             docs: vec![(doc.clone(), changes.clone())],
+                            traces: Default::default(),
                             meta: Vec::new(),
                             now_ms: NOW_MS,
                         })

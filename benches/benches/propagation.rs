@@ -10,6 +10,10 @@
 //! second per community, default 10; `LINLI_BENCH_PROBES`, default 300 per tree). A
 //! probe writes one request at a community and polls the district every millisecond
 //! until it reads it; the figure includes the community's own synced write.
+//!
+//! `LINLI_BENCH_TRACES=1` exports every span of every write (all sampled) to an OTLP
+//! collector in the process, as a server with an OTLP endpoint does: what tracing
+//! costs, against a run without it (`docs/performance.md`).
 
 use linli_benches::request_at as request;
 use linli_core::schema::Registries;
@@ -188,6 +192,17 @@ async fn main() {
     let communities = env("LINLI_BENCH_COMMUNITIES", 8).max(1);
     let rate = env("LINLI_BENCH_RATE", 10).max(1);
     let probes = env("LINLI_BENCH_PROBES", 300).max(1);
+    let collector = match env("LINLI_BENCH_TRACES", 0) {
+        0 => None,
+        _ => {
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            let collector = linli_sim::real::collector::Collector::start().await.expect("collector");
+            let spans = linli_node::telemetry::layer(&collector.endpoint(), "LINLI_BENCH_TRACES").expect("exporter");
+            tracing_subscriber::registry().with(spans).init();
+            Some(collector)
+        }
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = dir.path().join("certs");
     let mut ids = vec!["lg".to_string(), CLIENT.to_string()];
@@ -247,6 +262,13 @@ async fn main() {
 
     // The servers run until the process ends; their stores go with the directory.
     let size = dir_size(dir.path());
+    if let Some(collector) = &collector {
+        linli_node::telemetry::flush();
+        println!(
+            "traces: {} spans exported to the in-process collector",
+            collector.spans().len() as u64 + collector.dropped()
+        );
+    }
     println!("stores on disk: {:.0} MB for {} servers", size as f64 / 1e6, 2 * (1 + streets + communities));
     drop(dir);
     std::process::exit(0);

@@ -24,13 +24,17 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    // First: the trace exporter, set up with the log, lives on the runtime.
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let _in_runtime = runtime.enter();
     linli_node::logging::init()?;
     let cli = Cli::parse();
     let config = cli.serve.load(cli.tier)?;
     if config.tier == Tier::Community {
         bail!("`tier` is community: a community runs `linli-node serve`, not a coordinator");
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(linli_node::cli::serve(config))?;
+    let served = runtime.block_on(linli_node::cli::serve(config));
+    linli_node::telemetry::shutdown();
+    served?;
     Ok(())
 }

@@ -175,6 +175,7 @@ async fn a_flood_of_200000_entries_is_refused_whole_while_the_honest_community_r
                 doc: DocId::new(ROGUE, "requests", &format!("made-up-{round}-{seq}")).expect("doc"),
                 origin: None,
                 changes: vec![vec![0x85, 0x6f, 0x4a, 0x83]],
+                traces: Vec::new(),
             })
             .collect();
         v1::Frame::from(&Frame::Batch { entries, through: 200_000, fingerprint: 0 })

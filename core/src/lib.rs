@@ -25,6 +25,7 @@ pub mod query;
 pub mod replica;
 pub mod schema;
 pub mod store;
+pub mod trace;
 pub mod value;
 pub mod views;
 pub mod write;

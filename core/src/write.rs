@@ -4,6 +4,7 @@
 //! registry's schema before anything is applied.
 
 use crate::ids::RecordKey;
+use crate::trace::TraceContext;
 use serde_json::Value as Json;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +46,9 @@ impl FieldOp {
 pub struct Write {
     pub target: Target,
     pub ops: Vec<FieldOp>,
+    /// The trace of the call that made the write, when it is traced: its log entry
+    /// carries it to the tiers above (see [`crate::trace`]).
+    pub trace: Option<TraceContext>,
 }
 
 impl Write {
@@ -52,11 +56,12 @@ impl Write {
         Self {
             target: Target::Create { owner: owner.into(), registry: registry.into() },
             ops: fields.iter().map(|(f, v)| FieldOp::Set { field: (*f).into(), value: v.clone() }).collect(),
+            trace: None,
         }
     }
 
     pub fn update(key: RecordKey, ops: Vec<FieldOp>) -> Self {
-        Self { target: Target::Update(key), ops }
+        Self { target: Target::Update(key), ops, trace: None }
     }
 
     pub fn set(key: RecordKey, fields: &[(&str, Json)]) -> Self {

@@ -95,7 +95,13 @@ fn a_corrupt_chunk_is_quarantined_and_repaired_from_a_peer() {
     ship(&mut street, &community);
 
     // A bad sector takes the second write's chunk and its log entry (both copies).
-    let torn = LogEntry { seq: 2, doc: doc.clone(), origin: None, changes: vec![b"not automerge".to_vec()] };
+    let torn = LogEntry {
+        seq: 2,
+        doc: doc.clone(),
+        origin: None,
+        changes: vec![b"not automerge".to_vec()],
+        traces: Vec::new(),
+    };
     community.store.commit(&StoreBatch { log: vec![torn], ..StoreBatch::default() }).unwrap();
 
     // Reopened under the same Automerge actor, as when a chunk written since the start

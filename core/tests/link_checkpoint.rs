@@ -29,6 +29,7 @@ fn batch(from: &StoredReplica<MemoryStore>) -> Event {
         origin,
         actors_refused: Default::default(),
         docs: entries.into_iter().map(|e| (e.doc, e.changes)).collect(),
+        traces: Default::default(),
         meta,
         now_ms: NOW_MS,
     }

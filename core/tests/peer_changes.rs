@@ -60,7 +60,8 @@ fn deliver(
 ) -> Vec<(DocId, Result<usize, Error>)> {
     let actors_refused: BTreeSet<String> = [STREET.to_string(), OTHER.to_string()].into();
     let origin = NodeId::new(COMMUNITY).unwrap();
-    let event = Event::Changes { origin, actors_refused, docs, meta: Vec::new(), now_ms: NOW_MS };
+    let event =
+        Event::Changes { origin, actors_refused, docs, traces: Default::default(), meta: Vec::new(), now_ms: NOW_MS };
     street
         .step(event)
         .unwrap()

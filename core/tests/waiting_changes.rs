@@ -41,8 +41,16 @@ fn deliver(
             None => docs.push((entry.doc.clone(), entry.changes.clone())),
         }
     }
-    let effects =
-        street.step(Event::Changes { origin, actors_refused: Default::default(), docs, meta, now_ms: NOW_MS }).unwrap();
+    let effects = street
+        .step(Event::Changes {
+            origin,
+            actors_refused: Default::default(),
+            docs,
+            traces: Default::default(),
+            meta,
+            now_ms: NOW_MS,
+        })
+        .unwrap();
     effects
         .into_iter()
         .filter_map(|effect| match effect {

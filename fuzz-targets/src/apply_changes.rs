@@ -77,7 +77,14 @@ pub fn apply_changes(data: &[u8]) {
 fn changes(origin: &linli_core::ids::NodeId, refused: &BTreeSet<String>, doc: &DocId, changes: Vec<Vec<u8>>) -> Event {
     let actors_refused = refused.clone();
     let docs = vec![(doc.clone(), changes)];
-    Event::Changes { origin: origin.clone(), actors_refused, docs, meta: Vec::new(), now_ms: NOW_MS }
+    Event::Changes {
+        origin: origin.clone(),
+        actors_refused,
+        docs,
+        traces: Default::default(),
+        meta: Vec::new(),
+        now_ms: NOW_MS,
+    }
 }
 
 /// The street's replica over `store`, started for the `incarnation`th time. It may

@@ -72,5 +72,5 @@ pub(crate) fn street_entry(seq: u64) -> LogEntry {
     let docs = docs();
     let doc = docs[(seq % docs.len() as u64) as usize].clone();
     let origin = seq.is_multiple_of(3).then(|| node(COMMUNITY));
-    LogEntry { seq, doc, origin, changes: vec![seq.to_be_bytes().to_vec()] }
+    LogEntry { seq, doc, origin, changes: vec![seq.to_be_bytes().to_vec()], traces: Vec::new() }
 }

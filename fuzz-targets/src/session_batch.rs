@@ -277,7 +277,7 @@ fn batch(input: &mut Reader, applied_through: u64) -> Frame {
             seq = seq.wrapping_add(step(input));
             let doc = pick_doc(input);
             let changes = (0..input.below(3)).map(|_| input.sized().to_vec()).collect();
-            LogEntry { seq, doc, origin: None, changes }
+            LogEntry { seq, doc, origin: None, changes, traces: Vec::new() }
         })
         .collect();
     let through = seq.wrapping_add(step(input));

@@ -7,6 +7,7 @@
 //! - [`link`]: replication links, the runtime around `linli_core::link`.
 //! - [`config`]: TOML file < `LINLI_*` environment < flags, validated at start.
 //! - [`schemas`]: registry files read from a directory.
+//! - [`logging`] and [`telemetry`]: log lines, and traces of every hop over OTLP.
 
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod schemas;
 pub mod server;
+pub mod telemetry;
 
 pub use engine::{Engine, EngineConfig, EngineHandle};
 pub use error::NodeError;

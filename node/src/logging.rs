@@ -27,6 +27,15 @@ pub enum LogFormat {
 #[error("LINLI_LOG_FORMAT is `{0}`: expected `text` or `json`")]
 pub struct UnknownLogFormat(String);
 
+/// Why the process's log or trace export could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error(transparent)]
+    Format(#[from] UnknownLogFormat),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+}
+
 impl LogFormat {
     /// From `LINLI_LOG_FORMAT`; text where unset.
     pub fn from_env() -> Result<Self, UnknownLogFormat> {
@@ -38,23 +47,47 @@ impl LogFormat {
     }
 }
 
-/// Installs the process's subscriber: `LINLI_LOG` filters, `LINLI_LOG_FORMAT` formats.
-pub fn init() -> Result<(), UnknownLogFormat> {
+/// Installs the process's subscriber: `LINLI_LOG` filters, `LINLI_LOG_FORMAT` formats,
+/// and where an OTLP endpoint is configured, spans are exported (see
+/// [`crate::telemetry`]; then this must run inside the tokio runtime that serves).
+pub fn init() -> Result<(), LoggingError> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINLI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    match LogFormat::from_env()? {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .event_format(WithNode(Format::default()))
-            .fmt_fields(DefaultFields::new())
-            .init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .event_format(WithNode(Format::default().json().with_span_list(false)))
-            .fmt_fields(JsonFields::new())
-            .init(),
+    let format = LogFormat::from_env()?;
+    match crate::telemetry::endpoint_from_env() {
+        // The filter applies to the whole process, as it always did: nothing changes
+        // when traces are off.
+        None => tracing_subscriber::registry().with(filter).with(lines(format)).init(),
+        // The filter applies to the log lines only: the exporter takes linli's spans
+        // whatever the log level.
+        Some((endpoint, var)) => {
+            let spans = crate::telemetry::layer(&endpoint, var)?;
+            tracing_subscriber::registry().with(lines(format).with_filter(filter)).with(spans).init();
+            tracing::info!(%endpoint, "exporting traces over OTLP");
+        }
     }
     Ok(())
+}
+
+/// The layer that writes log lines in `format`, for any subscriber stack.
+fn lines<S>(format: LogFormat) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer;
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .event_format(WithNode(Format::default()))
+            .fmt_fields(DefaultFields::new())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(WithNode(Format::default().json().with_span_list(false)))
+            .fmt_fields(JsonFields::new())
+            .boxed(),
+    }
 }
 
 /// Every later line carries `node` and `tier` (the first call wins).

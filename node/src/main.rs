@@ -38,12 +38,16 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // First: the trace exporter, set up with the log, lives on the runtime.
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let _in_runtime = runtime.enter();
     linli_node::logging::init()?;
     match Cli::parse().command {
         Command::Serve(args) => {
             let config = args.load(Some(linli_node::config::Tier::Community))?;
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(linli_node::cli::serve(config))?;
+            let served = runtime.block_on(linli_node::cli::serve(config));
+            linli_node::telemetry::shutdown();
+            served?;
         }
         Command::Demo { data, community, requests, registries } => {
             let registries = match registries {

@@ -359,6 +359,7 @@ mod tests {
             doc: DocId::new("c", "requests", "2026-12").unwrap(),
             origin: None,
             changes: vec![vec![byte; 4]],
+            traces: Vec::new(),
         };
         let acked = entry(45, 1);
         let mine = hello("c", "c.1", 60, None);

@@ -115,6 +115,7 @@ mod tests {
             doc: DocId::new(owner, "requests", "2026-11").unwrap(),
             origin: origin.map(|o| NodeId::new(o).unwrap()),
             changes: vec![],
+            traces: Vec::new(),
         }
     }
 

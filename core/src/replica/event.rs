@@ -8,8 +8,12 @@ use crate::error::Result;
 use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId, RecordKey};
 use crate::store::StoreBatch;
+use crate::trace::TraceContext;
 use crate::write::Write;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Per document, the trace contexts of a peer's changes to it; empty when none were traced.
+pub type Traces = BTreeMap<DocId, Vec<TraceContext>>;
 
 /// A write that is durable: where the record is, the log entry that holds it and its
 /// HLC timestamp.
@@ -32,10 +36,13 @@ pub enum Event {
     /// `actors_refused`: the nodes whose Automerge actors `origin` may not write
     /// under (from a child: this node and the other children's subtrees; see
     /// `doc::admit`); a document with such a change is refused whole.
+    /// `traces`: per document, the trace contexts its entries carried (see
+    /// [`crate::trace`]); the entry logged here carries them on.
     Changes {
         origin: NodeId,
         actors_refused: BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        traces: Traces,
         meta: Vec<(String, Vec<u8>)>,
         now_ms: u64,
     },

@@ -12,16 +12,28 @@ use crate::error::{Error, Result};
 use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId};
 use crate::store::{Storage, StoreBatch};
+use crate::trace::TraceContext;
 use crate::views::Dirty;
 use std::collections::{BTreeSet, HashSet};
 
+/// What a merge brings: a log batch's changes (`None` for a sync message) and the
+/// trace contexts they carried.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Merged<'a> {
+    pub incoming: Option<&'a [Vec<u8>]>,
+    pub traces: &'a [TraceContext],
+}
+
 impl Replica {
+    /// [`super::Event::Changes`], its fields as they come.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn changes(
         &mut self,
         store: &dyn Storage,
         origin: NodeId,
         actors_refused: &BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        traces: &super::Traces,
         checkpoint: Vec<(String, Vec<u8>)>,
         now_ms: u64,
     ) -> Vec<Effect> {
@@ -32,7 +44,9 @@ impl Replica {
         let mut retry = false;
         for (doc_id, changes) in docs {
             let incoming = Some(changes.as_slice());
-            let result = self.merge(store, &doc_id, &origin, actors_refused, &mut batch, &mut dirty, incoming, |doc| {
+            let traced = traces.get(&doc_id).map_or(&[][..], Vec::as_slice);
+            let merged = Merged { incoming, traces: traced };
+            let result = self.merge(store, &doc_id, &origin, actors_refused, &mut batch, &mut dirty, merged, |doc| {
                 doc.apply_remote(&changes, time_ms_max, actors_refused)
             });
             retry |= result.as_ref().is_err_and(Error::may_pass);
@@ -98,9 +112,10 @@ impl Replica {
         actors_refused: &BTreeSet<String>,
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
-        incoming: Option<&[Vec<u8>]>,
+        merged: Merged<'_>,
         merge: impl FnOnce(&mut RegistryDoc) -> Result<crate::doc::RemoteApplied>,
     ) -> Result<usize> {
+        let Merged { incoming, traces } = merged;
         let schema = self.registries.get(&doc_id.registry)?;
         if !schema.shard_is_valid(&doc_id.shard) {
             let rule = format!(
@@ -179,15 +194,16 @@ impl Replica {
             let (released, from_origin): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
                 applied.changes.into_iter().partition(|change| waited.contains(change) && !is_new_here(change));
             if !from_origin.is_empty() {
-                self.log_changes(doc_id, Some(origin.clone()), from_origin, batch, dirty);
+                self.log_changes(doc_id, Some(origin.clone()), from_origin, traces, batch, dirty);
             }
             if !released.is_empty() {
-                self.log_changes(doc_id, None, released, batch, dirty);
+                // Their traces came with their own batch and ended here.
+                self.log_changes(doc_id, None, released, &[], batch, dirty);
             }
             self.clock.observe(Hlc::from_parts(u64::try_from(applied.time_max_ms).unwrap_or(0), 0));
         }
         for (copy, change) in carried {
-            self.log_changes(&copy, None, vec![change], batch, dirty);
+            self.log_changes(&copy, None, vec![change], traces, batch, dirty);
         }
         Ok(count)
     }

@@ -33,7 +33,7 @@ mod waiting;
 mod writes;
 
 pub use config::{ReplicaConfig, Scope};
-pub use event::{Effect, Event, Written};
+pub use event::{Effect, Event, Traces, Written};
 pub use quarantine::quarantined;
 pub use repair::SYNC_STATES_MAX;
 pub use split::{SplitReport, SplitRule, split_value};
@@ -219,8 +219,8 @@ impl Replica {
     pub fn step(&mut self, store: &dyn Storage, event: Event) -> Vec<Effect> {
         let mut effects = match event {
             Event::Writes { writes, now_ms } => self.writes(store, writes, now_ms),
-            Event::Changes { origin, actors_refused, docs, meta, now_ms } => {
-                self.changes(store, origin, &actors_refused, docs, meta, now_ms)
+            Event::Changes { origin, actors_refused, docs, traces, meta, now_ms } => {
+                self.changes(store, origin, &actors_refused, docs, &traces, meta, now_ms)
             }
             Event::Sync { peer, actors_refused, doc, message, now_ms } => {
                 self.sync(store, peer, &actors_refused, doc, message, now_ms)

@@ -2,6 +2,7 @@
 //! time. The protocol's state per peer and document lives in memory, bounded by
 //! [`SYNC_STATES_MAX`]; losing it costs only a few more messages, never a change.
 
+use super::merge::Merged;
 use super::{Effect, Replica};
 use crate::ids::{DocId, NodeId};
 use crate::store::{Storage, StoreBatch};
@@ -36,7 +37,7 @@ impl Replica {
         let result = match &message {
             Some(bytes) => {
                 let state = &mut state;
-                self.merge(store, &doc_id, &peer, actors_refused, &mut batch, &mut dirty, None, |doc| {
+                self.merge(store, &doc_id, &peer, actors_refused, &mut batch, &mut dirty, Merged::default(), |doc| {
                     doc.receive_sync(state, bytes, time_ms_max)
                 })
             }

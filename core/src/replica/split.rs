@@ -131,7 +131,7 @@ impl Replica {
             }
         }
         for (doc_id, change) in committed {
-            self.log_changes(&doc_id, None, vec![change], batch, dirty);
+            self.log_changes(&doc_id, None, vec![change], &[], batch, dirty);
         }
         Ok(report)
     }

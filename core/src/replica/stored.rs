@@ -93,6 +93,7 @@ impl<S: Storage> StoredReplica<S> {
             origin: origin.clone(),
             actors_refused: Default::default(),
             docs,
+            traces: Default::default(),
             meta: Vec::new(),
             now_ms,
         })?;

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId, RecordKey};
 use crate::store::{LogEntry, Storage, StoreBatch};
+use crate::trace::TraceContext;
 use crate::views::Dirty;
 use crate::write::{FieldOp, Target, Write};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,11 +24,16 @@ impl Replica {
         // Writes per document in this batch: one Automerge change per document.
         let mut pending: BTreeSet<DocId> = BTreeSet::new();
         let mut rolled_back: BTreeSet<DocId> = BTreeSet::new();
+        // Per document, the traces of the writes its change holds.
+        let mut traces: BTreeMap<DocId, Vec<TraceContext>> = BTreeMap::new();
         for (request, write) in writes {
             let at = self.clock.now(now_ms);
             let result = self.write_one(store, &write, at, &mut batch, &rolled_back);
             match &result {
                 Ok(key) => {
+                    if let Some(trace) = write.trace {
+                        crate::trace::join(traces.entry(key.doc.clone()).or_default(), [trace]);
+                    }
                     pending.insert(key.doc.clone());
                 }
                 Err(Error::RolledBack { doc, .. }) => {
@@ -41,7 +47,8 @@ impl Replica {
         let mut dirty = Dirty::default();
         for doc_id in pending {
             let at = self.clock.last();
-            match self.commit_doc(&doc_id, at, &mut batch, &mut dirty) {
+            let traced = traces.get(&doc_id).map_or(&[][..], Vec::as_slice);
+            match self.commit_doc(&doc_id, at, traced, &mut batch, &mut dirty) {
                 Ok(Some(seq)) => {
                     seqs.insert(doc_id, seq);
                 }
@@ -129,6 +136,7 @@ impl Replica {
         &mut self,
         doc_id: &DocId,
         at: Hlc,
+        traces: &[TraceContext],
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Result<Option<u64>> {
@@ -146,17 +154,20 @@ impl Replica {
                 return Err(e);
             }
         };
-        Ok(self.log_changes(doc_id, None, vec![change], batch, dirty))
+        Ok(self.log_changes(doc_id, None, vec![change], traces, batch, dirty))
     }
 
     /// Appends changes just applied to a cached document to the log (and so to its
     /// chunks), compacts it if it has too many chunks, and moves the views by the
-    /// rows of the records the changes touched.
+    /// rows of the records the changes touched. `traces`: the contexts of the writes
+    /// the changes hold, for the entry to carry on; where there are any, moving the
+    /// views is a span of their trace (under the runtime's span of the step).
     pub(super) fn log_changes(
         &mut self,
         doc_id: &DocId,
         origin: Option<NodeId>,
         changes: Vec<Vec<u8>>,
+        traces: &[TraceContext],
         batch: &mut StoreBatch,
         dirty: &mut Dirty,
     ) -> Option<u64> {
@@ -164,12 +175,18 @@ impl Replica {
         let seq = self.next_seq;
         self.next_seq += 1;
         let bytes = changes.iter().map(Vec::len).sum();
-        batch.log.push(LogEntry { seq, doc: doc_id.clone(), origin, changes });
+        let traces = traces.iter().take(crate::trace::TRACES_PER_ENTRY_MAX).copied().collect();
+        batch.log.push(LogEntry { seq, doc: doc_id.clone(), origin, changes, traces });
         cached.note_chunk(seq, bytes);
         if cached.chunks >= self.config.compact_chunks_max {
             batch.snapshots.push(cached.compact());
         }
         let schema = cached.doc.schema().clone();
+        let span = match batch.log.last().is_some_and(|entry| !entry.traces.is_empty()) {
+            true => tracing::info_span!("linli.views.move", linli.node = %self.config.node, doc = %doc_id, seq),
+            false => tracing::Span::none(),
+        };
+        let _moving = span.enter();
         for (record, old, new) in cached.doc.take_row_changes() {
             self.views.update(&schema, doc_id, &record, old.as_ref(), new.as_ref(), dirty);
         }

@@ -25,6 +25,7 @@ pub use memory::MemoryStore;
 use crate::error::Result;
 use crate::hlc::Hlc;
 use crate::ids::{DocId, NodeId, RecordKey};
+use crate::trace::TraceContext;
 use crate::views::ViewWrite;
 
 /// One entry of the node's change log: changes applied to one document together,
@@ -37,6 +38,9 @@ pub struct LogEntry {
     /// never ships an entry back to the peer it came from.
     pub origin: Option<NodeId>,
     pub changes: Vec<Vec<u8>>,
+    /// The trace contexts of the writes whose changes these are, where they were
+    /// traced (see [`crate::trace`]); empty otherwise. Not part of the fingerprint.
+    pub traces: Vec<TraceContext>,
 }
 
 impl LogEntry {
@@ -45,7 +49,8 @@ impl LogEntry {
     pub fn encoded_len(&self) -> usize {
         let origin = self.origin.as_ref().map_or(0, |o| o.as_str().len());
         let doc = self.doc.owner.len() + self.doc.registry.len() + self.doc.shard.len() + 2;
-        8 + doc + origin + self.changes.iter().map(Vec::len).sum::<usize>()
+        let traces = self.traces.len() * TraceContext::ENCODED_LEN;
+        8 + doc + origin + traces + self.changes.iter().map(Vec::len).sum::<usize>()
     }
 
     /// A fingerprint of the entry (FNV-1a, 64 bits, over its sequence number, document

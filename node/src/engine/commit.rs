@@ -26,7 +26,7 @@ pub(super) fn commit_loop(
     stopped: StopReason,
     metrics: Arc<NodeMetrics>,
 ) {
-    while let Ok(Commit { batch, answers }) = commits.recv() {
+    while let Ok(Commit { batch, answers, spans }) = commits.recv() {
         let failed = stop_reason(&stopped);
         let result = match failed {
             Some(reason) => Err(reason),
@@ -39,6 +39,8 @@ pub(super) fn commit_loop(
                 committed
             }
         };
+        // They end as the batch is durable.
+        drop(spans);
         match result {
             Ok(()) => {
                 let log_bytes: usize = batch.log.iter().map(|entry| entry.encoded_len()).sum();

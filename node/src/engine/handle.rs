@@ -11,7 +11,7 @@ use super::request::{Applied, Reply, Request, StepRequest, SyncStep, TypedReply}
 use crate::error::NodeError;
 use crate::metrics::NodeMetrics;
 use linli_core::ids::{DocId, NodeId};
-use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Written};
+use linli_core::replica::{Effect, Event, SplitReport, SplitRule, Traces, Written};
 use linli_core::write::Write;
 use linli_store_rocks::RocksStore;
 use std::collections::BTreeSet;
@@ -86,9 +86,20 @@ impl EngineHandle {
         event: impl FnOnce(u64) -> Event + Send + 'static,
         read: fn(Vec<Effect>) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
+        self.traced_step_async(groups, event, read, tracing::Span::none()).await
+    }
+
+    /// As `step_async`; the step's span is a child of `span` (see `StepRequest::span`).
+    async fn traced_step_async<T: Send + 'static>(
+        &self,
+        groups: bool,
+        event: impl FnOnce(u64) -> Event + Send + 'static,
+        read: fn(Vec<Effect>) -> Result<T, NodeError>,
+        span: tracing::Span,
+    ) -> Result<T, NodeError> {
         self.call_async(|reply| {
             let reply = Box::new(TypedReply { reply, read });
-            Request::Step(StepRequest { event: Box::new(event), groups, reply })
+            Request::Step(StepRequest { event: Box::new(event), groups, reply, span })
         })
         .await
     }
@@ -139,16 +150,19 @@ impl EngineHandle {
     }
 
     /// Applies changes from peer `origin` and commits `meta` (its checkpoint) with them.
-    /// `actors_refused`: see [`Event::Changes`].
+    /// `actors_refused` and `traces`: see [`Event::Changes`]. `span`: the link's span
+    /// of the apply, when it is traced (`Span::none()` otherwise).
     pub async fn apply_async(
         &self,
         origin: NodeId,
         actors_refused: BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        traces: Traces,
         meta: Vec<(String, Vec<u8>)>,
+        span: tracing::Span,
     ) -> Result<Applied, NodeError> {
-        let event = move |now_ms| Event::Changes { origin, actors_refused, docs, meta, now_ms };
-        self.step_async(true, event, applied).await
+        let event = move |now_ms| Event::Changes { origin, actors_refused, docs, traces, meta, now_ms };
+        self.traced_step_async(true, event, applied, span).await
     }
 
     pub async fn sync_async(

@@ -48,6 +48,9 @@ pub(super) struct StepRequest {
     /// one sync): peers' changes do, from one link or several.
     pub groups: bool,
     pub reply: Box<dyn StepReply>,
+    /// The caller's hop span when the step serves a traced change (a link's apply):
+    /// the step's span is its child. `Span::none()` otherwise, and then no span is made.
+    pub span: tracing::Span,
 }
 
 /// Where a step's answer goes.
@@ -98,4 +101,8 @@ impl Answer {
 pub(super) struct Commit {
     pub batch: StoreBatch,
     pub answers: Vec<Answer>,
+    /// For each traced step in the batch, its `linli.log.append` span: made as the
+    /// batch leaves the writer, ended once it is durable (the wait for the batches
+    /// ahead of it and its sync). Empty when nothing in the batch was traced.
+    pub spans: Vec<tracing::Span>,
 }

@@ -17,6 +17,7 @@ use crate::error::NodeError;
 use crate::metrics::NodeMetrics;
 use linli_core::replica::{Effect, Event, Replica, Written};
 use linli_core::store::StoreBatch;
+use linli_core::trace::TraceContext;
 use linli_core::write::Write;
 use linli_store_rocks::RocksStore;
 use std::sync::Arc;
@@ -167,6 +168,14 @@ impl Writer {
         self.trim_cache();
         let batch_size = writes.len();
         let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = writes.into_iter().unzip();
+        let traces: Vec<TraceContext> = writes.iter().filter_map(|write| write.trace).collect();
+        let span = match traces.is_empty() {
+            true => tracing::Span::none(),
+            false => crate::telemetry::join(
+                tracing::info_span!("linli.engine.step", linli.node = %self.replica.node(), requests = batch_size),
+                &traces,
+            ),
+        };
         let event = Event::Writes {
             writes: writes.into_iter().enumerate().map(|(i, w)| (i as u64, w)).collect(),
             now_ms: self.clock.now_ms(),
@@ -175,7 +184,7 @@ impl Writer {
         let mut replies: Vec<Option<Reply<Written>>> = replies.into_iter().map(Some).collect();
         let mut answers = Vec::with_capacity(batch_size);
         let started = Instant::now();
-        let effects = self.replica.step(&self.store, event);
+        let effects = span.in_scope(|| self.replica.step(&self.store, event));
         self.metrics.engine_step_seconds.observe_duration(started.elapsed());
         self.metrics.engine_batch_requests.observe(batch_size as f64);
         for effect in effects {
@@ -195,7 +204,8 @@ impl Writer {
         }
         self.note_cache();
         tracing::trace!(batch_size, "write batch prepared");
-        self.send(Commit { batch, answers });
+        let spans = if span.is_none() { Vec::new() } else { vec![self.append_span(&span, &batch)] };
+        self.send(Commit { batch, answers, spans });
     }
 
     /// Runs steps one after another into one batch, answered once it is durable.
@@ -209,11 +219,21 @@ impl Writer {
         self.trim_cache();
         let mut batch = StoreBatch::default();
         let mut answers = Vec::with_capacity(steps.len());
+        let mut spans = Vec::new();
         self.metrics.engine_batch_requests.observe(steps.len() as f64);
-        for StepRequest { event, reply, .. } in steps {
+        for StepRequest { event, reply, span, .. } in steps {
             let mut effects = Vec::new();
+            let step_span = match span.is_none() {
+                true => tracing::Span::none(),
+                false => {
+                    tracing::info_span!(parent: &span, "linli.engine.step", linli.node = %self.replica.node(), requests = 1)
+                }
+            };
             let started = Instant::now();
-            let stepped = self.replica.step(&self.store, event(self.clock.now_ms()));
+            let stepped = step_span.in_scope(|| self.replica.step(&self.store, event(self.clock.now_ms())));
+            if !step_span.is_none() {
+                spans.push(step_span);
+            }
             self.metrics.engine_step_seconds.observe_duration(started.elapsed());
             for effect in stepped {
                 match effect {
@@ -235,7 +255,14 @@ impl Writer {
             answers.push(reply.answer(effects));
         }
         self.note_cache();
-        self.send(Commit { batch, answers });
+        let spans = spans.iter().map(|span| self.append_span(span, &batch)).collect();
+        self.send(Commit { batch, answers, spans });
+    }
+
+    /// The span of `batch`'s way to disk, for a traced step's `span` (see `Commit::spans`).
+    fn append_span(&self, span: &tracing::Span, batch: &StoreBatch) -> tracing::Span {
+        let entries = batch.log.len();
+        tracing::info_span!(parent: span, "linli.log.append", linli.node = %self.replica.node(), entries)
     }
 
     /// Publishes the cache's size and the waiting documents, as of this step.
@@ -257,7 +284,7 @@ impl Writer {
             }
         }
         if !batch.is_empty() {
-            self.send(Commit { batch, answers: Vec::new() });
+            self.send(Commit { batch, answers: Vec::new(), spans: Vec::new() });
         }
     }
 }

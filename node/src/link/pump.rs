@@ -22,6 +22,7 @@ use crate::logging::LogBudget;
 use linli_core::ids::{DocId, NodeId};
 use linli_core::link::limits::OUTBOX_FRAMES_MAX;
 use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Routes, Session, Tier, named_seq};
+use linli_core::replica::Traces;
 use linli_core::store::{LogEntry, Storage};
 use linli_proto::v1;
 use std::collections::{BTreeSet, VecDeque};
@@ -71,7 +72,7 @@ impl Shared {
 
 /// An engine step a session asked for.
 enum EngineWork {
-    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint, actors_refused: BTreeSet<String> },
+    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, traces: Traces, checkpoint: Checkpoint, actors_refused: BTreeSet<String> },
     Sync { doc: DocId, message: Option<Vec<u8>>, actors_refused: BTreeSet<String> },
 }
 
@@ -291,6 +292,7 @@ impl Pump {
                     }
                     if let Frame::Batch { entries, through, .. } = &frame {
                         tracing::debug!(entries = entries.len(), through, "batch sent");
+                        self.trace_shipped(entries, *through);
                     }
                     self.outbox.push_back(v1::Frame::from(&frame));
                 }
@@ -308,8 +310,8 @@ impl Pump {
                     }
                     self.shared.links.update(self.peer.as_str(), |s| s.refused_there += 1);
                 }
-                Action::Apply { docs, checkpoint, actors_refused } => {
-                    self.engine_work.push_back(EngineWork::Apply { docs, checkpoint, actors_refused })
+                Action::Apply { docs, traces, checkpoint, actors_refused } => {
+                    self.engine_work.push_back(EngineWork::Apply { docs, traces, checkpoint, actors_refused })
                 }
                 Action::Sync { doc, message, actors_refused } => {
                     self.engine_work.push_back(EngineWork::Sync { doc, message, actors_refused })
@@ -332,11 +334,20 @@ impl Pump {
     fn call(&self, work: EngineWork) -> EngineCall {
         let (engine, peer) = (self.shared.engine.clone(), self.peer.clone());
         match work {
-            EngineWork::Apply { docs, checkpoint, actors_refused } => Box::pin(async move {
-                let meta = vec![(Checkpoint::meta_name(&peer), checkpoint.encode())];
-                let through = checkpoint.through;
-                EngineDone::Applied(engine.apply_async(peer, actors_refused, docs, meta).await, through)
-            }),
+            EngineWork::Apply { docs, traces, checkpoint, actors_refused } => {
+                // Untraced, `span` is `Span::none()`: instrumenting with it changes nothing.
+                let span = self.apply_span(&docs, &traces, checkpoint.through);
+                let traced = span.clone();
+                Box::pin(
+                    async move {
+                        let meta = vec![(Checkpoint::meta_name(&peer), checkpoint.encode())];
+                        let through = checkpoint.through;
+                        let applied = engine.apply_async(peer, actors_refused, docs, traces, meta, traced);
+                        EngineDone::Applied(applied.await, through)
+                    }
+                    .instrument(span),
+                )
+            }
             EngineWork::Sync { doc, message, actors_refused } => Box::pin(async move {
                 let step = engine.sync_async(peer, actors_refused, doc.clone(), message).await;
                 EngineDone::Synced(doc, step)
@@ -395,6 +406,46 @@ impl Pump {
             }
         }
         Ok(())
+    }
+
+    /// The span of a batch of the peer's applied here, until it is durable: the
+    /// child of the first traced write it holds, linked to the others (see
+    /// `crate::telemetry`). `Span::none()` when none is traced or traces are off.
+    fn apply_span(&self, docs: &[(DocId, Vec<Vec<u8>>)], traces: &Traces, through: u64) -> tracing::Span {
+        if !crate::telemetry::enabled() || traces.is_empty() {
+            return tracing::Span::none();
+        }
+        let mut all = Vec::new();
+        for doc_traces in traces.values() {
+            all.extend(doc_traces.iter().copied());
+        }
+        let span = tracing::info_span!(
+            "linli.link.apply",
+            linli.node = %self.shared.engine.node(),
+            linli.tier = %self.shared.tier,
+            peer = %self.peer,
+            docs = docs.len(),
+            through,
+        );
+        crate::telemetry::join(span, &all)
+    }
+
+    /// A span for a batch shipped to the peer that holds traced writes (see
+    /// [`Self::apply_span`]); it ends as the batch enters the outbox.
+    fn trace_shipped(&self, entries: &[LogEntry], through: u64) {
+        if !crate::telemetry::enabled() || entries.iter().all(|entry| entry.traces.is_empty()) {
+            return;
+        }
+        let traces: Vec<_> = entries.iter().flat_map(|entry| entry.traces.iter().copied()).collect();
+        let span = tracing::info_span!(
+            "linli.link.ship",
+            linli.node = %self.shared.engine.node(),
+            linli.tier = %self.shared.tier,
+            peer = %self.peer,
+            entries = entries.len(),
+            through,
+        );
+        drop(crate::telemetry::join(span, &traces));
     }
 
     /// Hands the outbox to the stream as far as its channel has room, without waiting.

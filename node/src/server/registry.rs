@@ -9,12 +9,14 @@ use crate::link::Shared;
 use linli_core::Error as CoreError;
 use linli_core::ids::RecordKey;
 use linli_core::replica::SplitRule;
+use linli_core::trace::TraceContext;
 use linli_core::write::{Target, Write};
 use linli_proto::convert::durable_wait;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 pub struct RegistryService {
     engine: EngineHandle,
@@ -46,14 +48,36 @@ pub fn status(error: NodeError) -> Status {
     }
 }
 
-#[tonic::async_trait]
-impl Registry for RegistryService {
-    #[tracing::instrument(skip_all, name = "registry.write")]
-    async fn write(&self, request: Request<v1::WriteRequest>) -> Result<Response<v1::WriteReply>, Status> {
+impl RegistryService {
+    /// The span of a write's call when traces are exported: the child of the
+    /// caller's `traceparent` where it sent a valid one (an invalid one is ignored,
+    /// as W3C trace context asks). `Span::none()` when traces are off.
+    fn write_span(&self, metadata: &tonic::metadata::MetadataMap) -> tracing::Span {
+        if !crate::telemetry::enabled() {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "linli.write",
+            linli.node = %self.engine.node(),
+            linli.tier = %self.shared.tier,
+            record = tracing::field::Empty,
+        );
+        let parent = metadata
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| TraceContext::parse_traceparent(value).ok());
+        crate::telemetry::join(span, parent.as_slice())
+    }
+
+    async fn write_traced(
+        &self,
+        request: Request<v1::WriteRequest>,
+        span: tracing::Span,
+    ) -> Result<Response<v1::WriteReply>, Status> {
         let caller = self.authority.caller("Registry.Write", &request)?;
         let request = request.into_inner();
         let wait = durable_wait(&request).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let write = Write::try_from(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut write = Write::try_from(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (owner, registry, target) = match &write.target {
             Target::Create { owner, registry } => {
                 (owner.as_str(), registry.as_str(), format!("a new {registry} record of `{owner}`"))
@@ -62,12 +86,23 @@ impl Registry for RegistryService {
         };
         let fields: Vec<&str> = write.ops.iter().map(|op| op.field()).collect();
         self.authority.may_write(&caller, owner, registry, &fields, &target)?;
+        write.trace = crate::telemetry::context_of(&span);
         let written = self.engine.write_async(write).await.map_err(status)?;
+        span.record("record", tracing::field::display(&written.key));
         // Only local fields set: nothing to ship, nothing to wait for.
         if let (Some((tier, wait_ms)), Some(seq)) = (wait, written.seq) {
             durable::until_durable(&self.shared, seq, tier, wait_ms).await?;
         }
         Ok(Response::new(v1::WriteReply::from(&written)))
+    }
+}
+
+#[tonic::async_trait]
+impl Registry for RegistryService {
+    #[tracing::instrument(skip_all, name = "registry.write")]
+    async fn write(&self, request: Request<v1::WriteRequest>) -> Result<Response<v1::WriteReply>, Status> {
+        let span = self.write_span(request.metadata());
+        self.write_traced(request, span.clone()).instrument(span).await
     }
 
     #[tracing::instrument(skip_all, name = "registry.get")]

@@ -131,7 +131,7 @@ mod tests {
             subtree: ["lg-pingdi".to_string(), "lg-pingdi-pingdi".to_string()].into(),
         }));
         let doc = DocId::parse("lg-pingdi-pingdi/requests/2026-11").unwrap();
-        let entry = LogEntry { seq: 3, doc: doc.clone(), origin: None, changes: vec![vec![1]] };
+        let entry = LogEntry { seq: 3, doc: doc.clone(), origin: None, changes: vec![vec![1]], traces: Vec::new() };
         round_trip(Frame::Batch { entries: vec![entry], through: 5, fingerprint: 9 });
         round_trip(Frame::Ack { through: 5, above: vec![4, 2] });
         round_trip(Frame::Refusal { seq: 3, doc: doc.to_string(), reason: "not yours".into() });

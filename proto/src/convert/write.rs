@@ -84,7 +84,8 @@ impl TryFrom<v1::WriteRequest> for Write {
                 v1::field_op::Op::ClaimBy(by) => FieldOp::Claim { field, by },
             });
         }
-        Ok(Write { target, ops })
+        // A trace comes with the call's metadata, not its message: the server sets it.
+        Ok(Write { target, ops, trace: None })
     }
 }
 

@@ -17,6 +17,7 @@
 //! opens its data directory in this process again: the checks read every node's
 //! documents and views directly, as they do for the others.
 
+pub mod collector;
 pub mod driven;
 pub mod process;
 pub mod proxy;

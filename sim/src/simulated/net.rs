@@ -388,10 +388,11 @@ impl Net {
                         return self.retry(link);
                     }
                 },
-                Action::Apply { docs, checkpoint, actors_refused } => {
+                Action::Apply { docs, traces, checkpoint, actors_refused } => {
                     engine_stepped = true;
                     let through = checkpoint.through;
-                    let (failed, waiting) = me.apply(session.peer(), actors_refused, docs, checkpoint, wall_ms)?;
+                    let (failed, waiting) =
+                        me.apply(session.peer(), actors_refused, docs, traces, checkpoint, wall_ms)?;
                     if session.peer_is() == PeerIs::Child {
                         // As a server's pump: the child's watermarks above this node,
                         // carried by the batch's Ack.

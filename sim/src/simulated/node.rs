@@ -12,7 +12,7 @@ use linli_core::doc::Record;
 use linli_core::ids::{DocId, NodeId, RecordKey};
 use linli_core::link::durable::Watermarks;
 use linli_core::link::{Checkpoint, Hello, Routes, Tier, tree};
-use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Written};
+use linli_core::replica::{Effect, Event, Replica, ReplicaConfig, SplitReport, SplitRule, Traces, Written};
 use linli_core::schema::Registries;
 use linli_core::store::{LogEntry, MemoryStore, Storage, StoreBatch};
 use linli_core::views::Views;
@@ -221,12 +221,13 @@ impl SimNode {
         origin: &NodeId,
         actors_refused: BTreeSet<String>,
         docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        traces: Traces,
         checkpoint: Checkpoint,
         now_ms: u64,
     ) -> Result<Applied, SimError> {
         let meta = vec![(Checkpoint::meta_name(origin), checkpoint.encode())];
         let now_ms = now_ms.saturating_add_signed(self.skew_ms);
-        let event = Event::Changes { origin: origin.clone(), actors_refused, docs, meta, now_ms };
+        let event = Event::Changes { origin: origin.clone(), actors_refused, docs, traces, meta, now_ms };
         let (mut refused, mut waiting) = (Vec::new(), Vec::new());
         for effect in self.steps(event)? {
             if let Effect::Applied { doc, result, waiting: waits } = effect {

@@ -65,7 +65,13 @@ pub enum Action {
     /// the same durable write; then answer [`Session::on_applied`].
     /// `actors_refused`: the nodes under whose actors the peer may not write (see
     /// [`crate::replica::Event::Changes`]).
-    Apply { docs: Vec<(DocId, Vec<Vec<u8>>)>, checkpoint: Checkpoint, actors_refused: BTreeSet<String> },
+    /// `traces`: per document, the trace contexts its entries carried.
+    Apply {
+        docs: Vec<(DocId, Vec<Vec<u8>>)>,
+        traces: crate::replica::Traces,
+        checkpoint: Checkpoint,
+        actors_refused: BTreeSet<String>,
+    },
     /// One step of Automerge's sync protocol with the peer on `doc`: receive `message`,
     /// or (`None`) start over; then answer [`Session::on_synced`]. `actors_refused` as
     /// in [`Action::Apply`].

@@ -88,10 +88,14 @@ impl Receiver {
         let mut docs: Vec<(DocId, Vec<Vec<u8>>)> = Vec::new();
         let mut index: HashMap<DocId, usize> = HashMap::new();
         let mut first_seq: HashMap<DocId, u64> = HashMap::new();
+        let mut traces = crate::replica::Traces::new();
         for entry in entries {
             if let Some(reason) = refuses(&entry.doc) {
                 actions.push(Action::Send(Frame::Refusal { seq: entry.seq, doc: entry.doc.to_string(), reason }));
                 continue;
+            }
+            if !entry.traces.is_empty() {
+                crate::trace::join(traces.entry(entry.doc.clone()).or_default(), entry.traces);
             }
             match index.get(&entry.doc) {
                 Some(&i) => docs[i].1.extend(entry.changes),
@@ -109,7 +113,7 @@ impl Receiver {
             }
         }
         self.applying = Some((through, first_seq));
-        actions.push(Action::Apply { docs, checkpoint, actors_refused });
+        actions.push(Action::Apply { docs, traces, checkpoint, actors_refused });
         Ok(actions)
     }
 

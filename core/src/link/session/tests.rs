@@ -72,7 +72,13 @@ impl Side {
     fn write(&mut self, doc: &DocId, count: usize, bytes: usize) {
         for _ in 0..count {
             let seq = self.log_end() + 1;
-            self.log.push(LogEntry { seq, doc: doc.clone(), origin: None, changes: vec![vec![7; bytes]] });
+            self.log.push(LogEntry {
+                seq,
+                doc: doc.clone(),
+                origin: None,
+                changes: vec![vec![7; bytes]],
+                traces: Vec::new(),
+            });
         }
     }
 
@@ -576,7 +582,13 @@ fn a_parent_tells_its_child_how_far_the_tiers_above_hold_its_log_and_may_not_cla
 #[test]
 fn a_batch_over_the_entries_or_documents_bound_is_refused_whole_and_an_honest_one_stays_below() {
     use crate::link::limits::{BATCH_DOCS_MAX, BATCH_ENTRIES_BOUND};
-    let entry = |seq: u64, shard: String| LogEntry { seq, doc: doc("a", &shard), origin: None, changes: vec![vec![7]] };
+    let entry = |seq: u64, shard: String| LogEntry {
+        seq,
+        doc: doc("a", &shard),
+        origin: None,
+        changes: vec![vec![7]],
+        traces: Vec::new(),
+    };
     let mut t = Script::new();
     t.connect();
     t.settle();
