@@ -95,6 +95,7 @@ async fn start(
         parent: parent.map(|(_, url)| url.to_string()),
         children,
         registries_dir: None,
+        backup_dir: None,
         metrics_listen: None,
         link: LinkLimits::default(),
         forget: Vec::new(),

@@ -51,6 +51,13 @@ pub enum Command {
     /// Where a record's latest change is durable (here, the street, the district) and,
     /// where it is stuck, the link it waits on. Ask the record's community.
     Where { key: String },
+    /// An online backup of the server's store, written on the server's own disk under
+    /// its `backup_dir` (`linli-node restore` makes a data directory of it).
+    Backup {
+        /// The backup's directory name, e.g. the date.
+        #[arg(long)]
+        label: String,
+    },
     /// Records of one community's registry, a page at a time (no personal data).
     List {
         #[arg(long)]

@@ -3,7 +3,7 @@
 use super::CtlError;
 use super::answers;
 use super::args::{Cli, Command, Dim, QueryCmd, Where, WriteCmd};
-use super::table::{Format, Table, render};
+use super::table::{Cell, Format, Table, render};
 use super::time::parse_time;
 use linli_proto::v1;
 use linli_proto::v1::query_client::QueryClient;
@@ -89,6 +89,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             let mut registry = RegistryClient::new(channel);
             let request = with_timeout(v1::WhereRequest { record_key: key }, timeout);
             answers::whereabouts(&registry.r#where(request).await.map_err(fail)?.into_inner())
+        }
+        Command::Backup { label } => {
+            let mut registry = RegistryClient::new(channel);
+            let request = with_timeout(v1::BackupRequest { label }, timeout);
+            let reply = registry.backup(request).await.map_err(fail)?.into_inner();
+            let mut table = Table::new("backup", &["path", "log_end", "bytes"]);
+            table.push(vec![
+                Cell::text(reply.path.as_str()),
+                Cell::Int(reply.log_end as i64),
+                Cell::Int(reply.bytes as i64),
+            ]);
+            vec![table]
         }
         Command::List { community, registry, limit, after } => {
             let reply = queries

@@ -7,7 +7,7 @@ use crate::server;
 use linli_core::schema::Registries;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// Config file (TOML); also `LINLI_CONFIG`.
     #[arg(long, env = "LINLI_CONFIG")]
@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Prometheus metrics address, e.g. 127.0.0.1:9420.
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Directory `linlictl backup` writes this node's backups into (unset: refused).
+    #[arg(long)]
+    pub backup_dir: Option<PathBuf>,
     /// Children that moved to another parent for good, comma-separated: their
     /// documents and checkpoints are forgotten at this start. A child left out of the
     /// config without this flag stops the start instead (its data is kept).
@@ -52,6 +55,7 @@ impl ServeArgs {
             children: self.children.clone(),
             registries_dir: self.registries_dir.clone(),
             metrics_listen: self.metrics_listen.clone(),
+            backup_dir: self.backup_dir.clone(),
             forget: self.forget.clone(),
         };
         ServerConfig::load(self.config.as_deref(), std::env::vars(), &flags)

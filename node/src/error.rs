@@ -44,4 +44,9 @@ pub enum NodeError {
     /// A TLS file could not be read, or a peer's certificate names no identity.
     #[error("TLS: {0}")]
     Tls(#[from] linli_tls::TlsError),
+
+    /// A backup could not be taken, or a restore could not be made; `reason` says
+    /// what to do about it.
+    #[error("{what}: {reason}")]
+    Backup { what: &'static str, reason: String },
 }

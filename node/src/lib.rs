@@ -7,8 +7,10 @@
 //! - [`link`]: replication links, the runtime around `linli_core::link`.
 //! - [`config`]: TOML file < `LINLI_*` environment < flags, validated at start.
 //! - [`schemas`]: registry files read from a directory.
+//! - [`backup`]: online backups and offline restores of a node's store.
 //! - [`logging`] and [`telemetry`]: log lines, and traces of every hop over OTLP.
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod demo;

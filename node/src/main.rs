@@ -20,6 +20,21 @@ struct Cli {
 enum Command {
     /// Serve a community: the Registry service and the link to its street.
     Serve(linli_node::cli::ServeArgs),
+    /// Make a data directory of a backup (`linlictl backup`), offline: the server must
+    /// be stopped and its data directory missing or empty. The log takes a new
+    /// identity, so its street repairs against it instead of taking it for the log
+    /// it had (see docs/operations.md).
+    Restore {
+        /// The backup's directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to make; also `data_dir` of `--config`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The server's config file, for its `data_dir`.
+        #[arg(long, env = "LINLI_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run a community's day against a durable store and print its aggregates.
     Demo {
         /// Data directory (RocksDB); reused across runs.
@@ -48,6 +63,29 @@ fn main() -> anyhow::Result<()> {
             let served = runtime.block_on(linli_node::cli::serve(config));
             linli_node::telemetry::shutdown();
             served?;
+        }
+        Command::Restore { from, data_dir, config } => {
+            let data_dir = match (data_dir, config) {
+                (Some(dir), _) => dir,
+                (None, Some(config)) => {
+                    let args = linli_node::cli::ServeArgs { config: Some(config), ..Default::default() };
+                    args.load(None)?.data_dir
+                }
+                (None, None) => bail!("restore: name the data directory with --data-dir or --config"),
+            };
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let restored = linli_node::backup::restore(&from, &data_dir, now_ms)?;
+            println!(
+                "restored {} into {}: log through {}, renamed {} -> {}; the street repairs against it at the next start",
+                from.display(),
+                data_dir.display(),
+                restored.log_end,
+                restored.old_log,
+                restored.new_log
+            );
         }
         Command::Demo { data, community, requests, registries } => {
             let registries = match registries {

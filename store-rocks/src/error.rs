@@ -17,6 +17,10 @@ pub enum RocksError {
     /// A read or a write of an open database failed; `op` says which.
     #[error("RocksDB, {op}: {source}")]
     Database { op: &'static str, source: rocksdb::Error },
+
+    /// A checkpoint (an online backup) could not be written to `path`.
+    #[error("writing a checkpoint of the store to {}: {source}", path.display())]
+    Checkpoint { path: PathBuf, source: rocksdb::Error },
 }
 
 impl From<RocksError> for linli_core::Error {
@@ -28,6 +32,10 @@ impl From<RocksError> for linli_core::Error {
             RocksError::Database { op, source } => {
                 linli_core::Error::Storage { op: op.into(), source: Box::new(source) }
             }
+            RocksError::Checkpoint { path, source } => linli_core::Error::Storage {
+                op: format!("writing a checkpoint to {}", path.display()),
+                source: Box::new(source),
+            },
         }
     }
 }

@@ -68,6 +68,16 @@ impl RocksStore {
         Ok(Self { db: Arc::new(db), sync: Arc::new(sync) })
     }
 
+    /// Writes a consistent copy of the store, as of now, into `dir`, which must not
+    /// exist yet (RocksDB's checkpoint: files hard-linked where `dir` is on the same
+    /// file system, copied otherwise, and the write-ahead log flushed first). Safe
+    /// while the engine writes: every batch is in the copy whole or not at all.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), RocksError> {
+        let failed = |source| RocksError::Checkpoint { path: dir.to_path_buf(), source };
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(failed)?;
+        checkpoint.create_checkpoint(dir).map_err(failed)
+    }
+
     /// Bytes the change log takes: its SST files on disk and its write buffers (what
     /// is not flushed yet). 0 where RocksDB cannot say.
     pub fn log_bytes(&self) -> u64 {

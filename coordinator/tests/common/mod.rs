@@ -137,6 +137,7 @@ pub fn config(
         parent: parent.as_ref().map(|(_, addr)| format!("https://{addr}")),
         children: children.iter().map(|c| c.to_string()).collect(),
         registries_dir: None,
+        backup_dir: None,
         metrics_listen: None,
         link: link_config(),
         forget: Vec::new(),

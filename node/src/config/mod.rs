@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub registries_dir: Option<PathBuf>,
     /// Prometheus metrics HTTP listen address; None = no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where `Registry.Backup` writes its checkpoints; None = backups refused.
+    pub backup_dir: Option<PathBuf>,
     pub link: LinkLimits,
     /// Children that left this node for good: their documents, checkpoint and subtree
     /// are forgotten at this start. Only from the `--forget` flag, never from a file or
@@ -79,6 +81,7 @@ pub struct Overrides {
     pub children: Option<Vec<String>>,
     pub registries_dir: Option<PathBuf>,
     pub metrics_listen: Option<String>,
+    pub backup_dir: Option<PathBuf>,
     /// From a comma-separated `--forget` flag.
     pub forget: Vec<String>,
 }
@@ -107,7 +110,7 @@ pub enum ConfigError {
 }
 
 /// Top-level keys of the file; `link` is the `[link]` table.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "id",
     "tier",
     "listen",
@@ -116,6 +119,7 @@ const KEYS: [&str; 12] = [
     "children",
     "registries_dir",
     "metrics_listen",
+    "backup_dir",
     "link",
     "insecure",
     "tls",
@@ -181,6 +185,7 @@ struct FileConfig {
     children: Option<Vec<String>>,
     registries_dir: Option<PathBuf>,
     metrics_listen: Option<String>,
+    backup_dir: Option<PathBuf>,
     #[serde(default)]
     link: BTreeMap<String, u64>,
     insecure: Option<bool>,
@@ -206,6 +211,7 @@ struct Layers {
     children: Option<Sourced<Vec<String>>>,
     registries_dir: Option<Sourced<PathBuf>>,
     metrics_listen: Option<Sourced<String>>,
+    backup_dir: Option<Sourced<PathBuf>>,
     link: [Option<Sourced<u64>>; LINK_KEYS.len()],
     transport: transport::TransportLayers,
     subtrees: Option<Sourced<subtrees::SubtreesTable>>,
@@ -283,6 +289,8 @@ impl Layers {
         let registries_dir = f.registries_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
         put(&mut self.registries_dir, registries_dir, &src);
         put(&mut self.metrics_listen, f.metrics_listen, &src);
+        let backup_dir = f.backup_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
+        put(&mut self.backup_dir, backup_dir, &src);
         for (slot, key) in self.link.iter_mut().zip(LINK_KEYS) {
             put(slot, f.link.get(key).copied(), &src);
         }
@@ -312,6 +320,7 @@ impl Layers {
             }
             "LINLI_REGISTRIES_DIR" => put(&mut self.registries_dir, Some(PathBuf::from(text)), &src),
             "LINLI_METRICS_LISTEN" => put(&mut self.metrics_listen, some(text), &src),
+            "LINLI_BACKUP_DIR" => put(&mut self.backup_dir, Some(PathBuf::from(text)), &src),
             _ if self.transport.read_env(name, text)? => {}
             _ => {
                 let Some(i) = LINK_KEYS.iter().position(|k| env_name(&format!("link.{k}")) == name) else {
@@ -336,6 +345,7 @@ impl Layers {
         put(&mut self.children, o.children.clone(), "flag --children");
         put(&mut self.registries_dir, o.registries_dir.clone(), "flag --registries-dir");
         put(&mut self.metrics_listen, o.metrics_listen.clone(), "flag --metrics-listen");
+        put(&mut self.backup_dir, o.backup_dir.clone(), "flag --backup-dir");
     }
 
     fn build(self) -> Result<ServerConfig, ConfigError> {
@@ -391,6 +401,7 @@ impl Layers {
 
         let subtrees = subtrees::build(tier, &id, &children, self.subtrees)?;
         let registries_dir = self.registries_dir.map(|d| d.value).filter(|d| !d.as_os_str().is_empty());
+        let backup_dir = self.backup_dir.map(|d| d.value).filter(|d| !d.as_os_str().is_empty());
         let metrics_listen = match self.metrics_listen.filter(|m| !m.value.is_empty()) {
             Some(m) => Some(socket_addr("metrics_listen", &m)?),
             None => None,
@@ -448,6 +459,7 @@ impl Layers {
             children,
             registries_dir,
             metrics_listen,
+            backup_dir,
             link,
             forget: Vec::new(),
             clock: Default::default(),
@@ -556,6 +568,9 @@ keepalive_ms = 5000
         assert_eq!(c.data_dir, PathBuf::from(absolute));
         let flags = Overrides { registries_dir: Some("r".into()), ..Overrides::default() };
         assert_eq!(load(STREET, &[], &flags).unwrap().registries_dir, Some(PathBuf::from("r")));
+        let (dir, path) = file(&format!("backup_dir = 'backups'\n{STREET}"));
+        let c = ServerConfig::load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.backup_dir, Some(dir.path().join("backups")));
     }
 
     #[test]

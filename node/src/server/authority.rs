@@ -280,6 +280,28 @@ impl Authority {
     }
 
     /// A split of `from` into `targets`.
+    /// A backup holds everything of this node, personal fields too: its own staff, or
+    /// an operator of the whole node (its scope or its parent's), may take one. It
+    /// stays on the node's disk.
+    pub fn may_back_up(&self, caller: &Caller) -> Result<(), Status> {
+        const RPC: &str = "Registry.Backup";
+        let me = self.me();
+        let target = format!("node `{me}`");
+        let Some((role, scope)) = self.operator(RPC, caller, &target)? else { return Ok(()) };
+        let whole = scope == me || self.parent.as_deref() == Some(scope);
+        match role {
+            Role::Staff if scope == me => Ok(()),
+            Role::Operator if whole => Ok(()),
+            _ => Err(self.refuse(
+                RPC,
+                caller,
+                &target,
+                "role",
+                "a backup is taken by the node's own staff or an operator of the whole node".into(),
+            )),
+        }
+    }
+
     pub fn may_split(&self, caller: &Caller, from: &str, targets: &[&str]) -> Result<(), Status> {
         const RPC: &str = "Registry.Split";
         let target = format!("community `{from}`");

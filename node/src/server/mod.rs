@@ -192,7 +192,12 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(RegistryServer::new(RegistryService::new(handle.clone(), authority.clone(), shared.clone())))
+        .add_service(RegistryServer::new(RegistryService::new(
+            handle.clone(),
+            authority.clone(),
+            shared.clone(),
+            config.backup_dir.clone(),
+        )))
         .add_service(replication)
         .add_service(QueryServer::new(QueryService::new(
             shared.clone(),

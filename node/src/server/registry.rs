@@ -14,6 +14,7 @@ use linli_core::write::{Target, Write};
 use linli_proto::convert::durable_wait;
 use linli_proto::v1;
 use linli_proto::v1::registry_server::Registry;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -23,11 +24,13 @@ pub struct RegistryService {
     authority: Authority,
     /// The links and watermarks, for writes that wait to be durable above.
     shared: Arc<Shared>,
+    /// Where backups go; `None`: refused.
+    backup_dir: Option<PathBuf>,
 }
 
 impl RegistryService {
-    pub fn new(engine: EngineHandle, authority: Authority, shared: Arc<Shared>) -> Self {
-        Self { engine, authority, shared }
+    pub fn new(engine: EngineHandle, authority: Authority, shared: Arc<Shared>, backup_dir: Option<PathBuf>) -> Self {
+        Self { engine, authority, shared, backup_dir }
     }
 }
 
@@ -44,6 +47,7 @@ pub fn status(error: NodeError) -> Status {
         NodeError::Core(CoreError::NotOwner { .. }) => Status::permission_denied(error.to_string()),
         NodeError::Core(CoreError::RecordNotFound { .. }) => Status::not_found(error.to_string()),
         NodeError::Stopped { .. } => Status::unavailable(error.to_string()),
+        NodeError::Backup { .. } => Status::failed_precondition(error.to_string()),
         _ => Status::internal(error.to_string()),
     }
 }
@@ -127,6 +131,20 @@ impl Registry for RegistryService {
             .map_err(|e| Status::invalid_argument(format!("record_key: {e}")))?;
         self.authority.may_read("Registry.Where", &caller, &key.doc.owner, &format!("record {key}"))?;
         Ok(Response::new(durable::locate(&self.shared, key).await?))
+    }
+
+    #[tracing::instrument(skip_all, name = "registry.backup")]
+    async fn backup(&self, request: Request<v1::BackupRequest>) -> Result<Response<v1::BackupReply>, Status> {
+        let caller = self.authority.caller("Registry.Backup", &request)?;
+        self.authority.may_back_up(&caller)?;
+        let Some(backup_dir) = &self.backup_dir else {
+            let why = "Registry.Backup: this node has no `backup_dir` configured (config key, LINLI_BACKUP_DIR or --backup-dir)";
+            return Err(Status::failed_precondition(why));
+        };
+        let label = request.into_inner().label;
+        let made = crate::backup::back_up(&self.engine, backup_dir, &label).await.map_err(status)?;
+        let path = made.path.display().to_string();
+        Ok(Response::new(v1::BackupReply { path, log_end: made.log_end, bytes: made.bytes }))
     }
 
     #[tracing::instrument(skip_all, name = "registry.split")]

@@ -249,6 +249,7 @@ impl RealDistrict {
             parent: parent.map(|(_, addr)| format!("{scheme}://{addr}")),
             children,
             registries_dir: None,
+            backup_dir: None,
             metrics_listen: None,
             link: link.clone(),
             forget: Vec::new(),
