@@ -211,12 +211,15 @@ impl Session {
         if let Some(action) = self.send.poll(&self.limits, log_end, now_ms) {
             return Some(action);
         }
-        self.repair.poll(backlog)
+        self.repair.poll(backlog, now_ms)
     }
 
     /// When to call [`Session::poll`] again if nothing else happens.
     pub fn deadline_ms(&self) -> Option<u64> {
-        self.send.deadline_ms(&self.limits)
+        match (self.send.deadline_ms(&self.limits), self.repair.deadline_ms()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The log entries an [`Action::ReadLog`] asked for; returns the batch to send,
@@ -300,6 +303,7 @@ impl Session {
     /// therefore starts this side over too.
     fn take_sync(&mut self, doc: DocId, message: Vec<u8>, actors_refused: BTreeSet<String>) -> Vec<Action> {
         let mut actions = Vec::with_capacity(2);
+        self.repair.note_sync();
         if self.repair.first_message(&doc) {
             actions.push(Action::Sync { doc: doc.clone(), message: None, actors_refused: BTreeSet::new() });
         }
@@ -370,6 +374,7 @@ impl Session {
     /// peer's message was refused.
     pub fn on_synced(&mut self, doc: DocId, reply: Option<Vec<u8>>, refused: Option<String>) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.repair.note_sync();
         if let Some(reason) = refused {
             actions.push(Action::Send(Frame::Refusal { seq: 0, doc: doc.to_string(), reason }));
         }
