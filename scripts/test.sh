@@ -2,7 +2,8 @@
 # Every test of the workspace: unit, property, crash (kill -9), validation, tier and
 # simulator tests, and the fuzz corpora; then the simulator's checks against a broken
 # merge rule, the community server's package installed for real (scripts/test-deb.sh,
-# as root), and a bounded fuzz run (scripts/fuzz.sh).
+# as root), the Kubernetes overlays validated (scripts/test-k8s.sh), and a bounded fuzz
+# run (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -27,12 +28,16 @@ set -e
 # crash test, which has its own main, reports its kills in its output).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-# The .deb: built, installed, upgraded and removed with dpkg (skipped unless root).
+# The .deb: built, installed, upgraded and removed with dpkg (skipped unless root);
+# the Kubernetes overlays: rendered and validated against the schemas.
 set +e
 scripts/test-deb.sh
 packaged=$?
+scripts/test-k8s.sh
+manifests=$?
 set -e
 if [ "$status" = 0 ]; then status=$packaged; fi
+if [ "$status" = 0 ]; then status=$manifests; fi
 # Then a bounded fuzz run of every target, where a nightly toolchain is present (the
 # corpora ran above as tests either way). A failed test run's status wins.
 set +e

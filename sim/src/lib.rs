@@ -18,6 +18,7 @@ pub mod driver;
 pub mod error;
 pub mod faults;
 pub mod html;
+pub mod k8s;
 pub mod ledger;
 pub mod real;
 pub mod report;

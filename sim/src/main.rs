@@ -26,6 +26,33 @@ struct Cli {
 enum Command {
     /// Runs a district with its workload and faults, then checks and reports.
     Run(RunArgs),
+    /// Renders a kustomize overlay of the district's coordinators for Kubernetes (see
+    /// k8s/README.md), from a preset or a topology file.
+    K8s(K8sArgs),
+}
+
+#[derive(clap::Args)]
+struct K8sArgs {
+    /// longhua, luohu, longgang or shenzhen.
+    #[arg(long, conflicts_with = "topology")]
+    preset: Option<String>,
+    /// A topology file (TOML: name, district, [[streets]] id and communities).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// The overlay's directory, e.g. k8s/overlays/longgang.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn k8s(args: K8sArgs) -> anyhow::Result<bool> {
+    let topology = match (&args.preset, &args.topology) {
+        (Some(preset), None) => Topology::preset(preset, 1)?,
+        (None, Some(path)) => Topology::from_file(path, 1)?,
+        _ => bail!("give --preset or --topology"),
+    };
+    let files = linli_sim::k8s::write(&topology, &args.out)?;
+    println!("{files} files in {}: kubectl apply -k {}", args.out.display(), args.out.display());
+    Ok(true)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,8 +140,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Cli { command: Command::Run(args) } = Cli::parse();
-    match run(args) {
+    let outcome = match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::K8s(args) => k8s(args),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
