@@ -71,13 +71,19 @@ echo "test-deb: unconfigured, it refuses: $(head -1 "$work/refused")"
 id=lg-pingdi-pingdi
 staff=staff--lg-pingdi-pingdi--test
 linlictl certs --out "$work/certs" --ca-name lg lg-pingdi "$id" "$staff" >/dev/null
-install -m 0644 "$work/certs/ca.pem" /etc/linli/tls/ca.pem
-install -m 0644 "$work/certs/$id.pem" /etc/linli/tls/node.pem
-install -m 0640 -g linli "$work/certs/$id.key" /etc/linli/tls/node.key
-chgrp linli /etc/linli/tls
 sed -i -e "s|^# id = \"\"|id = \"$id\"|" -e 's|^# parent = ""|parent = "https://127.0.0.1:1"|' \
   -e 's|^# parent_id = ""|parent_id = "lg-pingdi"|' -e 's|0.0.0.0:7420|127.0.0.1:17420|' \
   -e 's|0.0.0.0:9420|127.0.0.1:19420|' /etc/linli/node.toml
+# Configured, without its certificate: refused with a line naming the file.
+if runuser -u linli -- /usr/bin/linli-node serve --config /etc/linli/node.toml 2>"$work/refused"; then
+  fail "started without a certificate"
+fi
+grep -q "reading the CA certificate /etc/linli/tls/ca.pem: No such file" "$work/refused" \
+  || { cat "$work/refused"; fail "the refusal does not name the missing certificate"; }
+echo "test-deb: without its certificate, it refuses: $(grep -m1 'reading the CA' "$work/refused")"
+install -m 0644 "$work/certs/ca.pem" /etc/linli/tls/ca.pem
+install -m 0644 "$work/certs/$id.pem" /etc/linli/tls/node.pem
+install -m 0640 -g linli "$work/certs/$id.key" /etc/linli/tls/node.key
 ctl=(linlictl --addr https://127.0.0.1:17420 --tls-dir "$work/certs" --as "$staff" --server-id "$id")
 run_node
 written="$("${ctl[@]}" --format json write create --owner "$id" --registry requests category=environment \

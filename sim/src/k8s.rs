@@ -76,9 +76,10 @@ pub fn config(id: &str, tier: &str, parent: Option<&str>, children: &[String]) -
     text
 }
 
-/// Requests and limits per tier, from the measurements in docs/performance.md: at
-/// Longgang's load (377 changes/s) the district used about 0.35 of a core and a street
-/// about 0.1; memory stays under 256 MiB for a coordinator in the main job.
+/// Requests and limits per tier, from what was measured: at Longgang's load (377
+/// changes/s, 123 processes) the district used about 0.35 of a core; the whole
+/// 125-server district of the main job peaks at 900 MB resident, so a coordinator's
+/// own share is well under its request. The limits leave room for catch-ups.
 fn resources(tier: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     match tier {
         "district" => ("500m", "512Mi", "2", "2Gi"),
