@@ -30,6 +30,17 @@ pub const NAMESPACE: &str = "linli";
 /// One rendered file: its path in the overlay and its text.
 pub type Rendered = Vec<(String, String)>;
 
+/// What an overlay holds beyond the coordinators.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// cert-manager `Certificate`s for every node's Secret, from this issuer (a
+    /// ClusterIssuer holding the district's CA); `None`: the Secrets are made by hand.
+    pub cert_manager_issuer: Option<String>,
+    /// The communities too, as `linli-node` StatefulSets: for a lab cluster (real
+    /// communities run on their own servers).
+    pub lab_communities: bool,
+}
+
 /// A node id must be a DNS label to name Kubernetes objects.
 fn check_name(id: &str) -> Result<(), SimError> {
     let fine = !id.is_empty()
@@ -83,12 +94,17 @@ pub fn config(id: &str, tier: &str, parent: Option<&str>, children: &[String]) -
 fn resources(tier: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     match tier {
         "district" => ("500m", "512Mi", "2", "2Gi"),
-        _ => ("200m", "256Mi", "1", "1Gi"),
+        "street" => ("200m", "256Mi", "1", "1Gi"),
+        _ => ("100m", "128Mi", "500m", "512Mi"),
     }
 }
 
 fn stateful_set(id: &str, tier: &str) -> String {
     let (cpu, memory, cpu_max, memory_max) = resources(tier);
+    let (container, command, storage) = match tier {
+        "community" => ("node", r#""linli-node", "serve""#, "5Gi"),
+        _ => ("coordinator", r#""linli-coordinator""#, "20Gi"),
+    };
     format!(
         r#"apiVersion: apps/v1
 kind: StatefulSet
@@ -122,9 +138,9 @@ spec:
       # The server finishes calls in flight for at most 10 s after SIGTERM.
       terminationGracePeriodSeconds: 30
       containers:
-        - name: coordinator
+        - name: {container}
           image: linli:latest
-          args: ["linli-coordinator", "--config", "{CONFIG_PATH}"]
+          args: [{command}, "--config", "{CONFIG_PATH}"]
           ports:
             - name: grpc
               containerPort: {GRPC_PORT}
@@ -181,9 +197,18 @@ spec:
           configMap:
             name: {id}-config
         - name: tls
+          # The keys cert-manager writes (and `kubectl create secret generic
+          # --from-file=ca.crt=… --from-file=tls.crt=… --from-file=tls.key=…`).
           secret:
             secretName: {id}-tls
             defaultMode: 0440
+            items:
+              - key: ca.crt
+                path: ca.pem
+              - key: tls.crt
+                path: node.pem
+              - key: tls.key
+                path: node.key
   volumeClaimTemplates:
     - metadata:
         name: data
@@ -191,7 +216,7 @@ spec:
         accessModes: ["ReadWriteOnce"]
         resources:
           requests:
-            storage: 20Gi
+            storage: {storage}
 "#
     )
 }
@@ -256,8 +281,40 @@ spec:
     text
 }
 
-/// The overlay for `topology`: its files, by path relative to the overlay.
+/// A cert-manager `Certificate` for node `id`: the one DNS name linli reads a
+/// certificate's identity from, for both ends of a link.
+fn certificate(id: &str, issuer: &str) -> String {
+    format!(
+        r#"apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {id}
+spec:
+  secretName: {id}-tls
+  dnsNames:
+    - {id}
+  usages:
+    - server auth
+    - client auth
+  privateKey:
+    algorithm: ECDSA
+    size: 256
+  duration: 8760h
+  renewBefore: 720h
+  issuerRef:
+    kind: ClusterIssuer
+    name: {issuer}
+"#
+    )
+}
+
+/// The overlay for `topology` with the coordinators only (the presets' overlays).
 pub fn render(topology: &Topology) -> Result<Rendered, SimError> {
+    render_with(topology, &Options::default())
+}
+
+/// The overlay for `topology`: its files, by path relative to the overlay.
+pub fn render_with(topology: &Topology, options: &Options) -> Result<Rendered, SimError> {
     let district = topology.district.as_str();
     check_name(district)?;
     let mut files = Vec::new();
@@ -270,11 +327,27 @@ pub fn render(topology: &Topology) -> Result<Rendered, SimError> {
         let children = street.communities.iter().map(|c| c.id.clone()).collect();
         nodes.push((street.id.clone(), "street", Some(district.to_string()), children));
     }
+    if options.lab_communities {
+        for street in &topology.streets {
+            for community in &street.communities {
+                check_name(&community.id)?;
+                nodes.push((community.id.clone(), "community", Some(street.id.clone()), Vec::new()));
+            }
+        }
+    }
+    let mut certificates = String::new();
     for (id, tier, parent, children) in &nodes {
         files.push((format!("config/{id}.toml"), config(id, tier, parent.as_deref(), children)));
         files.push((format!("{id}.yaml"), format!("{}---\n{}", stateful_set(id, tier), services(id, tier))));
         resources.push(format!("{id}.yaml"));
+        if let Some(issuer) = &options.cert_manager_issuer {
+            let _ = write!(certificates, "{}---\n", certificate(id, issuer));
+        }
         let _ = write!(generators, "  - name: {id}-config\n    files:\n      - node.toml=config/{id}.toml\n");
+    }
+    if !certificates.is_empty() {
+        files.push(("certificates.yaml".to_string(), certificates));
+        resources.push("certificates.yaml".to_string());
     }
     let mut kustomization = format!(
         "# Rendered by `linli-sim k8s` for `{}`: district `{district}`, {} streets.\n\
@@ -293,8 +366,8 @@ pub fn render(topology: &Topology) -> Result<Rendered, SimError> {
 }
 
 /// Writes the overlay into `dir` (created; files of an earlier render replaced).
-pub fn write(topology: &Topology, dir: &Path) -> Result<usize, SimError> {
-    let files = render(topology)?;
+pub fn write(topology: &Topology, options: &Options, dir: &Path) -> Result<usize, SimError> {
+    let files = render_with(topology, options)?;
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {

@@ -42,6 +42,12 @@ struct K8sArgs {
     /// The overlay's directory, e.g. k8s/overlays/longgang.
     #[arg(long)]
     out: PathBuf,
+    /// cert-manager Certificates for every node's Secret, from this ClusterIssuer.
+    #[arg(long)]
+    cert_manager: Option<String>,
+    /// The communities too, as linli-node StatefulSets (a lab cluster).
+    #[arg(long)]
+    lab_communities: bool,
 }
 
 fn k8s(args: K8sArgs) -> anyhow::Result<bool> {
@@ -50,7 +56,11 @@ fn k8s(args: K8sArgs) -> anyhow::Result<bool> {
         (None, Some(path)) => Topology::from_file(path, 1)?,
         _ => bail!("give --preset or --topology"),
     };
-    let files = linli_sim::k8s::write(&topology, &args.out)?;
+    let options = linli_sim::k8s::Options {
+        cert_manager_issuer: args.cert_manager.clone(),
+        lab_communities: args.lab_communities,
+    };
+    let files = linli_sim::k8s::write(&topology, &options, &args.out)?;
     println!("{files} files in {}: kubectl apply -k {}", args.out.display(), args.out.display());
     Ok(true)
 }

@@ -95,3 +95,40 @@ fn a_topology_whose_ids_cannot_name_kubernetes_objects_is_refused() {
     let err = k8s::render(&topology).expect_err("refused").to_string();
     assert!(err.contains("Street_1") && err.contains("cannot name Kubernetes objects"), "{err}");
 }
+
+#[test]
+fn a_lab_overlay_runs_the_communities_and_cert_manager_makes_every_secret() {
+    let topology = Topology::preset("longhua", 1).expect("preset");
+    let options = k8s::Options { cert_manager_issuer: Some("linli-ca".into()), lab_communities: true };
+    let rendered = k8s::render_with(&topology, &options).expect("render");
+    let certificates = &rendered.iter().find(|(p, _)| p == "certificates.yaml").expect("certificates").1;
+    let nodes: Vec<String> = std::iter::once(topology.district.clone())
+        .chain(topology.streets.iter().map(|s| s.id.clone()))
+        .chain(topology.communities().map(|c| c.id.clone()))
+        .collect();
+    assert_eq!(certificates.matches("kind: Certificate").count(), nodes.len());
+    for id in &nodes {
+        // linli reads a certificate's identity from its one DNS name.
+        assert!(certificates.contains(&format!("secretName: {id}-tls\n  dnsNames:\n    - {id}\n")), "{id}");
+        let manifest = &rendered.iter().find(|(p, _)| *p == format!("{id}.yaml")).expect("manifest").1;
+        assert!(manifest.contains(&format!("secretName: {id}-tls")), "{id}: mounts its Secret");
+        for (key, path) in [("ca.crt", "ca.pem"), ("tls.crt", "node.pem"), ("tls.key", "node.key")] {
+            assert!(manifest.contains(&format!("- key: {key}\n                path: {path}")), "{id}: {key}");
+        }
+    }
+    assert!(certificates.contains("server auth") && certificates.contains("client auth"));
+    // A community's config is one its server accepts, under its street.
+    let community = topology.communities().next().expect("a community");
+    let street = topology.street_of(&community.id).expect("its street").to_string();
+    let text = &rendered.iter().find(|(p, _)| *p == format!("config/{}.toml", community.id)).expect("config").1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, text).expect("write");
+    let config = ServerConfig::load(Some(&file), Vec::new(), &Overrides::default()).expect("accepted");
+    assert_eq!(config.tier, linli_node::config::Tier::Community);
+    assert!(config.parent.as_deref().is_some_and(|p| p.contains(&k8s::address(&street))));
+    let manifest = &rendered.iter().find(|(p, _)| *p == format!("{}.yaml", community.id)).expect("manifest").1;
+    assert!(manifest.contains(r#"args: ["linli-node", "serve", "--config", "/etc/linli/node.toml"]"#));
+    let serve = clap::Command::new("linli-node").subcommand(ServeArgs::augment_args(clap::Command::new("serve")));
+    serve.try_get_matches_from(["linli-node", "serve", "--config", k8s::CONFIG_PATH]).expect("linli-node takes it");
+}
