@@ -341,7 +341,7 @@ pub fn render_with(topology: &Topology, options: &Options) -> Result<Rendered, S
         files.push((format!("{id}.yaml"), format!("{}---\n{}", stateful_set(id, tier), services(id, tier))));
         resources.push(format!("{id}.yaml"));
         if let Some(issuer) = &options.cert_manager_issuer {
-            let _ = write!(certificates, "{}---\n", certificate(id, issuer));
+            let _ = writeln!(certificates, "{}---", certificate(id, issuer));
         }
         let _ = write!(generators, "  - name: {id}-config\n    files:\n      - node.toml=config/{id}.toml\n");
     }
