@@ -22,14 +22,15 @@ fi
 fail() { echo "test-deb: FAILED: $*" >&2; exit 1; }
 work="$(mktemp -d)"
 node_pid=""
+# Nothing of the package, its store or its config left: before the test and after.
+purge() { dpkg --purge linli-node >/dev/null 2>&1 || true; rm -rf /var/lib/linli /etc/linli; }
 cleanup() {
   if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; fi
-  dpkg --purge linli-node >/dev/null 2>&1 || true
-  rm -rf /var/lib/linli /etc/linli "$work"
+  purge
+  rm -rf "$work"
 }
 trap cleanup EXIT
-cleanup_first() { dpkg --purge linli-node >/dev/null 2>&1 || true; rm -rf /var/lib/linli /etc/linli; }
-cleanup_first
+purge
 
 deb1="$(LINLI_DEB_REVISION=1 scripts/package-deb.sh "$work" | tail -1)"
 deb2="$(LINLI_DEB_REVISION=2 scripts/package-deb.sh "$work" | tail -1)"

@@ -55,31 +55,28 @@ fn loaded(changes: &[Vec<u8>]) -> AutoCommit {
     doc
 }
 
+/// One message from `from` to `to`, if `from` has one: its bytes.
+fn send(from: &mut AutoCommit, from_state: &mut State, to: &mut AutoCommit, to_state: &mut State) -> Option<usize> {
+    let bytes = from.sync().generate_sync_message(from_state)?.encode();
+    to.sync().receive_sync_message(to_state, Message::decode(&bytes).expect("decode")).expect("receive");
+    Some(bytes.len())
+}
+
 /// Automerge's sync protocol between `a` and `b` from fresh states until neither has
 /// anything to say: bytes each way and messages.
 fn sync_session(a: &mut AutoCommit, b: &mut AutoCommit) -> (usize, usize, usize) {
     let (mut sa, mut sb) = (State::new(), State::new());
     let (mut a_to_b, mut b_to_a, mut messages) = (0, 0, 0);
     loop {
-        let mut quiet = true;
-        if let Some(message) = a.sync().generate_sync_message(&mut sa) {
-            let bytes = message.encode();
-            a_to_b += bytes.len();
-            messages += 1;
-            b.sync().receive_sync_message(&mut sb, Message::decode(&bytes).expect("decode")).expect("receive");
-            quiet = false;
-        }
-        if let Some(message) = b.sync().generate_sync_message(&mut sb) {
-            let bytes = message.encode();
-            b_to_a += bytes.len();
-            messages += 1;
-            a.sync().receive_sync_message(&mut sa, Message::decode(&bytes).expect("decode")).expect("receive");
-            quiet = false;
-        }
-        if quiet {
+        let there = send(a, &mut sa, b, &mut sb);
+        let back = send(b, &mut sb, a, &mut sa);
+        if there.is_none() && back.is_none() {
             assert_eq!(a.get_heads(), b.get_heads(), "the sync ended with the documents apart");
             return (a_to_b, b_to_a, messages);
         }
+        a_to_b += there.unwrap_or(0);
+        b_to_a += back.unwrap_or(0);
+        messages += usize::from(there.is_some()) + usize::from(back.is_some());
     }
 }
 

@@ -30,6 +30,8 @@ pub struct TraceContext {
 /// Why bytes or a `traceparent` are not a trace context.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TraceContextError {
+    #[error("a stored trace context is {0} bytes, expected 25")]
+    Length(usize),
     #[error("trace id is {0} bytes, expected 16")]
     TraceIdLength(usize),
     #[error("span id is {0} bytes, expected 8")]
@@ -88,7 +90,7 @@ impl TraceContext {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, TraceContextError> {
         if bytes.len() != Self::ENCODED_LEN {
-            return Err(TraceContextError::TraceIdLength(bytes.len().saturating_sub(9)));
+            return Err(TraceContextError::Length(bytes.len()));
         }
         Self::new(&bytes[..16], &bytes[16..24], u32::from(bytes[24]))
     }

@@ -79,15 +79,9 @@ pub async fn back_up(engine: &EngineHandle, backup_dir: &Path, label: &str) -> R
     tokio::task::spawn_blocking(move || store.checkpoint(&target))
         .await
         .map_err(|e| refused("backup", format!("the checkpoint's task failed: {e}")))??;
-    let bytes = dir_bytes(&path);
+    let bytes = linli_store_rocks::dir_bytes(&path);
     tracing::info!(path = %path.display(), log_end, bytes, "backup written");
     Ok(BackupMade { path, log_end, bytes })
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
 }
 
 /// Makes `data_dir` (missing or empty) a copy of the backup at `from`, under a new log

@@ -73,11 +73,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 (None, None) => bail!("restore: name the data directory with --data-dir or --config"),
             };
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            let restored = linli_node::backup::restore(&from, &data_dir, now_ms)?;
+            let restored = linli_node::backup::restore(&from, &data_dir, linli_node::link::status::now_ms())?;
             println!(
                 "restored {} into {}: log through {}, renamed {} -> {}; the street repairs against it at the next start",
                 from.display(),

@@ -125,15 +125,17 @@ fn remote(trace: &TraceContext) -> SpanContext {
 }
 
 /// Makes `span` (just created, not entered yet) the child of the first of `traces`
-/// and links it to the others, up to [`LINKS_MAX`]. Returns it, for chaining.
-pub fn join(span: Span, traces: &[TraceContext]) -> Span {
-    let Some((first, rest)) = traces.split_first() else { return span };
-    let parent = opentelemetry::Context::new().with_remote_span_context(remote(first));
+/// and links it to the next ones, up to [`LINKS_MAX`]; the rest are not read. Returns
+/// it, for chaining.
+pub fn join(span: Span, traces: impl IntoIterator<Item = TraceContext>) -> Span {
+    let mut traces = traces.into_iter();
+    let Some(first) = traces.next() else { return span };
+    let parent = opentelemetry::Context::new().with_remote_span_context(remote(&first));
     // Fails only where no OpenTelemetry layer is installed: the span is then not
     // exported anyway.
     let _ = span.set_parent(parent);
-    for trace in rest.iter().take(LINKS_MAX) {
-        span.add_link(remote(trace));
+    for trace in traces.take(LINKS_MAX) {
+        span.add_link(remote(&trace));
     }
     span
 }

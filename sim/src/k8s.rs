@@ -87,10 +87,10 @@ pub fn config(id: &str, tier: &str, parent: Option<&str>, children: &[String]) -
     text
 }
 
-/// Requests and limits per tier, from what was measured: at Longgang's load (377
-/// changes/s, 123 processes) the district used about 0.35 of a core; the whole
-/// 125-server district of the main job peaks at 900 MB resident, so a coordinator's
-/// own share is well under its request. The limits leave room for catch-ups.
+/// Requests and limits per tier, first estimates (k8s/README.md): the district
+/// process used about 0.35 of a core with Longgang at 377 changes/s, and the main
+/// job's 125 servers together peak at about 900 MB; no coordinator's own memory is
+/// measured yet. The limits leave room for catch-ups.
 fn resources(tier: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     match tier {
         "district" => ("500m", "512Mi", "2", "2Gi"),

@@ -36,6 +36,13 @@ type Entry = (Box<[u8]>, Box<[u8]>);
 
 const FAMILIES: [&str; 7] = [CHUNKS, SNAPSHOTS, DOCS, LOG, VIEWS, LOCAL, META];
 
+/// Bytes of the files in a store's directory, or in a checkpoint of it (both are
+/// flat); 0 where it cannot be read.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.filter_map(|entry| entry.ok()?.metadata().ok()).filter(|meta| meta.is_file()).map(|meta| meta.len()).sum()
+}
+
 /// Cloning gives another handle on the same database (RocksDB is thread-safe): the
 /// node's engine reads through one while its committer thread writes through another.
 #[derive(Clone)]
@@ -91,12 +98,7 @@ impl RocksStore {
     /// Bytes of every file in the store's directory (SST files, WAL, manifest): what
     /// the node takes on disk.
     pub fn disk_bytes(&self) -> u64 {
-        let Ok(entries) = std::fs::read_dir(self.db.path()) else { return 0 };
-        entries
-            .filter_map(|entry| entry.ok()?.metadata().ok())
-            .filter(|meta| meta.is_file())
-            .map(|meta| meta.len())
-            .sum()
+        dir_bytes(self.db.path())
     }
 
     fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {

@@ -17,7 +17,6 @@ use crate::error::NodeError;
 use crate::metrics::NodeMetrics;
 use linli_core::replica::{Effect, Event, Replica, Written};
 use linli_core::store::StoreBatch;
-use linli_core::trace::TraceContext;
 use linli_core::write::Write;
 use linli_store_rocks::RocksStore;
 use std::sync::Arc;
@@ -168,12 +167,11 @@ impl Writer {
         self.trim_cache();
         let batch_size = writes.len();
         let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = writes.into_iter().unzip();
-        let traces: Vec<TraceContext> = writes.iter().filter_map(|write| write.trace).collect();
-        let span = match traces.is_empty() {
-            true => tracing::Span::none(),
-            false => crate::telemetry::join(
+        let span = match writes.iter().any(|write| write.trace.is_some()) {
+            false => tracing::Span::none(),
+            true => crate::telemetry::join(
                 tracing::info_span!("linli.engine.step", linli.node = %self.replica.node(), requests = batch_size),
-                &traces,
+                writes.iter().filter_map(|write| write.trace),
             ),
         };
         let event = Event::Writes {

@@ -415,10 +415,6 @@ impl Pump {
         if !crate::telemetry::enabled() || traces.is_empty() {
             return tracing::Span::none();
         }
-        let mut all = Vec::new();
-        for doc_traces in traces.values() {
-            all.extend(doc_traces.iter().copied());
-        }
         let span = tracing::info_span!(
             "linli.link.apply",
             linli.node = %self.shared.engine.node(),
@@ -427,7 +423,7 @@ impl Pump {
             docs = docs.len(),
             through,
         );
-        crate::telemetry::join(span, &all)
+        crate::telemetry::join(span, traces.values().flatten().copied())
     }
 
     /// A span for a batch shipped to the peer that holds traced writes (see
@@ -436,7 +432,6 @@ impl Pump {
         if !crate::telemetry::enabled() || entries.iter().all(|entry| entry.traces.is_empty()) {
             return;
         }
-        let traces: Vec<_> = entries.iter().flat_map(|entry| entry.traces.iter().copied()).collect();
         let span = tracing::info_span!(
             "linli.link.ship",
             linli.node = %self.shared.engine.node(),
@@ -445,7 +440,7 @@ impl Pump {
             entries = entries.len(),
             through,
         );
-        drop(crate::telemetry::join(span, &traces));
+        drop(crate::telemetry::join(span, entries.iter().flat_map(|entry| entry.traces.iter().copied())));
     }
 
     /// Hands the outbox to the stream as far as its channel has room, without waiting.

@@ -70,7 +70,7 @@ impl RegistryService {
             .get("traceparent")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| TraceContext::parse_traceparent(value).ok());
-        crate::telemetry::join(span, parent.as_slice())
+        crate::telemetry::join(span, parent)
     }
 
     async fn write_traced(
