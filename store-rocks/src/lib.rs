@@ -43,6 +43,22 @@ pub fn dir_bytes(dir: &Path) -> u64 {
     entries.filter_map(|entry| entry.ok()?.metadata().ok()).filter(|meta| meta.is_file()).map(|meta| meta.len()).sum()
 }
 
+/// What one store may hold in memory, besides the node's document cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Write buffers of all column families together; past it RocksDB flushes the
+    /// largest. Default 16 MiB.
+    pub memtable_bytes_max: usize,
+    /// Uncompressed blocks kept for reads. Default 8 MiB.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for StoreMemory {
+    fn default() -> Self {
+        Self { memtable_bytes_max: 16 * 1024 * 1024, block_cache_bytes: 8 * 1024 * 1024 }
+    }
+}
+
 /// Cloning gives another handle on the same database (RocksDB is thread-safe): the
 /// node's engine reads through one while its committer thread writes through another.
 #[derive(Clone)]
@@ -52,15 +68,29 @@ pub struct RocksStore {
 }
 
 impl RocksStore {
-    /// Opens the store at `path`, creating it and its column families if missing.
+    /// Opens the store at `path`, creating it and its column families if missing,
+    /// within [`StoreMemory::default`].
     pub fn open(path: &Path) -> Result<Self, RocksError> {
-        // Bounded memory: per family at most 3 write buffers of 8 MiB; the node keeps its
-        // own document cache.
+        Self::open_with(path, StoreMemory::default())
+    }
+
+    /// Opens the store at `path` within `memory`.
+    pub fn open_with(path: &Path, memory: StoreMemory) -> Result<Self, RocksError> {
+        // Bounded memory: the write buffers of every family together stay within
+        // `memtable_bytes_max` (RocksDB flushes the largest when they pass it; without
+        // this bound a family with few writes held its buffers for hours and a node's
+        // buffers grew towards families x 3 x 8 MiB), and reads cache at most
+        // `block_cache_bytes` of blocks. The node keeps its own document cache.
         let mut family = Options::default();
-        family.set_write_buffer_size(8 * 1024 * 1024);
+        family.set_write_buffer_size(memory.memtable_bytes_max.div_ceil(2).min(8 * 1024 * 1024));
         family.set_max_write_buffer_number(3);
         family.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cache = rocksdb::Cache::new_lru_cache(memory.block_cache_bytes);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        family.set_block_based_table_factory(&table);
         let mut options = family.clone();
+        options.set_db_write_buffer_size(memory.memtable_bytes_max);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         // A WAL file is kept until every family that wrote to it has flushed; a family
@@ -83,6 +113,16 @@ impl RocksStore {
         let failed = |source| RocksError::Checkpoint { path: dir.to_path_buf(), source };
         let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(failed)?;
         checkpoint.create_checkpoint(dir).map_err(failed)
+    }
+
+    /// Bytes of every family's write buffers (what is not flushed yet): at most
+    /// about [`StoreMemory::memtable_bytes_max`].
+    pub fn memtable_bytes(&self) -> u64 {
+        FAMILIES
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .filter_map(|cf| self.db.property_int_value_cf(cf, "rocksdb.cur-size-all-mem-tables").ok().flatten())
+            .sum()
     }
 
     /// Bytes the change log takes: its SST files on disk and its write buffers (what

@@ -90,3 +90,35 @@ fn a_store_that_cannot_open_names_its_path_and_says_so_through_core() {
         "{core}"
     );
 }
+
+/// The write buffers of all families together stay within the store's bound: a node
+/// whose families each take a few MiB (none enough to flush alone) no longer holds
+/// them all in memory until some family fills its own buffers.
+#[test]
+fn write_buffers_stay_within_the_store_bound() {
+    use linli_core::ids::DocId;
+    use linli_core::store::{LogEntry, StoreBatch};
+    use linli_store_rocks::StoreMemory;
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let memory = StoreMemory { memtable_bytes_max: 4 * MIB, ..StoreMemory::default() };
+    let mut store = RocksStore::open_with(dir.path(), memory).unwrap();
+    let doc = DocId::new(COMMUNITY, "requests", "2026-11").unwrap();
+    // 96 batches of 64 KiB to the log and chunks (an entry is both) and 64 KiB to meta:
+    // 18 MiB in three families, 6 MiB each.
+    for seq in 1..=96u64 {
+        let bytes = vec![seq as u8; 64 * 1024];
+        let entry = LogEntry { seq, doc: doc.clone(), origin: None, changes: vec![bytes.clone()], traces: Vec::new() };
+        let batch =
+            StoreBatch { log: vec![entry], meta: vec![(format!("bench-{seq}"), bytes)], ..StoreBatch::default() };
+        store.commit(&batch).unwrap();
+    }
+    let held = store.memtable_bytes() as usize;
+    assert!(
+        held <= 2 * memory.memtable_bytes_max,
+        "write buffers hold {held} bytes, bound {}",
+        memory.memtable_bytes_max
+    );
+    // Nothing is lost to the flushes.
+    assert_eq!(store.log_after(0, usize::MAX).unwrap().len(), 96);
+}

@@ -288,6 +288,12 @@ impl NodeProcess {
         SimError::Run { reason: format!("{} answered what does not parse: {e}", self.node) }
     }
 
+    /// The process id, while it runs: what a bench pins to a core and reads the CPU
+    /// time of.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Resident memory of the process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
         self.child.id().map_or(0, |pid| crate::report::rss_bytes_of(&format!("/proc/{pid}/status")))
