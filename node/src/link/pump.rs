@@ -38,7 +38,9 @@ use tracing::Instrument;
 pub struct Shared {
     pub engine: EngineHandle,
     pub tier: Tier,
-    pub routes: Arc<RwLock<Routes>>,
+    /// Replaced whole when a child's routes change (rarely); every frame and log read
+    /// takes the current one by reference count, not a copy of its maps.
+    pub routes: Arc<RwLock<Arc<Routes>>>,
     pub link: LinkLimits,
     pub links: Links,
     /// Becomes `true` at shutdown: sessions end and links close.
@@ -50,8 +52,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn routes(&self) -> Routes {
-        self.routes.read().map(|r| r.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.read().map(|r| Arc::clone(&r)).unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
     /// This node's Hello to `peer`, with the checkpoint it holds for the peer's log.

@@ -175,13 +175,13 @@ async fn serve(
     inbound: Streaming<v1::Frame>,
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
-    let mut routes = shared.routes();
+    let mut routes = linli_core::link::Routes::clone(&shared.routes());
     let entries = routes.accept(&child, subtree.clone());
     if !entries.is_empty() {
         // Persist them first: routes must survive a restart while this child is away.
         shared.engine.put_meta_async(entries).await?;
         if let Ok(mut shared_routes) = shared.routes.write() {
-            shared_routes.accept(&child, subtree);
+            Arc::make_mut(&mut shared_routes).accept(&child, subtree);
         }
     }
     pump::run(shared, PeerIs::Child, mine, theirs, inbound, out).await

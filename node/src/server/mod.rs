@@ -123,7 +123,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         engine: handle.clone(),
         tier,
-        routes: Arc::new(RwLock::new(routes)),
+        routes: Arc::new(RwLock::new(Arc::new(routes))),
         link: config.link.clone(),
         links: links.clone(),
         shutdown: stop_rx.clone(),

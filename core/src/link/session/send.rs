@@ -103,25 +103,34 @@ impl Sender {
         let mut bytes = 0usize;
         let mut docs = std::collections::HashSet::new();
         let after = self.cursor;
+        // The fingerprint of the last entry the cursor passes, skipped or shipped: made
+        // once a read, not once an entry (a district's link skips most of its log).
+        let mut passed: Option<LogEntry> = None;
         for entry in entries.into_iter().filter(|entry| entry.seq > after) {
             let size = entry_bytes(&entry);
             if !batch.is_empty() && bytes + size > limits.batch_bytes_max {
                 break;
             }
+            let shipped = ships(&entry);
             // The peer refuses a batch over it; the next batch takes this entry.
-            if docs.len() >= BATCH_DOCS_MAX && ships(&entry) && !docs.contains(&entry.doc) {
+            if docs.len() >= BATCH_DOCS_MAX && shipped && !docs.contains(&entry.doc) {
                 break;
             }
             self.cursor = entry.seq;
-            self.cursor_fingerprint = entry.fingerprint();
-            if ships(&entry) {
+            if shipped {
                 bytes += size;
                 docs.insert(entry.doc.clone());
                 batch.push(entry);
+                passed = None;
+            } else {
+                passed = Some(entry);
             }
             if batch.len() >= limits.batch_entries_max {
                 break;
             }
+        }
+        if let Some(last) = passed.as_ref().or(batch.last()) {
+            self.cursor_fingerprint = last.fingerprint();
         }
         if batch.is_empty() {
             return None;
