@@ -38,6 +38,8 @@ use tracing::Instrument;
 pub struct Shared {
     pub engine: EngineHandle,
     pub tier: Tier,
+    /// Whether this node links up to a parent; the one that does not is the root.
+    pub has_parent: bool,
     pub routes: Arc<RwLock<Routes>>,
     pub link: LinkLimits,
     pub links: Links,
