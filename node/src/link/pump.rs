@@ -40,6 +40,10 @@ pub struct Shared {
     pub tier: Tier,
     /// Whether this node links up to a parent; the one that does not is the root.
     pub has_parent: bool,
+    /// Signalled when this node's subtree grew (a district took a street's
+    /// communities): the parent took the subtree from the last Hello, so the uplink
+    /// starts a new session to announce it ([`super::uplink`]).
+    pub subtree_grew: tokio::sync::Notify,
     pub routes: Arc<RwLock<Routes>>,
     pub link: LinkLimits,
     pub links: Links,

@@ -124,6 +124,7 @@ pub async fn run(
         engine: handle.clone(),
         tier,
         has_parent: config.parent.is_some(),
+        subtree_grew: tokio::sync::Notify::new(),
         routes: Arc::new(RwLock::new(routes)),
         link: config.link.clone(),
         links: links.clone(),
