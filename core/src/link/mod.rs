@@ -78,7 +78,7 @@ impl Tier {
 
     /// The tier `height` above the leaves; `None` past [`TIERS_MAX`].
     pub fn at_height(height: usize) -> Option<Tier> {
-        (height < TIERS_MAX).then(|| Tier(height as u8))
+        u8::try_from(height).ok().filter(|_| height < TIERS_MAX).map(Tier)
     }
 
     /// How many tiers are below this one.
