@@ -1,10 +1,12 @@
-//! `linli-coordinator --tier street|district`: linli's street and district coordinators.
+//! `linli-coordinator --tier street|district|city`: linli's coordinators.
 //!
 //! A coordinator runs the same server as a community node (`linli_node::server`):
 //! the same replica engine over RocksDB, with a different role. A street accepts links
-//! from its communities and keeps one to the district; the district accepts the
-//! streets. Their scope is their subtree, so a street may dispatch a community's
-//! request and the district may publish to every community. The operators' `Query`
+//! from its communities and keeps one to its district; a district accepts its streets
+//! and, under a city, keeps one to the city, which accepts the districts. A street
+//! writes in its own documents and its communities', so it may dispatch a community's
+//! request; the root (the district of a district's tree, or the city) writes anywhere
+//! and may publish to every community. The operators' `Query`
 //! service runs in every server (`linli_node::server::query`); `linlictl` (the
 //! `linli-ctl` crate) is its command line.
 
@@ -14,9 +16,9 @@ use linli_node::cli::ServeArgs;
 use linli_node::config::Tier;
 
 #[derive(Parser)]
-#[command(name = "linli-coordinator", about = "linli street or district coordinator")]
+#[command(name = "linli-coordinator", about = "linli street, district or city coordinator")]
 struct Cli {
-    /// The tier: street or district (also `tier` in the config file, `LINLI_TIER`).
+    /// The tier: street, district or city (also `tier` in the config file, `LINLI_TIER`).
     #[arg(long)]
     tier: Option<Tier>,
     #[command(flatten)]
@@ -30,8 +32,8 @@ fn main() -> anyhow::Result<()> {
     linli_node::logging::init()?;
     let cli = Cli::parse();
     let config = cli.serve.load(cli.tier)?;
-    if config.tier == Tier::Community {
-        bail!("`tier` is community: a community runs `linli-node serve`, not a coordinator");
+    if config.tier.is_leaf() {
+        bail!("`tier` is {}: a community runs `linli-node serve`, not a coordinator", config.tier);
     }
     let served = runtime.block_on(linli_node::cli::serve(config));
     linli_node::telemetry::shutdown();

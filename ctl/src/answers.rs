@@ -186,9 +186,10 @@ pub fn whereabouts(reply: &v1::WhereReply) -> Vec<Table> {
     change.push(vec![text(&reply.node), reply.seq.map(|s| Cell::Int(s as i64)).unwrap_or(Cell::Null), waits]);
     let mut tiers = Table::new("tiers", &["tier", "node", "durable", "since"]);
     for hold in &reply.tiers {
-        let tier = v1::Tier::try_from(hold.tier).map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase());
+        let height = usize::try_from(hold.tier).ok().and_then(|wire| wire.checked_sub(1));
+        let tier = height.and_then(linli_core::link::Tier::at_height).map(|tier| tier.as_str());
         tiers.push(vec![
-            text(&tier.unwrap_or_default()),
+            text(tier.unwrap_or_default()),
             if hold.node.is_empty() { Cell::Null } else { text(&hold.node) },
             Cell::Bool(hold.durable),
             Cell::time(hold.since_ms.map(|ms| ms as i64)),

@@ -73,7 +73,7 @@ pub enum Command {
     /// Create or update a record.
     Write {
         /// Answer only once the write is durable at this tier above the node written
-        /// to: `street` or `district` (default: once durable at the node).
+        /// to: `street`, `district` or `city` (default: once durable at the node).
         #[arg(long, global = true)]
         durable_at: Option<String>,
         /// How long to wait for `--durable-at`, in ms (the server's default: 10000).

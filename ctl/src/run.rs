@@ -118,15 +118,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             let mut registry = RegistryClient::new(channel);
             let mut request = write_request(write)?;
             request.durable_at = match durable_at.as_deref() {
-                None => v1::Tier::Unspecified,
-                Some("community") => v1::Tier::Community,
-                Some("street") => v1::Tier::Street,
-                Some("district") => v1::Tier::District,
-                Some(other) => {
-                    let reason = format!("`{other}`: expected street or district");
-                    return Err(CtlError::BadArgument { arg: "--durable-at".into(), reason });
+                None => v1::Tier::Unspecified as i32,
+                Some(name) => {
+                    let tier: linli_core::link::Tier = name.parse().map_err(|e: linli_core::link::UnknownTier| {
+                        CtlError::BadArgument { arg: "--durable-at".into(), reason: e.to_string() }
+                    })?;
+                    linli_proto::convert::tier_to_wire(tier)
                 }
-            } as i32;
+            };
             request.wait_ms = wait_ms;
             // The call waits as long as the write may: the server answers within it.
             let waits = Duration::from_millis(wait_ms.unwrap_or(linli_proto::convert::WAIT_MS_DEFAULT));

@@ -1,8 +1,9 @@
 //! The checks at the end of every run. Each says what it compared and, when it
 //! fails, the first differences.
 //!
-//! - converged: every document a community holds is equal at its street and at the
-//!   district, and so are the district's own documents everywhere;
+//! - converged: every document a community holds is equal at every tier above it (its
+//!   street, the district, the city when there is one), and so are the top's own
+//!   documents (and a city's districts') everywhere below them;
 //! - aggregates: the district's maintained views equal the views recounted from the
 //!   ledger of acknowledged writes, and every node's views equal a recount of its own
 //!   documents;
@@ -11,8 +12,12 @@
 //! - no `local` field above its community, at its street or at the district;
 //! - no community holds another community's documents (only its own, its street's
 //!   and the district's);
-//! - each street counts only its own communities, itself and the district's broadcast
-//!   (a community that moved away is forgotten).
+//! - each street counts only its own communities, itself and the broadcasts from above
+//!   (a community that moved away is forgotten);
+//! - in a city ([`city`]): each district counts only its own subtree and the city's
+//!   broadcast, and the city's views are the sum of its districts'.
+
+mod city;
 
 use crate::error::SimError;
 use crate::ledger::Ledger;
@@ -39,7 +44,7 @@ impl Check {
         Self { name: name.to_string(), passed, detail }
     }
 
-    fn from_problems(name: &str, compared: usize, what: &str, problems: Vec<String>) -> Self {
+    pub(crate) fn from_problems(name: &str, compared: usize, what: &str, problems: Vec<String>) -> Self {
         if problems.is_empty() {
             return Self::new(name, true, format!("{compared} {what} compared"));
         }
@@ -78,17 +83,23 @@ async fn docs(district: &impl Inspect, node: &str) -> Result<BTreeMap<String, Js
 }
 
 async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<Check>, SimError> {
-    let top = docs(district, &topology.district).await?;
+    let mut above_streets = BTreeMap::new();
+    for node in std::iter::once(&topology.top).chain(topology.districts.iter().map(|d| &d.id)) {
+        above_streets.insert(node.clone(), docs(district, node).await?);
+    }
     let mut problems = Vec::new();
     let mut foreign = Vec::new();
     let mut compared = 0;
     for street in &topology.streets {
         let at_street = docs(district, &street.id).await?;
+        // The tiers above the street, the top first: their documents are compared below.
+        let mut higher = topology.ancestors(&street.id);
+        higher.rotate_right(1);
         for community in &street.communities {
             let mine = docs(district, &community.id).await?;
             let others = mine.keys().filter(|doc| {
                 let owner = DocId::parse(doc).map(|d| d.owner).unwrap_or_default();
-                owner != community.id && owner != street.id && owner != topology.district
+                owner != community.id && owner != street.id && !higher.contains(&owner)
             });
             foreign.extend(others.map(|doc| format!("{} holds {doc}", community.id)));
             for (doc, json) in &mine {
@@ -96,19 +107,24 @@ async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<C
                 if at_street.get(doc) != Some(json) {
                     problems.push(format!("{doc} differs between {} and {}", community.id, street.id));
                 }
-                if top.get(doc) != Some(json) {
-                    problems.push(format!("{doc} differs between {} and {}", community.id, topology.district));
+                for node in &higher {
+                    if above_streets.get(node).and_then(|docs| docs.get(doc)) != Some(json) {
+                        problems.push(format!("{doc} differs between {} and {node}", community.id));
+                    }
                 }
             }
-            let owned_above = top.keys().filter(|d| d.starts_with(&format!("{}/", community.id)));
-            for doc in owned_above.filter(|d| !mine.contains_key(*d)) {
-                problems.push(format!("{doc} is at {} but not at its community", topology.district));
-            }
-            // The district's own documents reach every community.
-            for (doc, json) in top.iter().filter(|(d, _)| d.starts_with(&format!("{}/", topology.district))) {
-                compared += 1;
-                if mine.get(doc) != Some(json) {
-                    problems.push(format!("{doc} differs between {} and {}", topology.district, community.id));
+            for node in &higher {
+                let Some(at_node) = above_streets.get(node) else { continue };
+                let owned_above = at_node.keys().filter(|d| d.starts_with(&format!("{}/", community.id)));
+                for doc in owned_above.filter(|d| !mine.contains_key(*d)) {
+                    problems.push(format!("{doc} is at {node} but not at its community"));
+                }
+                // The top's own documents (and a city's districts') reach every community below.
+                for (doc, json) in at_node.iter().filter(|(d, _)| d.starts_with(&format!("{node}/"))) {
+                    compared += 1;
+                    if mine.get(doc) != Some(json) {
+                        problems.push(format!("{doc} differs between {node} and {}", community.id));
+                    }
                 }
             }
         }
@@ -122,9 +138,9 @@ async fn converged(district: &impl Inspect, topology: &Topology) -> Result<Vec<C
 
 async fn aggregates(district: &impl Inspect, topology: &Topology, ledger: &Ledger) -> Result<Vec<Check>, SimError> {
     let (maintained, _) = district
-        .views_and_recount(&topology.district)
+        .views_and_recount(&topology.top)
         .await?
-        .ok_or_else(|| SimError::NoNode { node: topology.district.clone() })?;
+        .ok_or_else(|| SimError::NoNode { node: topology.top.clone() })?;
     let expected = ledger.expected_views();
     let mut problems = diff_views(&maintained, &expected);
     let compared = expected.counts.len() + expected.sums.len() + expected.open_by_deadline.len();
@@ -140,26 +156,32 @@ async fn aggregates(district: &impl Inspect, topology: &Topology, ledger: &Ledge
             stale.push(format!("{node}: {}", diff_views(&views, &recounted).join(", ")));
         }
         if let Some(street) = topology.streets.iter().find(|s| &s.id == node) {
+            let above = topology.ancestors(&street.id);
             let mine: BTreeSet<&str> = street
                 .communities
                 .iter()
                 .map(|c| c.id.as_str())
-                .chain([street.id.as_str(), topology.district.as_str()])
+                .chain([street.id.as_str()])
+                .chain(above.iter().map(String::as_str))
                 .collect();
             let counted: BTreeSet<&str> = views.counts.keys().map(|k| k.community.as_str()).collect();
             foreign.extend(counted.difference(&mine).map(|other| format!("{node} counts {other}")));
         }
     }
     let compared = nodes.len();
-    Ok(vec![
+    let mut checks = vec![
         recount,
         Check::from_problems("views equal a recount at every node", compared, "nodes", stale),
         Check::from_problems("streets count only their communities", topology.streets.len(), "streets", foreign),
-    ])
+    ];
+    if !topology.districts.is_empty() {
+        checks.extend(city::districts_add_up(district, topology).await?);
+    }
+    Ok(checks)
 }
 
 /// The first differences between two views, as `key: got vs expected`.
-fn diff_views(got: &Views, expected: &Views) -> Vec<String> {
+pub(crate) fn diff_views(got: &Views, expected: &Views) -> Vec<String> {
     let mut problems = Vec::new();
     let keys: BTreeSet<_> = got.counts.keys().chain(expected.counts.keys()).collect();
     for key in keys {
@@ -203,8 +225,9 @@ async fn nothing_lost(district: &impl Inspect, topology: &Topology, ledger: &Led
     let mut leaked = Vec::new();
     let mut looked = 0;
     for (key, expected) in ledger.records() {
-        let mut above = vec![topology.district.clone()];
-        above.extend(topology.street_of(&key.doc.owner).map(str::to_string));
+        // The top first, then the tiers between it and the record's community.
+        let mut above = vec![topology.top.clone()];
+        above.extend(topology.ancestors(&key.doc.owner).into_iter().filter(|node| *node != topology.top));
         for node in &above {
             looked += 1;
             let Some(record) = district.record(node, key).await? else {

@@ -6,7 +6,8 @@
 //! ```toml
 //! [[fault]]
 //! kind = "cut"          # cut | crash | kill | wipe | restore | delay | loss | skew | move | split
-//! node = "street:2"     # a node id, `district`, `street:N` or `community:N` (1-based, in tree order)
+//! node = "street:2"     # a node id, `district` (the top), `district:N` (under a city),
+//!                       # `street:N` or `community:N` (1-based, in tree order)
 //! at_s = 10             # seconds after the workload starts
 //! for_s = 20            # how long; the fault is lifted after
 //! # delay_ms = 300      # for `delay`: added to every chunk on the node's uplink
@@ -187,13 +188,13 @@ pub fn expand(
         if spec.to.is_some() {
             return Err(bad("`to` is for a move only".into()));
         }
-        if node == topology.district
+        if node == topology.top
             && !matches!(
                 spec.kind,
                 FaultKind::Crash | FaultKind::Kill | FaultKind::Skew | FaultKind::Wipe | FaultKind::Restore
             )
         {
-            return Err(bad("the district has no uplink to cut, slow or lose".into()));
+            return Err(bad(format!("the top `{}` has no uplink to cut, slow or lose", topology.top)));
         }
         let delay_ms = match (spec.kind, spec.delay_ms) {
             (FaultKind::Delay, Some(d)) if d > 0 && d <= 10_000 => d,
@@ -276,6 +277,17 @@ fn expand_once(spec: &FaultSpec, node: String, topology: &Topology, duration_ms:
         (_, Some(_)) => return Err("`to` is for a move only".into()),
         (_, None) => None,
     };
+    if let (Some(to), Some(from)) = (&to, topology.street_of(&node)) {
+        let (old, new) = (topology.parent_of_street(from), topology.parent_of_street(to));
+        if old != new {
+            // The new district announces what is below it to the city when it connects;
+            // a district that keeps its link while its subtree grows does not say so.
+            return Err(format!(
+                "`{node}` would move from district `{old}` to `{new}`: moves are within one district (the city \
+                 learns a district's subtree when the district connects)"
+            ));
+        }
+    }
     let at_s = match (spec.at_s, spec.for_s, &spec.daily) {
         (Some(at), None, None) if at >= 0.0 => at,
         _ => return Err(format!("a {kind} takes at_s (>= 0) only: it is for good, not for a while")),
@@ -310,8 +322,13 @@ pub fn final_topology(topology: &Topology, faults: &[Fault]) -> Result<Topology,
 
 fn resolve(selector: &str, topology: &Topology) -> Option<String> {
     let nth = |prefix: &str| selector.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1);
+    // `district` is the top of the tree (a city's too: scenarios written for a district
+    // run on a city); `district:N` is the Nth district under a city.
     if selector == "district" {
-        return Some(topology.district.clone());
+        return Some(topology.top.clone());
+    }
+    if let Some(n) = nth("district:") {
+        return topology.districts.get(n - 1).map(|d| d.id.clone());
     }
     if let Some(n) = nth("street:") {
         return topology.streets.get(n - 1).map(|s| s.id.clone());
@@ -319,7 +336,8 @@ fn resolve(selector: &str, topology: &Topology) -> Option<String> {
     if let Some(n) = nth("community:") {
         return topology.communities().nth(n - 1).map(|c| c.id.clone());
     }
-    let known = std::iter::once(topology.district.as_str())
+    let known = std::iter::once(topology.top.as_str())
+        .chain(topology.districts.iter().map(|d| d.id.as_str()))
         .chain(topology.streets.iter().map(|s| s.id.as_str()))
         .chain(topology.communities().map(|c| c.id.as_str()))
         .any(|id| id == selector);
@@ -380,6 +398,22 @@ mod tests {
         assert_eq!(faults[0].node, tree().streets[0].communities[0].id);
         assert_eq!((faults[1].start_ms, faults[1].end_ms), (5_000, 15_000));
         assert_eq!(faults[1].node, tree().streets[1].id);
+    }
+
+    #[test]
+    fn in_a_city_a_district_is_named_by_position_and_a_move_stays_in_its_district() {
+        let clock = Clock { start_ms: 1_794_758_400_000, speed: 144.0 };
+        let city = Topology::preset("shenzhen", 1).expect("preset");
+        let parse = |text: &str| parse_scenario("s", text).expect("parse");
+        let crash = parse("[[fault]]\nkind = \"crash\"\nnode = \"district:2\"\nat_s = 1\nfor_s = 2\n");
+        let faults = expand(&crash, &city, &clock, 60_000).expect("expand");
+        assert_eq!(faults[0].node, "sz-luohu");
+        // Futian's first street to its second: one district. To Luohu's first: refused.
+        let within = "[[fault]]\nkind = \"move\"\nnode = \"community:1\"\nat_s = 1\nto = \"street:2\"\n";
+        assert_eq!(expand(&parse(within), &city, &clock, 60_000).expect("within").len(), 1);
+        let across = within.replace("street:2", "street:11");
+        let err = expand(&parse(&across), &city, &clock, 60_000).expect_err("across districts").to_string();
+        assert!(err.contains("from district `sz-futian` to `sz-luohu`"), "{err}");
     }
 
     #[test]
@@ -470,7 +504,7 @@ mod tests {
             let path = entry.expect("entry").path();
             let text = std::fs::read_to_string(&path).expect("read");
             let specs = parse_scenario(&path.display().to_string(), &text).expect("parse");
-            for (preset, ..) in crate::topology::PRESETS {
+            for preset in Topology::preset_names() {
                 let topology = Topology::preset(preset, 1).expect("preset");
                 let faults = expand(&specs, &topology, &clock, 600_000).expect("expand");
                 assert!(!faults.is_empty(), "{} has no fault in a 600 s run", path.display());

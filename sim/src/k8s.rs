@@ -315,7 +315,12 @@ pub fn render(topology: &Topology) -> Result<Rendered, SimError> {
 
 /// The overlay for `topology`: its files, by path relative to the overlay.
 pub fn render_with(topology: &Topology, options: &Options) -> Result<Rendered, SimError> {
-    let district = topology.district.as_str();
+    if !topology.districts.is_empty() {
+        return Err(SimError::BadTopology {
+            reason: format!("`{}` is a city: an overlay is rendered for one district's tree", topology.top),
+        });
+    }
+    let district = topology.top.as_str();
     check_name(district)?;
     let mut files = Vec::new();
     let mut resources = Vec::new();

@@ -33,7 +33,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct K8sArgs {
-    /// longhua, luohu, longgang or shenzhen.
+    /// longhua, luohu or longgang (a city, shenzhen, has no overlay yet).
     #[arg(long, conflicts_with = "topology")]
     preset: Option<String>,
     /// A topology file (TOML: name, district, [[streets]] id and communities).
@@ -76,7 +76,8 @@ enum Mode {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// longhua (6 streets, 50 communities), luohu (10, 83), longgang (11, 111), shenzhen (74, 680).
+    /// longhua (6 streets, 50 communities), luohu (10, 83), longgang (11, 111): districts;
+    /// shenzhen: a city of 10 districts (74 streets, 680 communities), sim mode only.
     #[arg(long, conflicts_with_all = ["streets", "topology"])]
     preset: Option<String>,
     /// A custom size: streets (with --communities).

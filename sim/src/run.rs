@@ -143,8 +143,5 @@ pub fn split_ledger(ledger: &mut Ledger, config: &RunConfig) -> Result<(), SimEr
 }
 
 pub fn parent_of(topology: &Topology, node: &str) -> Option<String> {
-    if topology.streets.iter().any(|s| s.id == node) {
-        return Some(topology.district.clone());
-    }
-    topology.street_of(node).map(str::to_string)
+    topology.parent_of(node).map(str::to_string)
 }

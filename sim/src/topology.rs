@@ -1,14 +1,20 @@
-//! The shape of a district: its streets, their communities, and each community's
-//! size, drawn for a seed from the facts of the domain (DOMAIN.md).
+//! The shape of a tree: its top, the districts between it and the streets when the top
+//! is a city, the streets, their communities, and each community's size, drawn for a
+//! seed from the facts of the domain (DOMAIN.md).
 //!
 //! Presets carry the real counts: Longhua 6 streets / 50 communities, Luohu 10 / 83,
-//! Longgang 11 / 111, and all of Shenzhen as one tree of 74 / 680. Communities are
-//! spread unevenly over streets, and their sizes follow a long tail around Pingdi
-//! (6,440 people, 13 grids): a few Beizhan-sized communities write much more.
+//! Longgang 11 / 111, each a district's tree; and Shenzhen, a city of 10 districts,
+//! 74 streets and 680 communities ([`city`]). Communities are spread unevenly over
+//! streets, and their sizes follow a long tail around Pingdi (6,440 people, 13 grids):
+//! a few Beizhan-sized communities write much more.
+
+mod city;
+pub use city::{CITY_PRESETS, District};
 
 use crate::error::SimError;
 use crate::rng::Rng;
 use linli_core::ids::NodeId;
+use linli_core::link::Tier;
 use linli_core::replica::SplitRule;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -16,8 +22,24 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
     pub name: String,
-    pub district: String,
+    /// The top of the tree, the node without a parent: the district of a district's
+    /// tree, or the city.
+    pub top: String,
+    /// Between the top (a city) and the streets: each district and its streets. Empty
+    /// in a district's tree, whose streets are under the top.
+    pub districts: Vec<District>,
+    /// Every street of the tree, in the order of its districts.
     pub streets: Vec<Street>,
+}
+
+/// A coordinator of the tree, as its server is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordinator {
+    pub id: String,
+    pub tier: Tier,
+    /// `None` for the top.
+    pub parent: Option<String>,
+    pub children: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,21 +61,29 @@ pub struct Community {
     pub weight: f64,
 }
 
-/// (name, district id, streets, communities).
-pub const PRESETS: [(&str, &str, usize, usize); 4] =
-    [("longhua", "lh", 6, 50), ("luohu", "lu", 10, 83), ("longgang", "lg", 11, 111), ("shenzhen", "sz", 74, 680)];
+/// The district's trees: (name, district id, streets, communities).
+pub const PRESETS: [(&str, &str, usize, usize); 3] =
+    [("longhua", "lh", 6, 50), ("luohu", "lu", 10, 83), ("longgang", "lg", 11, 111)];
 
 /// A tree no larger than this is refused: every node is a server with its own store.
 pub const NODES_MAX: usize = 2_000;
 
 impl Topology {
     pub fn preset(name: &str, seed: u64) -> Result<Self, SimError> {
+        if let Some((_, city, districts)) = CITY_PRESETS.iter().find(|(preset, ..)| *preset == name) {
+            return Self::city(name, city, districts, seed);
+        }
         let (_, district, streets, communities) =
             PRESETS.iter().find(|(preset, ..)| *preset == name).ok_or_else(|| SimError::UnknownPreset {
                 name: name.to_string(),
-                known: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+                known: Self::preset_names().join(", "),
             })?;
         Self::sized(name, district, *streets, *communities, seed)
+    }
+
+    /// Every preset, the district's trees first.
+    pub fn preset_names() -> Vec<&'static str> {
+        PRESETS.iter().map(|p| p.0).chain(CITY_PRESETS.iter().map(|p| p.0)).collect()
     }
 
     /// `streets` streets sharing `communities` communities, sizes drawn for `seed`.
@@ -71,7 +101,8 @@ impl Topology {
         let mut rng = Rng::new(seed).fork("topology");
         let shares: Vec<f64> = (0..streets).map(|_| 0.5 + rng.unit()).collect();
         let counts = apportion(&shares, communities);
-        let mut tree = Topology { name: name.to_string(), district: district.to_string(), streets: Vec::new() };
+        let mut tree =
+            Topology { name: name.to_string(), top: district.to_string(), districts: Vec::new(), streets: Vec::new() };
         for (s, count) in counts.into_iter().enumerate() {
             let street = format!("{district}-s{:02}", s + 1);
             let communities =
@@ -115,7 +146,7 @@ impl Topology {
             seed,
         )?;
         let mut drawn = sized.communities().cloned();
-        let mut tree = Topology { name: file.name, district: file.district, streets: Vec::new() };
+        let mut tree = Topology { name: file.name, top: file.district, districts: Vec::new(), streets: Vec::new() };
         for street in file.streets {
             let communities = street
                 .communities
@@ -131,7 +162,8 @@ impl Topology {
 
     fn check_ids(&self) -> Result<(), SimError> {
         let mut seen = std::collections::BTreeSet::new();
-        for id in std::iter::once(&self.district)
+        for id in std::iter::once(&self.top)
+            .chain(self.districts.iter().map(|d| &d.id))
             .chain(self.streets.iter().map(|s| &s.id))
             .chain(self.communities().map(|c| &c.id))
         {
@@ -152,14 +184,93 @@ impl Topology {
     }
 
     pub fn node_count(&self) -> usize {
-        1 + self.streets.len() + self.community_count()
+        1 + self.districts.len() + self.streets.len() + self.community_count()
     }
 
-    /// Every node id: the district, the streets, the communities.
+    /// Every node id: the top, the districts under a city, the streets, the
+    /// communities.
     pub fn node_ids(&self) -> impl Iterator<Item = String> + '_ {
-        std::iter::once(self.district.clone())
+        std::iter::once(self.top.clone())
+            .chain(self.districts.iter().map(|d| d.id.clone()))
             .chain(self.streets.iter().map(|s| s.id.clone()))
             .chain(self.communities().map(|c| c.id.clone()))
+    }
+
+    /// The tier of the top: a district, or the city above the districts.
+    pub fn top_tier(&self) -> Tier {
+        if self.districts.is_empty() { Tier::District } else { Tier::City }
+    }
+
+    /// Every coordinator, from the top down: its id, tier, parent and children.
+    pub fn coordinators(&self) -> Vec<Coordinator> {
+        let top_children = match self.districts.is_empty() {
+            true => self.streets.iter().map(|s| s.id.clone()).collect(),
+            false => self.districts.iter().map(|d| d.id.clone()).collect(),
+        };
+        let mut all =
+            vec![Coordinator { id: self.top.clone(), tier: self.top_tier(), parent: None, children: top_children }];
+        for district in &self.districts {
+            all.push(Coordinator {
+                id: district.id.clone(),
+                tier: Tier::District,
+                parent: Some(self.top.clone()),
+                children: district.streets.clone(),
+            });
+        }
+        for street in &self.streets {
+            all.push(Coordinator {
+                id: street.id.clone(),
+                tier: Tier::Street,
+                parent: Some(self.parent_of_street(&street.id).to_string()),
+                children: street.communities.iter().map(|c| c.id.clone()).collect(),
+            });
+        }
+        all
+    }
+
+    /// The node above `street`: its district under a city, else the top.
+    pub fn parent_of_street(&self, street: &str) -> &str {
+        let district = self.districts.iter().find(|d| d.streets.iter().any(|s| s == street));
+        district.map_or(self.top.as_str(), |d| d.id.as_str())
+    }
+
+    /// The node above `node`; `None` for the top and for a node not in the tree.
+    pub fn parent_of(&self, node: &str) -> Option<&str> {
+        if self.districts.iter().any(|d| d.id == node) {
+            return Some(&self.top);
+        }
+        if self.streets.iter().any(|s| s.id == node) {
+            return Some(self.parent_of_street(node));
+        }
+        self.street_of(node)
+    }
+
+    /// Every node above `node`, nearest first, up to the top.
+    pub fn ancestors(&self, node: &str) -> Vec<String> {
+        let mut above = Vec::new();
+        let mut at = node;
+        while let Some(parent) = self.parent_of(at) {
+            above.push(parent.to_string());
+            at = parent;
+        }
+        above
+    }
+
+    /// Every child-parent pair of the tree, depth first from the top: a district's
+    /// tree lists each street, then its communities.
+    pub fn edges(&self) -> Vec<(String, String)> {
+        let coordinators: std::collections::BTreeMap<String, Vec<String>> =
+            self.coordinators().into_iter().map(|c| (c.id, c.children)).collect();
+        let mut edges = Vec::new();
+        let mut stack: Vec<(String, Option<String>)> = vec![(self.top.clone(), None)];
+        while let Some((node, parent)) = stack.pop() {
+            if let Some(parent) = parent {
+                edges.push((node.clone(), parent));
+            }
+            let children = coordinators.get(&node).map(Vec::as_slice).unwrap_or_default();
+            stack.extend(children.iter().rev().map(|child| (child.clone(), Some(node.clone()))));
+        }
+        edges
     }
 
     /// This tree after `fault`: a move or a split changes it, other faults do not.

@@ -102,7 +102,7 @@ fn a_lab_overlay_runs_the_communities_and_cert_manager_makes_every_secret() {
     let options = k8s::Options { cert_manager_issuer: Some("linli-ca".into()), lab_communities: true };
     let rendered = k8s::render_with(&topology, &options).expect("render");
     let certificates = &rendered.iter().find(|(p, _)| p == "certificates.yaml").expect("certificates").1;
-    let nodes: Vec<String> = std::iter::once(topology.district.clone())
+    let nodes: Vec<String> = std::iter::once(topology.top.clone())
         .chain(topology.streets.iter().map(|s| s.id.clone()))
         .chain(topology.communities().map(|c| c.id.clone()))
         .collect();

@@ -38,22 +38,78 @@ use crate::ids::{DocId, NodeId};
 use crate::store::LogEntry;
 use std::collections::BTreeSet;
 
-/// Where a node sits in the tree. Written `community`, `street` or `district` in
-/// config files, environment variables and flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Community,
-    Street,
-    District,
+/// Where a node sits in the tree: its height above the leaves (a community is 0, a
+/// street 1, a district 2, a city 3). A tree is a chain of tiers of any depth up to
+/// [`TIERS_MAX`]; which node is the root is the tree's business (the node without a
+/// parent), not its tier's: a district is the root of a district's tree and the child
+/// of a city in a city's. Code asks [`Tier::is_leaf`], [`Tier::below`] and
+/// [`Tier::above`], never which name a tier has.
+///
+/// Written by name (`community`, `street`, `district`, `city`, then `tier-4` and up) in
+/// config files, environment variables and flags; on the wire as its height plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tier(u8);
+
+/// Tiers a tree may have: the root's watermarks travel down at most
+/// [`limits::TIERS_ABOVE_MAX`] tiers above a parent.
+pub const TIERS_MAX: usize = limits::TIERS_ABOVE_MAX + 2;
+
+/// The names of the tiers, from the leaves up. The first four are the tiers of a
+/// Chinese city's community governance; past them a tier is named by its height.
+pub const TIER_NAMES: [&str; TIERS_MAX] =
+    ["community", "street", "district", "city", "tier-4", "tier-5", "tier-6", "tier-7", "tier-8", "tier-9"];
+
+// The tiers of the default chain keep the names of the enum they replace, so that a
+// match on them reads as before and code outside the link module did not change.
+#[allow(non_upper_case_globals)]
+impl Tier {
+    /// The leaves: the communities, where residents' records are written.
+    pub const Community: Tier = Tier(0);
+    pub const Street: Tier = Tier(1);
+    pub const District: Tier = Tier(2);
+    pub const City: Tier = Tier(3);
 }
 
 impl Tier {
+    /// The lowest tier that may be the root of a tree: a district's tree (the one
+    /// linli began with) has its district on top; a street or a community alone is no
+    /// tree to coordinate.
+    pub const LOWEST_ROOT: Tier = Tier::District;
+
+    /// The tier `height` above the leaves; `None` past [`TIERS_MAX`].
+    pub fn at_height(height: usize) -> Option<Tier> {
+        u8::try_from(height).ok().filter(|_| height < TIERS_MAX).map(Tier)
+    }
+
+    /// How many tiers are below this one.
+    pub fn height(self) -> usize {
+        usize::from(self.0)
+    }
+
+    pub fn is_leaf(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The tier of this one's children; `None` for the leaves.
+    pub fn below(self) -> Option<Tier> {
+        self.0.checked_sub(1).map(Tier)
+    }
+
+    /// The tier of this one's parent; `None` at [`TIERS_MAX`].
+    pub fn above(self) -> Option<Tier> {
+        Tier::at_height(self.height() + 1)
+    }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Community => "community",
-            Tier::Street => "street",
-            Tier::District => "district",
+        TIER_NAMES[self.height()]
+    }
+
+    /// The plural, for messages about a node's children.
+    pub fn plural(self) -> String {
+        match self.as_str() {
+            "community" => "communities".to_string(),
+            "city" => "cities".to_string(),
+            name => format!("{name}s"),
         }
     }
 }
@@ -65,18 +121,21 @@ impl std::fmt::Display for Tier {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown tier '{0}': expected community, street or district")]
+#[error("unknown tier '{0}': expected community, street, district or city (or tier-4 .. tier-9 above them)")]
 pub struct UnknownTier(pub String);
 
 impl std::str::FromStr for Tier {
     type Err = UnknownTier;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "community" => Ok(Tier::Community),
-            "street" => Ok(Tier::Street),
-            "district" => Ok(Tier::District),
-            _ => Err(UnknownTier(s.to_string())),
-        }
+        let height = TIER_NAMES.iter().position(|name| *name == s).ok_or_else(|| UnknownTier(s.to_string()))?;
+        Tier::at_height(height).ok_or_else(|| UnknownTier(s.to_string()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tier {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -274,6 +333,22 @@ mod tests {
             }),
             subtree: BTreeSet::new(),
         }
+    }
+
+    #[test]
+    fn tiers_are_a_chain_named_from_the_leaves_up() {
+        assert_eq!("city".parse(), Ok(Tier::City));
+        assert_eq!(Tier::City.below(), Some(Tier::District));
+        assert_eq!(Tier::District.above(), Some(Tier::City));
+        assert_eq!(Tier::Community.below(), None);
+        assert!(Tier::Community.is_leaf() && !Tier::Street.is_leaf());
+        let top = Tier::at_height(TIERS_MAX - 1).expect("the highest tier");
+        assert_eq!((top.as_str(), top.above()), ("tier-9", None));
+        assert_eq!(top.as_str().parse(), Ok(top));
+        assert_eq!(Tier::at_height(TIERS_MAX), None);
+        let err = "town".parse::<Tier>().expect_err("no such tier").to_string();
+        assert!(err.contains("'town'") && err.contains("city"), "{err}");
+        assert_eq!((Tier::City.plural(), Tier::Community.plural()), ("cities".to_string(), "communities".to_string()));
     }
 
     #[test]

@@ -44,15 +44,16 @@ pub fn decode_owners(bytes: Option<&[u8]>) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The documents a node may originate changes for: the top of the tree, everything
-/// below it; any other node, its own and its children's.
-pub fn scope<'a>(tier: Tier, me: &str, children: impl IntoIterator<Item = &'a String>) -> Scope {
-    match tier {
-        Tier::District => Scope::All,
-        Tier::Community | Tier::Street => {
-            Scope::Owners(children.into_iter().cloned().chain([me.to_string()]).collect())
-        }
+/// The documents a node may originate changes for: the root of the tree (the node
+/// without a parent), everything below it; any other node, its own and its
+/// children's. A coordinator between others (a district under a city) is no root:
+/// its parent would refuse what it wrote outside its subtree, so it writes where a
+/// street does.
+pub fn scope<'a>(is_root: bool, me: &str, children: impl IntoIterator<Item = &'a String>) -> Scope {
+    if is_root {
+        return Scope::All;
     }
+    Scope::Owners(children.into_iter().cloned().chain([me.to_string()]).collect())
 }
 
 /// What a node's start makes of its config and its store.
@@ -136,23 +137,14 @@ pub fn restore<E>(
     Ok(Restored { routes, gone, forget_meta, meta: updates, missing })
 }
 
-/// The tier of a node's children: a district's are streets, a street's communities.
-pub fn child_tier(parent: Tier) -> Option<Tier> {
-    match parent {
-        Tier::District => Some(Tier::Street),
-        Tier::Street => Some(Tier::Community),
-        Tier::Community => None,
-    }
-}
-
 /// The subtree a parent takes for `child` from its Hello, checked against what the
 /// parent knows from its own side; `Err` names the child and the claim that
 /// disagrees, and the Hello is refused (nothing of it is kept).
 ///
 /// - Its tier is the one below the parent's, whatever the Hello says.
 /// - A community's subtree is itself.
-/// - A street's is the communities it announces, each of them one the parent's own
-///   config puts under it (`allowed`; `None`: the parent's config does not say, and the
+/// - A coordinator's (a street's, a district's under a city) is the owners it
+///   announces, each of them one the parent's own config puts under it (`allowed`; `None`: the parent's config does not say, and the
 ///   street's word is taken, as before a district listed its streets' communities).
 ///   A street that announces fewer (one moved away) is taken at that.
 /// - Nobody claims the parent itself, nor an owner another child holds (`held`: each
@@ -168,18 +160,14 @@ pub fn accepted_subtree(
     held: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<BTreeSet<String>, String> {
     let (me, tier) = parent;
-    let Some(expected) = child_tier(tier) else {
-        return Err(format!("`{me}` is a community: it has no children, and `{child}` is none"));
+    let Some(expected) = tier.below() else {
+        return Err(format!("`{me}` is a {tier}: it has no children, and `{child}` is none"));
     };
     if hello.tier != expected {
         return Err(format!(
             "`{child}` says it is a {}, but `{me}` takes its children for {}: Hello refused",
             hello.tier,
-            match expected {
-                Tier::Community => "communities",
-                Tier::Street => "streets",
-                Tier::District => "districts",
-            }
+            expected.plural()
         ));
     }
     let claimed = hello.subtree.iter().filter(|owner| *owner != child.as_str());
@@ -194,15 +182,15 @@ pub fn accepted_subtree(
              lets it go (restarted with `--forget {owner}`): Hello refused"
         ));
     }
-    let refused: Vec<&String> = match (expected, allowed) {
-        (Tier::Community, _) => claimed.collect(),
+    let refused: Vec<&String> = match (expected.is_leaf(), allowed) {
+        (true, _) => claimed.collect(),
         (_, Some(allowed)) => claimed.filter(|owner| !allowed.contains(*owner)).collect(),
         (_, None) => Vec::new(),
     };
     if let Some(first) = refused.first() {
-        let whose = match expected {
-            Tier::Community => "a community's subtree is itself".to_string(),
-            _ => format!("`{me}`'s config does not put it under `{child}`"),
+        let whose = match expected.is_leaf() {
+            true => format!("a {expected}'s subtree is itself"),
+            false => format!("`{me}`'s config does not put it under `{child}`"),
         };
         return Err(format!(
             "`{child}` claims `{first}` ({} claim(s) in all) below it, but {whose}: Hello refused",
@@ -369,8 +357,26 @@ mod tests {
     }
 
     #[test]
+    fn a_city_takes_its_districts_with_their_streets_and_communities_and_no_street() {
+        let held = BTreeMap::new();
+        let city = ("sz", Tier::City);
+        let district = hello(Tier::District, &["s1", "a", "b"]);
+        assert_eq!(accepted_subtree(city, &id("x"), &district, None, &held), Ok(set(&["a", "b", "s1", "x"])));
+        let allowed = set(&["s1", "a"]);
+        let reason = accepted_subtree(city, &id("x"), &district, Some(&allowed), &held).expect_err("b not listed");
+        assert!(reason.contains("`x` claims `b`") && reason.contains("`sz`'s config"), "{reason}");
+        let reason = accepted_subtree(city, &id("x"), &hello(Tier::Street, &["a"]), None, &held).expect_err("a street");
+        assert!(
+            reason.contains("says it is a street") && reason.contains("takes its children for districts"),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn the_district_writes_everywhere_and_a_street_in_its_communities() {
-        assert_eq!(scope(Tier::District, "d", &set(&["s"])), Scope::All);
-        assert_eq!(scope(Tier::Street, "s", &set(&["a"])), Scope::Owners(set(&["a", "s"])));
+        assert_eq!(scope(true, "d", &set(&["s"])), Scope::All);
+        assert_eq!(scope(false, "s", &set(&["a"])), Scope::Owners(set(&["a", "s"])));
+        // A district under a city is no root: it writes where a street does.
+        assert_eq!(scope(false, "d", &set(&["s"])), Scope::Owners(set(&["d", "s"])));
     }
 }

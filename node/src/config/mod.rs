@@ -1,4 +1,4 @@
-//! Server configuration, the same for every tier (community, street, district).
+//! Server configuration, the same for every tier (community, street, district, city).
 //!
 //! Each setting is taken from, in increasing precedence:
 //! 1. the TOML file (`--config`), keys flat at the top and link settings under `[link]`;
@@ -26,16 +26,17 @@ pub use linli_core::link::{Tier, UnknownTier};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
-    /// This node's id (community, street or district), e.g. "lg-pingdi-pingdi".
+    /// This node's id (a community, street, district or city), e.g. "lg-pingdi-pingdi".
     pub id: String,
     pub tier: Tier,
     /// gRPC listen address, e.g. 127.0.0.1:7401 (port 0 allowed: pick any).
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// The parent's gRPC address as a URL "http://host:port"; None only for the district.
+    /// The parent's gRPC address as a URL "http://host:port"; None only for the root
+    /// of the tree (a district or a city).
     pub parent: Option<String>,
     /// Ids of the children this node accepts links from (communities for a street,
-    /// streets for the district; empty for a community).
+    /// streets for a district, districts for a city; empty for a community).
     pub children: Vec<String>,
     /// Registry schemas directory; None = the shipped defaults.
     pub registries_dir: Option<PathBuf>,
@@ -55,9 +56,10 @@ pub struct ServerConfig {
     pub clock: crate::engine::WallClock,
     /// Mutual TLS, or plaintext where the config says `insecure = true`.
     pub transport: Transport,
-    /// At a district, the communities each listed street may announce below it
-    /// (`[subtrees]`, from the file only; see [`subtrees`]). Empty: every street is
-    /// taken at what it announces, unless another street holds it.
+    /// At a district, the communities each listed street may announce below it (at a
+    /// city, the streets and communities of each district; `[subtrees]`, from the file
+    /// only; see [`subtrees`]). Empty: every child is taken at what it announces,
+    /// unless another child holds it.
     pub subtrees: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -352,7 +354,7 @@ impl Layers {
         let id = self.id.ok_or_else(|| missing("id", "every node needs an id"))?;
         NodeId::new(&id.value).map_err(|e| invalid("id", &id.source, e.to_string()))?;
         let id = id.value;
-        let tier = self.tier.ok_or_else(|| missing("tier", "community, street or district"))?.value;
+        let tier = self.tier.ok_or_else(|| missing("tier", "community, street, district or city"))?.value;
         let listen = self.listen.ok_or_else(|| missing("listen", "the gRPC listen address"))?;
         let listen = socket_addr("listen", &listen)?;
         let data_dir = self.data_dir.ok_or_else(|| missing("data_dir", "every node stores its replica"))?;
@@ -362,23 +364,30 @@ impl Layers {
         let data_dir = data_dir.value;
 
         let transport = self.transport.build(self.parent.as_ref())?;
-        let parent = match (tier, self.parent) {
-            (Tier::District, Some(p)) if !p.value.is_empty() => {
-                return Err(invalid("parent", &p.source, format!("a district has no parent, got '{}'", p.value)));
+        // The root is the node without a parent: a district's tree has its district at
+        // the top, a city's its city; a community and a street always link up, and the
+        // highest tier there is has nothing to link to.
+        let may_be_root = tier >= Tier::LOWEST_ROOT;
+        let parent = match (self.parent, tier.above()) {
+            (Some(p), None) if !p.value.is_empty() => {
+                let problem =
+                    format!("a {tier} is the highest tier a tree may have: it has no parent, got '{}'", p.value);
+                return Err(invalid("parent", &p.source, problem));
             }
-            (Tier::District, _) => None,
-            (_, None) => return Err(missing("parent", format!("a {tier} links up to its parent"))),
-            (_, Some(p)) if p.value.is_empty() => {
+            (None, _) if may_be_root => None,
+            (Some(p), _) if may_be_root && p.value.is_empty() => None,
+            (None, _) => return Err(missing("parent", format!("a {tier} links up to its parent"))),
+            (Some(p), _) if p.value.is_empty() => {
                 return Err(invalid("parent", &p.source, format!("empty, but a {tier} links up to its parent")));
             }
-            (_, Some(p)) => Some(parent_url(&p).map_err(|problem| invalid("parent", &p.source, problem))?),
+            (Some(p), _) => Some(parent_url(&p).map_err(|problem| invalid("parent", &p.source, problem))?),
         };
 
-        let children = match (tier, self.children) {
-            (Tier::Community, Some(c)) if !c.value.is_empty() => {
-                return Err(invalid("children", &c.source, format!("a community has no children, got {:?}", c.value)));
+        let children = match (tier.is_leaf(), self.children) {
+            (true, Some(c)) if !c.value.is_empty() => {
+                return Err(invalid("children", &c.source, format!("a {tier} has no children, got {:?}", c.value)));
             }
-            (Tier::Community, _) => Vec::new(),
+            (true, _) => Vec::new(),
             (_, None) => return Err(missing("children", format!("a {tier} needs at least one child"))),
             (_, Some(c)) => {
                 let bad = |problem: String| invalid("children", &c.source, problem);
@@ -605,6 +614,10 @@ keepalive_ms = 5000
         let vars = [vars.as_slice(), &[("LINLI_INSECURE", "true")]].concat();
         let c = ServerConfig::load(None, env(&vars), &flags).unwrap();
         assert_eq!((c.tier, c.parent), (Tier::District, None));
+        // A city the same way, `--tier city`.
+        let flags = Overrides { tier: Some(Tier::City), ..Overrides::default() };
+        let c = ServerConfig::load(None, env(&vars), &flags).unwrap();
+        assert_eq!((c.tier, c.parent), (Tier::City, None));
     }
 
     #[test]
@@ -624,7 +637,7 @@ keepalive_ms = 5000
     #[test]
     fn bad_values_name_key_and_source() {
         refused(STREET, &[("LINLI_LISTEN", "localhost")], &["`listen`", "env LINLI_LISTEN", "'localhost'"]);
-        refused(STREET, &[("LINLI_TIER", "city")], &["`tier`", "env LINLI_TIER"]);
+        refused(STREET, &[("LINLI_TIER", "town")], &["`tier`", "env LINLI_TIER", "'town'", "city"]);
         refused(STREET, &[("LINLI_ID", "a b")], &["`id`", "env LINLI_ID"]);
         refused(STREET, &[("LINLI_PARENT", "127.0.0.1:7400")], &["`parent`", "env LINLI_PARENT", "http://"]);
         refused(STREET, &[("LINLI_PARENT", "http://h")], &["`parent`", "no port"]);
@@ -641,9 +654,18 @@ keepalive_ms = 5000
         load(&community, &[("LINLI_CHILDREN", "")], &Overrides::default()).unwrap();
         refused(&STREET.replace("parent", "# parent"), &[], &["missing `parent`", "a street", "LINLI_PARENT"]);
         refused(STREET, &[("LINLI_PARENT", "")], &["`parent`", "env LINLI_PARENT", "empty"]);
+        // A district is the root of its tree, or under a city; a city is a root.
         let district = STREET.replace("\"street\"", "\"district\"");
-        refused(&district, &[], &["`parent`", "file ", "a district has no parent"]);
-        load(&district, &[("LINLI_PARENT", "")], &Overrides::default()).unwrap();
+        assert_eq!(
+            load(&district, &[], &Overrides::default()).unwrap().parent.as_deref(),
+            Some("http://127.0.0.1:7400")
+        );
+        assert_eq!(load(&district, &[("LINLI_PARENT", "")], &Overrides::default()).unwrap().parent, None);
+        let city = STREET.replace("\"street\"", "\"city\"").replace("parent", "# parent");
+        assert_eq!(load(&city, &[], &Overrides::default()).unwrap().tier, Tier::City);
+        let top = Tier::at_height(linli_core::link::TIERS_MAX - 1).expect("the highest tier");
+        let highest = STREET.replace("\"street\"", &format!("\"{top}\""));
+        refused(&highest, &[], &["`parent`", "file ", "the highest tier a tree may have"]);
         refused(STREET, &[("LINLI_CHILDREN", "")], &["`children`", "env LINLI_CHILDREN", "at least one child"]);
         refused(STREET, &[("LINLI_CHILDREN", "a,b,a")], &["`children`", "env LINLI_CHILDREN", "duplicate child 'a'"]);
         refused(STREET, &[("LINLI_CHILDREN", "a,lg-pingdi")], &["`children`", "own id"]);

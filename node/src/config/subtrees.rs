@@ -1,6 +1,7 @@
-//! `[subtrees]`: at a district, the communities each street may announce below it,
-//! so that who is below whom comes from the district's side and not from a street's
-//! Hello (`docs/security.md`). From the file only: a list of communities is a
+//! `[subtrees]`: at a district, the communities each street may announce below it (at
+//! a city, the streets and communities each district may announce), so that who is
+//! below whom comes from the parent's side and not from a child's Hello
+//! (`docs/security.md`). From the file only: a list of communities is a
 //! deployment's record, not a setting to override per start.
 //!
 //! ```toml
@@ -20,8 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The table as the file writes it.
 pub(super) type SubtreesTable = BTreeMap<String, Vec<String>>;
 
-/// Checks the table against the tier and the children: only a district has one, each
-/// key is one of its streets, each community a valid id listed under one street only.
+/// Checks the table against the tier and the children: only a node whose children are
+/// coordinators (a district, a city) has one, each key is one of its children, each
+/// owner below a valid id listed under one child only.
 pub(super) fn build(
     tier: Tier,
     id: &str,
@@ -29,8 +31,11 @@ pub(super) fn build(
     table: Option<Sourced<SubtreesTable>>,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, ConfigError> {
     let Some(table) = table.filter(|t| !t.value.is_empty()) else { return Ok(BTreeMap::new()) };
-    if tier != Tier::District {
-        let problem = format!("only a district lists its streets' communities; this node is a {tier}");
+    if tier.below().is_none_or(Tier::is_leaf) {
+        let problem = format!(
+            "only a node whose children are coordinators (a district, a city) lists what is below them; this node \
+             is a {tier}"
+        );
         return Err(invalid("subtrees", &table.source, problem));
     }
     let mut under: BTreeMap<&str, &str> = BTreeMap::new();
@@ -45,7 +50,7 @@ pub(super) fn build(
         for community in communities {
             NodeId::new(community).map_err(|e| bad(e.to_string()))?;
             if community == id || children.contains(community) {
-                return Err(bad(format!("'{community}' is this district or one of its streets, not a community")));
+                return Err(bad(format!("'{community}' is this {tier} or one of its children, not below one")));
             }
             if let Some(other) = under.insert(community, street) {
                 return Err(bad(format!("'{community}' is listed under '{other}' too")));
@@ -74,14 +79,18 @@ mod tests {
         for (entries, says) in [
             (&[("s9", &["a"][..])][..], "`subtrees.s9`"),
             (&[("s1", &["a"][..]), ("s2", &["a"][..])][..], "listed under 's1' too"),
-            (&[("s1", &["s2"][..])][..], "not a community"),
+            (&[("s1", &["s2"][..])][..], "not below one"),
             (&[("s1", &["A b"][..])][..], "`subtrees.s1`"),
         ] {
             let err = build(Tier::District, "d", &streets, table(entries)).expect_err(says).to_string();
             assert!(err.contains(says) && err.contains("file d.toml"), "{err}");
         }
         let err = build(Tier::Street, "s1", &streets, table(&[("s1", &["a"])])).expect_err("a street");
-        assert!(err.to_string().contains("only a district"), "{err}");
+        assert!(err.to_string().contains("only a node whose children are coordinators"), "{err}");
         assert!(build(Tier::Street, "s1", &streets, None).expect("none").is_empty());
+        // A city lists its districts' streets and communities.
+        let districts = ["d1".to_string()];
+        let built = build(Tier::City, "c", &districts, table(&[("d1", &["s1", "a"])])).expect("a city's");
+        assert_eq!(built.get("d1"), Some(&BTreeSet::from(["a".to_string(), "s1".to_string()])));
     }
 }

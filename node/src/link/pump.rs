@@ -38,6 +38,12 @@ use tracing::Instrument;
 pub struct Shared {
     pub engine: EngineHandle,
     pub tier: Tier,
+    /// Whether this node links up to a parent; the one that does not is the root.
+    pub has_parent: bool,
+    /// Signalled when this node's subtree grew (a district took a street's
+    /// communities): the parent took the subtree from the last Hello, so the uplink
+    /// starts a new session to announce it ([`super::uplink`]).
+    pub subtree_grew: tokio::sync::Notify,
     /// Replaced whole when a child's routes change (rarely); every frame and log read
     /// takes the current one by reference count, not a copy of its maps.
     pub routes: Arc<RwLock<Arc<Routes>>>,

@@ -176,12 +176,16 @@ async fn serve(
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
     let mut routes = linli_core::link::Routes::clone(&shared.routes());
+    let before = routes.subtree();
     let entries = routes.accept(&child, subtree.clone());
     if !entries.is_empty() {
         // Persist them first: routes must survive a restart while this child is away.
         shared.engine.put_meta_async(entries).await?;
         if let Ok(mut shared_routes) = shared.routes.write() {
             Arc::make_mut(&mut shared_routes).accept(&child, subtree);
+        }
+        if routes.subtree() != before {
+            shared.subtree_grew.notify_one();
         }
     }
     pump::run(shared, PeerIs::Child, mine, theirs, inbound, out).await

@@ -35,9 +35,16 @@ pub async fn keep_up(shared: Arc<Shared>, parent: String, tls: Option<ClientTlsC
             return;
         }
         let started = Instant::now();
-        match connect_and_run(&shared, &parent, tls.as_ref()).await {
-            Ok(()) => tracing::info!(%parent, "link to parent closed"),
-            Err(e) => tracing::warn!(%parent, error = %e, "link to parent failed"),
+        tokio::select! {
+            ran = connect_and_run(&shared, &parent, tls.as_ref()) => match ran {
+                Ok(()) => tracing::info!(%parent, "link to parent closed"),
+                Err(e) => tracing::warn!(%parent, error = %e, "link to parent failed"),
+            },
+            // The parent holds the subtree of the last Hello: a new session says more.
+            _ = shared.subtree_grew.notified() => {
+                tracing::info!(%parent, "subtree grew: announcing it to the parent again");
+                continue;
+            }
         }
         failures = if started.elapsed() >= HEALTHY_SESSION { 0 } else { failures.saturating_add(1) };
         // Full jitter: a street's communities do not all come back in the same instant.

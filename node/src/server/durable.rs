@@ -10,22 +10,17 @@ use linli_proto::v1;
 use std::time::Duration;
 use tonic::Status;
 
-/// A tier's distance from the bottom of the tree.
-fn rank(tier: Tier) -> usize {
-    match tier {
-        Tier::Community => 0,
-        Tier::Street => 1,
-        Tier::District => 2,
-    }
-}
-
-/// Every tier above `tier`, nearest first.
-fn above(tier: Tier) -> impl Iterator<Item = Tier> {
-    [Tier::Street, Tier::District].into_iter().filter(move |t| rank(*t) > rank(tier))
+/// The tiers above this node, nearest first: as many as its parent's acks report
+/// levels for (the parent, and each tier above it, up to the root), and at least the
+/// parent's before the first ack. A node knows its place in the chain from its own
+/// tier and how far up the tree goes from its parent's word.
+fn above(shared: &Shared, levels: &[u64]) -> Vec<Tier> {
+    let known = levels.len().max(usize::from(shared.has_parent));
+    (1..=known).map_while(|up| Tier::at_height(shared.tier.height() + up)).collect()
 }
 
 fn wire(tier: Tier) -> i32 {
-    v1::Tier::from(tier) as i32
+    linli_proto::convert::tier_to_wire(tier)
 }
 
 /// The link to this node's parent, as it stands now.
@@ -42,7 +37,7 @@ fn when(ms: u64) -> String {
 /// tier above holds it.
 fn waits_on(shared: &Shared, seq: u64, levels: &[u64]) -> Option<String> {
     let me = shared.engine.node();
-    let tiers: Vec<Tier> = above(shared.tier).collect();
+    let tiers = above(shared, levels);
     let first_missing = tiers.iter().enumerate().find(|(level, _)| levels.get(*level).is_none_or(|d| *d < seq))?;
     let (level, tier) = first_missing;
     Some(match (level, parent_link(shared)) {
@@ -60,12 +55,25 @@ fn waits_on(shared: &Shared, seq: u64, levels: &[u64]) -> Option<String> {
     })
 }
 
-/// Waits until log entry `seq` of this node is durable at `at`, at most `wait_ms`.
-pub async fn until_durable(shared: &Shared, seq: u64, at: Tier, wait_ms: u64) -> Result<(), Status> {
-    if rank(at) <= rank(shared.tier) {
+/// Refuses, before anything is written, to wait for a tier above the top of the tree:
+/// the root has nothing above it. Below the root, how far up the tree goes is what
+/// the parent's acks say, and they say less while a tier above restarts: a wait for a
+/// tier they do not report times out and says so, it is never refused on their word.
+pub fn check_reachable(shared: &Shared, at: Tier) -> Result<(), Status> {
+    if at <= shared.tier || shared.has_parent {
         return Ok(());
     }
-    let level = rank(at) - rank(shared.tier) - 1;
+    let me = shared.engine.node();
+    let problem = format!("`{me}` is the top of its tree, a {}: there is no {at} above it", shared.tier);
+    Err(Status::invalid_argument(problem))
+}
+
+/// Waits until log entry `seq` of this node is durable at `at`, at most `wait_ms`.
+pub async fn until_durable(shared: &Shared, seq: u64, at: Tier, wait_ms: u64) -> Result<(), Status> {
+    if at <= shared.tier {
+        return Ok(());
+    }
+    let level = at.height() - shared.tier.height() - 1;
     let mut levels = shared.durability.levels();
     let reached = |levels: &Vec<u64>| levels.get(level).is_some_and(|durable| *durable >= seq);
     let waited = tokio::time::timeout(Duration::from_millis(wait_ms), levels.wait_for(reached)).await;
@@ -73,7 +81,10 @@ pub async fn until_durable(shared: &Shared, seq: u64, at: Tier, wait_ms: u64) ->
         return Ok(());
     }
     let levels = shared.durability.current();
-    let waiting = waits_on(shared, seq, &levels).unwrap_or_else(|| "nothing".into());
+    let waiting = waits_on(shared, seq, &levels).unwrap_or_else(|| match above(shared, &levels).last() {
+        Some(top) if *top < at => format!("a {at} its acks have never named: the tiers above reach the {top}"),
+        _ => "nothing".into(),
+    });
     Err(Status::deadline_exceeded(format!(
         "the write is durable at `{}` (log entry {seq}) and is shipped when the link allows; not durable at the \
          {at} within {wait_ms} ms: it waits on {waiting}",
@@ -105,7 +116,7 @@ pub async fn locate(shared: &Shared, key: RecordKey) -> Result<v1::WhereReply, S
     let levels = shared.durability.current();
     let parent = parent_link(shared);
     let mut tiers = vec![v1::TierHold { tier: wire(shared.tier), node: node.clone(), durable: true, since_ms: None }];
-    for (level, tier) in above(shared.tier).enumerate() {
+    for (level, tier) in above(shared, &levels).into_iter().enumerate() {
         let durable = levels.get(level).is_some_and(|d| *d >= seq);
         let (name, since_ms) = match (&parent, level) {
             (Some((parent, status)), 0) => (parent.clone(), status.acked_since_ms(seq).filter(|_| durable)),

@@ -106,7 +106,7 @@ pub async fn run(
     let early = tokio::spawn(early);
 
     let tier = config.tier;
-    let scope = tree::scope(tier, &config.id, &config.children);
+    let scope = tree::scope(config.parent.is_none(), &config.id, &config.children);
     let replica =
         ReplicaConfig { skew_ms_max: config.link.clock_skew_ms_max, ..ReplicaConfig::new(node.clone(), scope) };
     let engine_config = EngineConfig {
@@ -123,6 +123,8 @@ pub async fn run(
     let shared = Arc::new(Shared {
         engine: handle.clone(),
         tier,
+        has_parent: config.parent.is_some(),
+        subtree_grew: tokio::sync::Notify::new(),
         routes: Arc::new(RwLock::new(Arc::new(routes))),
         link: config.link.clone(),
         links: links.clone(),

@@ -47,25 +47,28 @@ impl QueryService {
     }
 }
 
-/// Which street each community is under, from this node's routes: at the district
-/// each child is a street and its subtree its communities; at a street, every
-/// community is its own; a community knows no street.
+/// Which street each community is under, from this node's routes: where the children
+/// are streets (at a district) each child's subtree is its communities; where they are
+/// communities (at a street), every community is its own; a community knows no street.
+/// Higher up (at a city) a child's subtree is its streets and communities together,
+/// and the place of a community is the child it comes through, its district: the
+/// `street` of a city's answers is a district, and a district answers by street.
 pub fn placement(tier: Tier, routes: &Routes) -> Placement {
     let mut placement = Placement::default();
-    match tier {
-        Tier::District => {
-            for (street, owners) in &routes.children {
-                for owner in owners {
-                    placement.street_of.insert(owner.clone(), street.clone());
-                }
-            }
-        }
-        Tier::Street => {
+    match tier.below() {
+        None => {}
+        Some(children) if children.is_leaf() => {
             for owner in routes.subtree() {
                 placement.street_of.insert(owner, routes.me.clone());
             }
         }
-        Tier::Community => {}
+        Some(_) => {
+            for (child, owners) in &routes.children {
+                for owner in owners {
+                    placement.street_of.insert(owner.clone(), child.clone());
+                }
+            }
+        }
     }
     placement
 }

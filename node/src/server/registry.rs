@@ -81,6 +81,9 @@ impl RegistryService {
         let caller = self.authority.caller("Registry.Write", &request)?;
         let request = request.into_inner();
         let wait = durable_wait(&request).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some((tier, _)) = wait {
+            durable::check_reachable(&self.shared, tier)?;
+        }
         let mut write = Write::try_from(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (owner, registry, target) = match &write.target {
             Target::Create { owner, registry } => {

@@ -8,25 +8,23 @@ use linli_core::link::limits::TIERS_ABOVE_MAX;
 use linli_core::link::{Checkpoint, Frame, Hello, Tier};
 use linli_core::store::LogEntry;
 
-impl From<Tier> for v1::Tier {
-    fn from(tier: Tier) -> Self {
-        match tier {
-            Tier::Community => v1::Tier::Community,
-            Tier::Street => v1::Tier::Street,
-            Tier::District => v1::Tier::District,
-        }
-    }
+/// A tier on the wire: its height plus one ([`v1::Tier`] names the first four; 0 is
+/// unspecified).
+pub fn tier_to_wire(tier: Tier) -> i32 {
+    tier.height() as i32 + 1
 }
 
 /// A tier from the wire; `message` and `field` name where it was read.
 pub(crate) fn tier_from_wire(tier: i32, message: &'static str, field: &'static str) -> Result<Tier, ProtoError> {
-    match v1::Tier::try_from(tier) {
-        Ok(v1::Tier::Community) => Ok(Tier::Community),
-        Ok(v1::Tier::Street) => Ok(Tier::Street),
-        Ok(v1::Tier::District) => Ok(Tier::District),
-        Ok(v1::Tier::Unspecified) => Err(ProtoError::Missing { message, field }),
-        Err(_) => Err(ProtoError::Invalid { message, field, reason: format!("is not a tier ({tier})") }),
+    if tier == v1::Tier::Unspecified as i32 {
+        return Err(ProtoError::Missing { message, field });
     }
+    let height = usize::try_from(tier).ok().and_then(|t| t.checked_sub(1));
+    height.and_then(Tier::at_height).ok_or_else(|| ProtoError::Invalid {
+        message,
+        field,
+        reason: format!("is not a tier ({tier})"),
+    })
 }
 
 impl From<&Frame> for v1::Frame {
@@ -34,7 +32,7 @@ impl From<&Frame> for v1::Frame {
         let body = match frame {
             Frame::Hello(hello) => Body::Hello(v1::Hello {
                 node: hello.node.to_string(),
-                tier: v1::Tier::from(hello.tier) as i32,
+                tier: tier_to_wire(hello.tier),
                 log_id: hello.log_id.clone(),
                 log_end: hello.log_end,
                 log_trimmed: hello.log_trimmed,
@@ -158,7 +156,14 @@ mod tests {
         if let Some(Body::Hello(h)) = hello.body.as_mut() {
             h.tier = 0;
         }
-        assert_eq!(Frame::try_from(hello).unwrap_err().to_string(), "Hello: `tier` is missing");
+        assert_eq!(Frame::try_from(hello.clone()).unwrap_err().to_string(), "Hello: `tier` is missing");
+        // A city is its height plus one; past the highest tier a tree may have, refused.
+        assert_eq!(tier_to_wire(Tier::City), v1::Tier::City as i32);
+        assert_eq!(tier_from_wire(v1::Tier::City as i32, "Hello", "tier").ok(), Some(Tier::City));
+        if let Some(Body::Hello(h)) = hello.body.as_mut() {
+            h.tier = linli_core::link::TIERS_MAX as i32 + 1;
+        }
+        assert_eq!(Frame::try_from(hello).unwrap_err().to_string(), "Hello: `tier` is not a tier (11)");
         assert_eq!(Frame::try_from(v1::Frame { body: None }).unwrap_err().to_string(), "Frame: `body` is missing");
         let bad = v1::Frame { body: Some(Body::Sync(v1::SyncMessage { doc: "x".into(), message: vec![] })) };
         assert!(Frame::try_from(bad).unwrap_err().to_string().starts_with("SyncMessage: bad document id"));

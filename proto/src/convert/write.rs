@@ -131,8 +131,12 @@ mod tests {
         request.wait_ms = Some(WAIT_MS_MAX + 1);
         let err = durable_wait(&request).unwrap_err().to_string();
         assert_eq!(err, "WriteRequest: `wait_ms` is 600001, past the longest wait of 600000 ms");
-        request.durable_at = 9;
+        request.wait_ms = None;
+        request.durable_at = v1::Tier::City as i32;
+        assert_eq!(durable_wait(&request).unwrap(), Some((Tier::City, WAIT_MS_DEFAULT)));
+        // Past the highest tier a tree may have (wire 10 is the tenth, `tier-9`).
+        request.durable_at = 11;
         let err = durable_wait(&request).unwrap_err().to_string();
-        assert_eq!(err, "WriteRequest: `durable_at` is not a tier (9)");
+        assert_eq!(err, "WriteRequest: `durable_at` is not a tier (11)");
     }
 }

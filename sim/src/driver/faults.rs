@@ -370,7 +370,7 @@ impl<D: District> Driver<'_, D> {
             index,
             community: moving.community.clone(),
             from: moving.from.clone(),
-            district: self.config.topology.district.clone(),
+            district: self.config.topology.parent_of_street(&moving.from).to_string(),
         }))
     }
 
@@ -398,7 +398,10 @@ impl<D: District> Driver<'_, D> {
         let pending = self.catching_up.get(&id)?;
         let (node, parent) = match pending.to_district {
             None => (pending.node.clone(), pending.parent.clone()),
-            Some(_) => (pending.parent.clone(), self.config.topology.district.clone()),
+            Some(_) => {
+                let above = parent_of(&self.config.topology, &pending.parent)?;
+                (pending.parent.clone(), above)
+            }
         };
         Some(Job::Poll(PollJob::CatchUp { id, node, parent }))
     }
@@ -425,7 +428,11 @@ impl<D: District> Driver<'_, D> {
                 let what = format!(
                     "moving {}: {}'s log through {} is applied at {} through {at_top} and at {} through \
                      {at_community}",
-                    moving.community, moving.from, moving.end, self.config.topology.district, moving.community
+                    moving.community,
+                    moving.from,
+                    moving.end,
+                    self.config.topology.parent_of_street(&moving.from),
+                    moving.community
                 );
                 let started = moving.started;
                 self.wait_again(started, Due::Handover(index), what)
@@ -466,17 +473,17 @@ impl<D: District> Driver<'_, D> {
     /// `parent_end` are of the link looked at: the node's to its parent, then the
     /// parent's to the district.
     fn caught_up(&mut self, id: usize, applied: u64, parent_end: u64, bytes: u64, at: Duration) {
-        let district = &self.config.topology.district;
         let Some(pending) = self.catching_up.get_mut(&id) else { return };
+        let parent_has_parent = self.config.topology.parent_of(&pending.parent).is_some();
         let since = at.saturating_sub(pending.healed.at);
         let since_ms = since.as_secs_f64() * 1e3;
         let (target, parent_ms, bytes) = match &pending.to_district {
             None => (pending.healed.target, None, bytes),
             Some(to) => (to.target, Some(to.parent_ms), to.bytes),
         };
-        if applied >= target && parent_ms.is_none() && pending.parent != *district {
-            // The street has it: now the district must apply the street's log as far
-            // as it was at this look.
+        if applied >= target && parent_ms.is_none() && parent_has_parent {
+            // The street has it: now the street's parent (the district) must apply the
+            // street's log as far as it was at this look.
             pending.to_district = Some(ToDistrict { target: parent_end, parent_ms: since_ms, bytes });
             self.at(at, Due::CatchUp(id));
         } else if applied >= target {

@@ -23,16 +23,16 @@ const IDLE_SETTLE: Duration = Duration::from_millis(200);
 pub(super) struct SampleJob {
     at: Duration,
     acked: u64,
-    streets: Rc<[String]>,
-    district: String,
+    /// Each street and its parent (the district).
+    streets: Rc<[(String, String)]>,
 }
 
-/// Bytes, writes, memory, and each street's lag at the district.
+/// Bytes, writes, memory, and each street's lag at its district.
 pub(super) async fn sample<D: District>(district: &D, job: SampleJob) -> Result<Sample, SimError> {
     let mut street_lag = Vec::with_capacity(job.streets.len());
     let mut street_lag_ms = Vec::with_capacity(job.streets.len());
-    for street in job.streets.iter() {
-        let lag = district.lag(street, &job.district).await?;
+    for (street, parent) in job.streets.iter() {
+        let lag = district.lag(street, parent).await?;
         street_lag.push(lag.entries);
         street_lag_ms.push(lag.ms);
     }
@@ -63,11 +63,15 @@ pub(super) async fn quiet<D: District>(district: &D, edges: &[(String, String)])
 
 impl<D: District> Driver<'_, D> {
     pub(super) fn sample_job(&self) -> SampleJob {
+        let topology = &self.config.topology;
         SampleJob {
             at: self.now(),
             acked: self.tally.acked.load(Ordering::Relaxed),
-            streets: self.config.topology.streets.iter().map(|s| s.id.clone()).collect(),
-            district: self.config.topology.district.clone(),
+            streets: topology
+                .streets
+                .iter()
+                .map(|s| (s.id.clone(), topology.parent_of_street(&s.id).to_string()))
+                .collect(),
         }
     }
 
@@ -95,14 +99,7 @@ impl<D: District> Driver<'_, D> {
             self.phase = Phase::Settling { deadline: now + self.config.settle, quiet_once: false };
         }
         let tree = self.final_tree;
-        let edges: Rc<[(String, String)]> = tree
-            .streets
-            .iter()
-            .flat_map(|s| {
-                std::iter::once((s.id.clone(), tree.district.clone()))
-                    .chain(s.communities.iter().map(|c| (c.id.clone(), s.id.clone())))
-            })
-            .collect();
+        let edges: Rc<[(String, String)]> = tree.edges().into();
         Job::Quiet(edges)
     }
 

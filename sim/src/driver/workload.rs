@@ -156,9 +156,10 @@ pub(super) async fn probe_poll<D: District>(district: &D, job: ProbePoll) -> Res
 }
 
 impl<D: District> Driver<'_, D> {
-    /// The district's own record, broadcast to every community: its service centre.
+    /// The top's own record (the district's, or the city's), broadcast to every
+    /// community: its service centre.
     pub(super) async fn district_centre(&mut self) -> Result<(), SimError> {
-        let district = &self.config.topology.district;
+        let district = &self.config.topology.top;
         let centre = Write::create(
             district,
             "sites",
@@ -269,8 +270,9 @@ impl<D: District> Driver<'_, D> {
             return None;
         }
         let (street, community) = self.probe_rng.pick(&self.probe_paths).clone();
-        let district = &self.config.topology.district;
-        if [&community, &street, district].iter().any(|n| self.faulted.contains(n.as_str())) {
+        let topology = &self.config.topology;
+        let path = [community.as_str(), street.as_str(), topology.parent_of_street(&street), topology.top.as_str()];
+        if path.iter().any(|n| self.faulted.contains(*n)) {
             self.at(now + self.pace.probe_skip, Due::Probe);
             return None;
         }
@@ -308,7 +310,7 @@ impl<D: District> Driver<'_, D> {
             self.probe = None;
             return None;
         }
-        let district = self.config.topology.district.clone();
+        let district = self.config.topology.top.clone();
         let job = ProbePoll {
             district,
             key: probe.arrived_after.is_none().then(|| probe.key.clone()),

@@ -127,6 +127,17 @@ impl RealDistrict {
         processes: &Processes,
         plaintext: bool,
     ) -> Result<Self, SimError> {
+        if !topology.districts.is_empty() {
+            // The simulator calls every node as the top's operator, and a node takes an
+            // operator of its own scope or its parent's only: a street two tiers under
+            // the city would refuse it.
+            return Err(SimError::BadTopology {
+                reason: format!(
+                    "`{}` is a city: real mode runs a district's tree (run a city with --mode sim)",
+                    topology.top
+                ),
+            });
+        }
         let certs = match plaintext {
             true => None,
             false => Some(write_certs(topology, later, root)?),
@@ -136,7 +147,7 @@ impl RealDistrict {
             false => Some(Binaries::find(processes.bin_dir.as_deref())?),
         };
         if let (Some(bins), Some(dir)) = (bins.as_mut(), certs.as_ref()) {
-            bins.client_certs = Some(process::ClientCerts { dir: dir.clone(), district: topology.district.clone() });
+            bins.client_certs = Some(process::ClientCerts { dir: dir.clone(), district: topology.top.clone() });
         }
         let mut district = RealDistrict {
             root: root.to_path_buf(),
@@ -147,12 +158,10 @@ impl RealDistrict {
             proxies: BTreeMap::new(),
         };
         let as_process = |id: &str| processes.nodes.contains(id);
-        let streets: Vec<String> = topology.streets.iter().map(|s| s.id.clone()).collect();
-        let top = &topology.district;
-        district.add(top, Tier::District, None, streets, &link, as_process(top)).await?;
-        for street in &topology.streets {
-            let communities = street.communities.iter().map(|c| c.id.clone()).collect();
-            district.add(&street.id, Tier::Street, Some(top), communities, &link, as_process(&street.id)).await?;
+        // From the top down, so that every parent listens before its children dial it.
+        for coordinator in topology.coordinators() {
+            let (id, parent) = (coordinator.id.as_str(), coordinator.parent.as_deref());
+            district.add(id, coordinator.tier, parent, coordinator.children.clone(), &link, as_process(id)).await?;
         }
         // Communities start in parallel: opening a store is most of a start.
         let mut starting = tokio::task::JoinSet::new();
@@ -519,12 +528,12 @@ const FIRST_START_TRIES_MAX: usize = 3;
 /// holds those a split makes) and for the simulator's own calls, in `root/certs`.
 fn write_certs(topology: &Topology, later: &Topology, root: &Path) -> Result<PathBuf, SimError> {
     let failed = |e: linli_tls::TlsError| SimError::Run { reason: format!("the run's certificates: {e}") };
-    let ca = linli_tls::dev::DevCa::new(&topology.district).map_err(failed)?;
-    let operator = sim_client(&topology.district, &topology.district, linli_node::config::Tier::District);
+    let ca = linli_tls::dev::DevCa::new(&topology.top).map_err(failed)?;
+    let operator = sim_client(&topology.top, &topology.top, topology.top_tier());
     let staff = topology
         .communities()
         .chain(later.communities())
-        .map(|c| sim_client(&topology.district, &c.id, linli_node::config::Tier::Community));
+        .map(|c| sim_client(&topology.top, &c.id, linli_node::config::Tier::Community));
     let ids: BTreeSet<String> = topology.node_ids().chain(later.node_ids()).chain([operator]).chain(staff).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let dir = root.join("certs");

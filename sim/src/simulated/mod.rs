@@ -15,7 +15,7 @@ mod trim;
 use crate::checks::Inspect;
 use crate::error::SimError;
 use crate::rng::Rng;
-use crate::topology::Topology;
+use crate::topology::{Coordinator, Topology};
 use linli_core::doc::Record;
 use linli_core::ids::{NodeId, RecordKey};
 use linli_core::link::{LinkLimits, Tier};
@@ -49,19 +49,27 @@ impl SimDistrict {
         limits: LinkLimits,
         rng: Rng,
     ) -> Result<Self, SimError> {
+        // Depth first from the top, each node after its parent: a district's tree
+        // comes out as it always did (the district, then each street and its
+        // communities), so a seed gives the same run as before cities.
+        let coordinators: BTreeMap<String, Coordinator> =
+            topology.coordinators().into_iter().map(|c| (c.id.clone(), c)).collect();
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
-        let streets: BTreeSet<String> = topology.streets.iter().map(|s| s.id.clone()).collect();
-        nodes.push(SimNode::new(node_id(&topology.district)?, Tier::District, streets));
-        for street in &topology.streets {
-            let street_index = nodes.len();
-            let communities: BTreeSet<String> = street.communities.iter().map(|c| c.id.clone()).collect();
-            nodes.push(SimNode::new(node_id(&street.id)?, Tier::Street, communities));
-            edges.push((street_index, 0));
-            for community in &street.communities {
-                edges.push((nodes.len(), street_index));
-                nodes.push(SimNode::new(node_id(&community.id)?, Tier::Community, BTreeSet::new()));
+        let mut pending = vec![(topology.top.clone(), None)];
+        while let Some((id, parent)) = pending.pop() {
+            if let Some(parent) = parent {
+                edges.push((nodes.len(), parent));
             }
+            let here = nodes.len();
+            let Some(coordinator) = coordinators.get(&id) else {
+                nodes.push(SimNode::new(node_id(&id)?, Tier::Community, false, BTreeSet::new()));
+                continue;
+            };
+            let children = coordinator.children.iter().cloned().collect();
+            let is_root = coordinator.parent.is_none();
+            nodes.push(SimNode::new(node_id(&id)?, coordinator.tier, is_root, children));
+            pending.extend(coordinator.children.iter().rev().map(|child| (child.clone(), Some(here))));
         }
         let now = nodes.len();
         let mut index: BTreeMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id.to_string(), i)).collect();
@@ -71,7 +79,7 @@ impl SimDistrict {
                 let parent = *index.get(&street.id).ok_or_else(|| SimError::NoNode { node: street.id.clone() })?;
                 index.insert(community.id.clone(), nodes.len());
                 edges.push((nodes.len(), parent));
-                nodes.push(SimNode::new(node_id(&community.id)?, Tier::Community, BTreeSet::new()));
+                nodes.push(SimNode::new(node_id(&community.id)?, Tier::Community, false, BTreeSet::new()));
             }
         }
         let mut district = Self { net: Net::new(nodes, &edges, limits, rng), index, registries };

@@ -235,6 +235,15 @@ impl Net {
         l.backoff_ms = self.limits.backoff_ms_min;
     }
 
+    /// `node`'s subtree grew (a district took a street's communities): its parent took
+    /// its subtree from its last Hello and would refuse the newcomers' changes, so its
+    /// uplink's session starts again with a new Hello, as a server's does.
+    fn announce_again(&mut self, node: usize) -> Result<(), SimError> {
+        let Some(up) = self.uplink[node].filter(|up| self.links[*up].is_up()) else { return Ok(()) };
+        self.break_link(up);
+        self.connect(up)
+    }
+
     /// Ends the current session of `link`; frames in flight are dropped.
     pub fn break_link(&mut self, link: usize) {
         let l = &mut self.links[link];
@@ -316,10 +325,14 @@ impl Net {
         let child_hello = self.nodes[child].hello(&parent_id)?;
         // The parent takes the child's subtree from its Hello, as a real parent does;
         // a refused Hello ends the stream, and the child tries again after its backoff.
+        let subtree_before = self.nodes[parent].routes.subtree();
         if let Err(reason) = self.nodes[parent].accept(&child_id, &child_hello)? {
             tracing::warn!(child = %child_id, parent = %parent_id, %reason, "Hello refused");
             self.break_link(link);
             return self.retry(link);
+        }
+        if self.nodes[parent].routes.subtree() != subtree_before {
+            self.announce_again(parent)?;
         }
         let parent_hello = self.nodes[parent].hello(&child_id)?;
         let hello_bytes = 2 * FRAME_OVERHEAD_BYTES

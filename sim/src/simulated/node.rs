@@ -22,6 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct SimNode {
     pub id: NodeId,
     pub tier: Tier,
+    /// Whether this node is the top of the tree (it has no parent), and so writes
+    /// anywhere below it.
+    pub is_root: bool,
     /// The children this node is configured with (for its next start).
     children: BTreeSet<String>,
     /// Children that left for good, forgotten at the next start (a server's `--forget`).
@@ -52,11 +55,12 @@ fn core_error(node: &NodeId) -> impl Fn(linli_core::Error) -> SimError + '_ {
 pub type Applied = (Vec<(DocId, linli_core::Error)>, Vec<DocId>);
 
 impl SimNode {
-    pub fn new(id: NodeId, tier: Tier, children: BTreeSet<String>) -> Self {
+    pub fn new(id: NodeId, tier: Tier, is_root: bool, children: BTreeSet<String>) -> Self {
         let routes = Routes::new(&id);
         Self {
             id,
             tier,
+            is_root,
             children,
             forget: BTreeSet::new(),
             routes,
@@ -79,7 +83,7 @@ impl SimNode {
             return Ok(());
         }
         self.incarnation += 1;
-        let scope = tree::scope(self.tier, self.id.as_str(), &self.children);
+        let scope = tree::scope(self.is_root, self.id.as_str(), &self.children);
         let mut config = ReplicaConfig::new(self.id.clone(), scope);
         config.incarnation = self.incarnation;
         let mut replica = Replica::open(config, registries.clone(), &self.store).map_err(core_error(&self.id))?;

@@ -213,8 +213,10 @@ impl District for SimRun {
     async fn durable_at_top(&self, community: &str) -> Result<Option<u64>, SimError> {
         let district = self.district.borrow();
         let c = district.node(community)?;
-        // A community's levels: [at its street, at the district].
-        Ok(district.net.nodes[c].marks.levels().get(1).copied())
+        // A community's levels: [at its street, at the district, at the city if there
+        // is one]: as many as the top (the first node) is tiers above it.
+        let top = district.net.nodes.first().map_or(0, |node| node.tier.height());
+        Ok(top.checked_sub(1).and_then(|level| district.net.nodes[c].marks.levels().get(level)).copied())
     }
 
     fn link_bytes(&self, child: &str) -> Result<u64, SimError> {
