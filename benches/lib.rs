@@ -17,6 +17,12 @@ pub fn request(i: usize) -> Write {
 
 /// A new request raised at `community`.
 pub fn request_at(community: &str, i: usize) -> Write {
+    request_with(community, i, json!("路面鼓包，影响通行"), NOW_MS as i64)
+}
+
+/// A new request raised at `community` with `summary`, reported at `reported_at_ms`
+/// (its month is its document), due 48 hours later.
+pub fn request_with(community: &str, i: usize, summary: serde_json::Value, reported_at_ms: i64) -> Write {
     Write::create(
         community,
         "requests",
@@ -24,9 +30,9 @@ pub fn request_at(community: &str, i: usize) -> Write {
             ("category", json!("environment")),
             ("channel", json!("qr_code")),
             ("grid", json!(format!("grid-{}", i % 13))),
-            ("summary", json!("路面鼓包，影响通行")),
-            ("reported_at", json!(NOW_MS as i64)),
-            ("deadline", json!(NOW_MS as i64 + 48 * 3_600_000)),
+            ("summary", summary),
+            ("reported_at", json!(reported_at_ms)),
+            ("deadline", json!(reported_at_ms + 48 * 3_600_000)),
         ],
     )
 }

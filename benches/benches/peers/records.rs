@@ -5,7 +5,7 @@
 //! community writes them through its engine; the peers get the very changes linli's
 //! replica made for the same writes.
 
-use linli_benches::NOW_MS;
+use linli_benches::{NOW_MS, request_with};
 use linli_core::ids::NodeId;
 use linli_core::replica::{ReplicaConfig, Scope, StoredReplica};
 use linli_core::schema::Registries;
@@ -26,18 +26,7 @@ const FIRST_MS: u64 = 632_361_600_000;
 /// document `i % docs`, so writing `0..n` fills the documents round-robin.
 pub fn request(i: usize, docs: usize) -> Write {
     let reported_at = (FIRST_MS + (i % docs) as u64 * MONTH_MS) as i64;
-    Write::create(
-        COMMUNITY,
-        "requests",
-        &[
-            ("category", json!("environment")),
-            ("channel", json!("qr_code")),
-            ("grid", json!(format!("grid-{}", i % 13))),
-            ("summary", json!(format!("路面鼓包，影响通行（{i}号）"))),
-            ("reported_at", json!(reported_at)),
-            ("deadline", json!(reported_at + 48 * 3_600_000)),
-        ],
-    )
+    request_with(COMMUNITY, i, json!(format!("路面鼓包，影响通行（{i}号）")), reported_at)
 }
 
 /// The changes of requests `0..count` written one at a time, by document, each in
