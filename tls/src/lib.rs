@@ -10,10 +10,12 @@
 //!   main job, the simulator and the tests run over TLS by default.
 //! - [`identity`]: the node id a peer's certificate names.
 //! - [`files`]: a node's CA, certificate and key on disk, as tonic's configs.
+//! - [`ticket`]: sign-in tickets an operator signs with its key for a node's web console.
 
 pub mod dev;
 pub mod files;
 pub mod identity;
+pub mod ticket;
 
 pub use files::TlsFiles;
 pub use identity::peer_identity;
@@ -41,6 +43,18 @@ pub enum TlsError {
     NoIdentity,
     #[error("the peer's certificate names {names:?}: one identity expected")]
     ManyIdentities { names: Vec<String> },
+    #[error("the sign-in ticket is malformed: {reason}")]
+    TicketMalformed { reason: String },
+    #[error("the sign-in ticket's certificate is not one of this district's CA: {reason}")]
+    TicketNotFromCa { reason: String },
+    #[error("the sign-in ticket's signature is not its certificate's key's")]
+    TicketSignature,
+    #[error("the sign-in ticket is for node `{node}`; this is `{here}`")]
+    TicketForOtherNode { node: String, here: String },
+    #[error("the sign-in ticket expired {ago_s} s ago; make a new one")]
+    TicketExpired { ago_s: u64 },
+    #[error("the sign-in ticket is valid for {minutes} minutes; at most {max_minutes} are accepted")]
+    TicketTooLong { minutes: u64, max_minutes: u64 },
 }
 
 #[cfg(test)]
