@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Every test of the workspace: unit, property, crash (kill -9), validation, tier and
-# simulator tests, and the fuzz corpora; then the simulator's checks against a broken
+# simulator tests, the console in headless Chromium, and the fuzz corpora; then the simulator's checks against a broken
 # merge rule, the community server's package installed for real (scripts/test-deb.sh,
 # as root), the Kubernetes overlays validated (scripts/test-k8s.sh), and a bounded fuzz
 # run (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+install_browser
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all -- --check
 else

@@ -97,6 +97,7 @@ async fn start(
         registries_dir: None,
         backup_dir: None,
         metrics_listen: None,
+        console_listen: None,
         link: LinkLimits::default(),
         forget: Vec::new(),
         subtrees: Default::default(),

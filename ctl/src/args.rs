@@ -82,6 +82,16 @@ pub enum Command {
         #[command(subcommand)]
         write: WriteCmd,
     },
+    /// A sign-in ticket for a node's web console, signed with the key of `--as` (from
+    /// `--tls-dir`); paste it on the console's sign-in page. Talks to no server.
+    ConsoleTicket {
+        /// The node whose console it signs in to (its id, as its certificate names it).
+        #[arg(long)]
+        node: String,
+        /// How long it is valid, in minutes (at most 15); it signs in once.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+    },
     /// Make a development CA and a certificate for each node id and operator, for
     /// mutual TLS (`ca.pem`, `<id>.pem`, `<id>.key`); talks to no server.
     Certs {

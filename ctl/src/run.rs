@@ -19,6 +19,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
     if let Command::Certs { out: dir, ca_name, nodes } = &cli.command {
         return super::certs::write(dir, ca_name, nodes, out);
     }
+    if let Command::ConsoleTicket { node, minutes } = &cli.command {
+        return console_ticket(&cli, node, *minutes, out);
+    }
     let scheme = if cli.tls_dir.is_some() { "https" } else { "http" };
     let addr = if cli.addr.contains("://") { cli.addr.clone() } else { format!("{scheme}://{}", cli.addr) };
     let tls = tls_config(&cli, &addr)?;
@@ -140,7 +143,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CtlError> {
             vec![table]
         }
         // Answered above, without a server.
-        Command::Certs { .. } => Vec::new(),
+        Command::Certs { .. } | Command::ConsoleTicket { .. } => Vec::new(),
     };
     print(out, &render(&tables, cli.format))
 }
@@ -169,6 +172,26 @@ fn watch_frame(at_ms: i64, tables: &[Table], format: Format) -> String {
         }
         _ => format!("# at {}\n{}", super::table::readable_time(at_ms), render(tables, format)),
     }
+}
+
+/// Prints a console sign-in ticket for `node`, valid `minutes`, signed as `--as`.
+fn console_ticket(cli: &Cli, node: &str, minutes: u64, out: &mut dyn Write) -> Result<(), CtlError> {
+    let bad = |arg: &str, reason: String| CtlError::BadArgument { arg: arg.into(), reason };
+    let max = linli_tls::ticket::TICKET_LIFETIME_MS_MAX / 60_000;
+    if minutes == 0 || minutes > max {
+        return Err(bad("--minutes", format!("{minutes} is not in 1..={max}")));
+    }
+    let dir =
+        cli.tls_dir.as_ref().ok_or_else(|| bad("--tls-dir", "the directory of your certificate and key".into()))?;
+    let id = cli.as_id.as_deref().ok_or_else(|| bad("--as", "your operator's certificate id".into()))?;
+    let pem = linli_tls::TlsFiles::in_dir(dir, id).read().map_err(|e| bad("--tls-dir", e.to_string()))?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let ticket = linli_tls::ticket::sign(&pem.cert, &pem.key, node, now_ms + minutes * 60_000)
+        .map_err(|e| bad("--tls-dir", e.to_string()))?;
+    print(out, &format!("{ticket}\n"))
 }
 
 /// The client's TLS from `--tls-dir` and `--as`, if given.

@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// Directory `linlictl backup` writes this node's backups into (unset: refused).
     #[arg(long)]
     pub backup_dir: Option<PathBuf>,
+    /// The operators' web console (HTTPS), e.g. 127.0.0.1:7443 (needs TLS).
+    #[arg(long)]
+    pub console_listen: Option<String>,
     /// Children that moved to another parent for good, comma-separated: their
     /// documents and checkpoints are forgotten at this start. A child left out of the
     /// config without this flag stops the start instead (its data is kept).
@@ -56,6 +59,7 @@ impl ServeArgs {
             registries_dir: self.registries_dir.clone(),
             metrics_listen: self.metrics_listen.clone(),
             backup_dir: self.backup_dir.clone(),
+            console_listen: self.console_listen.clone(),
             forget: self.forget.clone(),
         };
         ServerConfig::load(self.config.as_deref(), std::env::vars(), &flags)

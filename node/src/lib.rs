@@ -13,6 +13,7 @@
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod engine;
 pub mod error;

@@ -124,6 +124,13 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         if config.plaintext { "in plaintext" } else { "over mutual TLS" },
         dir.path().display()
     );
+    if let Some((addr, ticket)) = district.console(&config.topology.top) {
+        eprintln!(
+            "linli-sim: watch {} work in a browser: https://{addr}/signin (its certificate names `{}`, not \
+             127.0.0.1: accept it), and paste this sign-in ticket (valid 15 minutes, once):\n{ticket}",
+            config.topology.top, config.topology.top
+        );
+    }
     let real = Rc::new(RealRun { district, started: Instant::now() });
     let report = tokio::task::LocalSet::new()
         .run_until(driver::run(real.clone(), &config, &final_tree, registries, boot_ms))

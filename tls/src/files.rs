@@ -52,6 +52,32 @@ impl TlsPem {
             .client_ca_root(Certificate::from_pem(&self.ca))
     }
 
+    /// The web console's server: this node's certificate, no client certificate asked
+    /// (operators sign in with tickets), HTTP/2 and HTTP/1.1.
+    pub fn console_server(&self) -> Result<std::sync::Arc<tokio_rustls::rustls::ServerConfig>, TlsError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls;
+        let bad = |reason: String| TlsError::BadCertificate { reason };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(self.cert.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("this node's certificate: {e}")))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(self.key.as_bytes()).map_err(|e| bad(format!("this node's key: {e}")))?;
+        // ring, as tonic's TLS (`tls-ring`): rustls's post-quantum key exchange needs
+        // aws-lc-rs, another C build, for a console on a district's own network.
+        #[allow(deprecated)]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad(format!("this node's certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(std::sync::Arc::new(config))
+    }
+
     /// A client that presents this node's certificate and accepts only a server whose
     /// certificate chains to the CA and names `server_id`.
     pub fn client(&self, server_id: &str) -> ClientTlsConfig {

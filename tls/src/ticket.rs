@@ -66,7 +66,8 @@ pub fn verify(ca_pem: &str, ticket: &str, here: &str, now_ms: u64) -> Result<Tic
     if *version != VERSION {
         return Err(malformed(&format!("version `{version}` is not `{VERSION}`")));
     }
-    let decode = |part: &str, what: &str| B64.decode(part).map_err(|_| malformed(&format!("the {what} is not base64url")));
+    let decode =
+        |part: &str, what: &str| B64.decode(part).map_err(|_| malformed(&format!("the {what} is not base64url")));
     let payload = decode(payload, "payload")?;
     let cert = decode(cert, "certificate")?;
     let signature = decode(signature, "signature")?;

@@ -61,6 +61,7 @@ pub fn config(
         registries_dir: None,
         backup_dir: None,
         metrics_listen: None,
+        console_listen: None,
         // The streets retry their parent often while it is down, so the district's
         // start, not a backoff, begins the drain.
         link: LinkLimits { backoff_ms_min: 20, backoff_ms_max: 100, ..LinkLimits::default() },

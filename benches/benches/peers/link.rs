@@ -44,6 +44,7 @@ async fn start(dir: &Path, id: &str, tier: Tier, parent: Option<String>) -> (Run
         registries_dir: None,
         backup_dir: None,
         metrics_listen: None,
+        console_listen: None,
         link,
         forget: Vec::new(),
         subtrees: Default::default(),

@@ -139,6 +139,7 @@ pub fn config(
         registries_dir: None,
         backup_dir: None,
         metrics_listen: None,
+        console_listen: None,
         link: link_config(),
         forget: Vec::new(),
         subtrees: Default::default(),

@@ -7,6 +7,7 @@
 //! depends on the clock (`at_ms`), so tests and operators can ask about any moment.
 //! Lists are bounded by [`LIST_MAX`]; an answer says when it was cut.
 
+pub mod daily;
 mod hours;
 mod projects;
 mod requests;
@@ -14,6 +15,7 @@ mod sites;
 mod tasks;
 pub mod window;
 
+pub use daily::{Daily, DayCount};
 pub use hours::{Hours, HoursAnswer, HoursRow, TeamRow};
 pub use projects::{CAP_FEN, ProjectRow, Projects};
 pub use requests::{
@@ -21,7 +23,7 @@ pub use requests::{
     ResolutionRow,
 };
 pub use sites::{SilentSite, SiteCount, Sites, SitesAnswer};
-pub use tasks::{Funnel, FunnelRow, StepRow};
+pub use tasks::{Funnel, FunnelRow, STEPS as TASK_STEPS, StepRow};
 
 use crate::error::{Error, Result};
 use crate::schema::Registries;

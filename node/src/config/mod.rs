@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Where `Registry.Backup` writes its checkpoints; None = backups refused.
     pub backup_dir: Option<PathBuf>,
+    /// The operators' web console's HTTPS listen address; None = no console. Needs
+    /// `[tls]`: the console serves with the node's certificate and signs operators in
+    /// with tickets their certificates' keys signed (see `crate::console`).
+    pub console_listen: Option<SocketAddr>,
     pub link: LinkLimits,
     /// Children that left this node for good: their documents, checkpoint and subtree
     /// are forgotten at this start. Only from the `--forget` flag, never from a file or
@@ -84,6 +88,7 @@ pub struct Overrides {
     pub registries_dir: Option<PathBuf>,
     pub metrics_listen: Option<String>,
     pub backup_dir: Option<PathBuf>,
+    pub console_listen: Option<String>,
     /// From a comma-separated `--forget` flag.
     pub forget: Vec<String>,
 }
@@ -112,7 +117,7 @@ pub enum ConfigError {
 }
 
 /// Top-level keys of the file; `link` is the `[link]` table.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "id",
     "tier",
     "listen",
@@ -122,6 +127,7 @@ const KEYS: [&str; 13] = [
     "registries_dir",
     "metrics_listen",
     "backup_dir",
+    "console_listen",
     "link",
     "insecure",
     "tls",
@@ -188,6 +194,7 @@ struct FileConfig {
     registries_dir: Option<PathBuf>,
     metrics_listen: Option<String>,
     backup_dir: Option<PathBuf>,
+    console_listen: Option<String>,
     #[serde(default)]
     link: BTreeMap<String, u64>,
     insecure: Option<bool>,
@@ -214,6 +221,7 @@ struct Layers {
     registries_dir: Option<Sourced<PathBuf>>,
     metrics_listen: Option<Sourced<String>>,
     backup_dir: Option<Sourced<PathBuf>>,
+    console_listen: Option<Sourced<String>>,
     link: [Option<Sourced<u64>>; LINK_KEYS.len()],
     transport: transport::TransportLayers,
     subtrees: Option<Sourced<subtrees::SubtreesTable>>,
@@ -291,6 +299,7 @@ impl Layers {
         let registries_dir = f.registries_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
         put(&mut self.registries_dir, registries_dir, &src);
         put(&mut self.metrics_listen, f.metrics_listen, &src);
+        put(&mut self.console_listen, f.console_listen, &src);
         let backup_dir = f.backup_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
         put(&mut self.backup_dir, backup_dir, &src);
         for (slot, key) in self.link.iter_mut().zip(LINK_KEYS) {
@@ -322,6 +331,7 @@ impl Layers {
             }
             "LINLI_REGISTRIES_DIR" => put(&mut self.registries_dir, Some(PathBuf::from(text)), &src),
             "LINLI_METRICS_LISTEN" => put(&mut self.metrics_listen, some(text), &src),
+            "LINLI_CONSOLE_LISTEN" => put(&mut self.console_listen, some(text), &src),
             "LINLI_BACKUP_DIR" => put(&mut self.backup_dir, Some(PathBuf::from(text)), &src),
             _ if self.transport.read_env(name, text)? => {}
             _ => {
@@ -347,6 +357,7 @@ impl Layers {
         put(&mut self.children, o.children.clone(), "flag --children");
         put(&mut self.registries_dir, o.registries_dir.clone(), "flag --registries-dir");
         put(&mut self.metrics_listen, o.metrics_listen.clone(), "flag --metrics-listen");
+        put(&mut self.console_listen, o.console_listen.clone(), "flag --console-listen");
         put(&mut self.backup_dir, o.backup_dir.clone(), "flag --backup-dir");
     }
 
@@ -415,6 +426,15 @@ impl Layers {
             Some(m) => Some(socket_addr("metrics_listen", &m)?),
             None => None,
         };
+        let console_listen = match self.console_listen.filter(|m| !m.value.is_empty()) {
+            Some(m) if matches!(transport, Transport::Plaintext) => {
+                let problem = "the console serves HTTPS with the node's certificate and signs operators in against \
+                               the CA: it needs [tls] (this config says insecure = true)";
+                return Err(invalid("console_listen", &m.source, problem.to_string()));
+            }
+            Some(m) => Some(socket_addr("console_listen", &m)?),
+            None => None,
+        };
 
         let d = LinkLimits::default();
         let sizes = [d.batch_bytes_max as u64, d.batch_entries_max as u64, d.window_batches_max as u64];
@@ -469,6 +489,7 @@ impl Layers {
             registries_dir,
             metrics_listen,
             backup_dir,
+            console_listen,
             link,
             forget: Vec::new(),
             clock: Default::default(),

@@ -19,6 +19,7 @@ pub use query::QueryService;
 pub use registry::{RegistryService, status};
 
 use crate::config::{ServerConfig, Transport};
+use crate::console::Console;
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::error::NodeError;
 use crate::link::service::ReplicationService;
@@ -55,6 +56,8 @@ pub struct Running {
     pub links: Links,
     /// Operators' calls refused, by RPC and rule.
     pub refusals: authority::Refusals,
+    /// Where the web console listens, if `console_listen` is set.
+    pub console: Option<std::net::SocketAddr>,
 }
 
 /// Runs a server on `listener` until `shutdown` completes. `started` receives the
@@ -139,7 +142,7 @@ pub async fn run(
         };
         uplink::server_id(parent, configured)
     });
-    let authority = Authority::new(shared.clone(), registries, tls.is_some(), parent_id);
+    let authority = Authority::new(shared.clone(), registries.clone(), tls.is_some(), parent_id.clone());
     let callers = callers::Callers::default();
     if let Some(addr) = config.metrics_listen {
         let listener = TcpListener::bind(addr)
@@ -151,6 +154,22 @@ pub async fn run(
         tokio::spawn(metrics::serve(listener, handle.clone(), links.clone(), refusals, callers, stop_rx.clone()));
     }
 
+    let console = match (config.console_listen, &tls) {
+        (Some(addr), Some((pem, _))) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Io { what: format!("console listening on {addr}"), source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| NodeError::Io { what: format!("console listening on {addr}"), source })?;
+            let console =
+                Console::new(shared.clone(), authority.clone(), registries.clone(), pem.ca.clone(), parent_id);
+            tokio::spawn(crate::console::serve(listener, Arc::new(console), pem.console_server()?, stop_rx.clone()));
+            tracing::info!(addr = %bound, "console: https://{bound}/");
+            Some(bound)
+        }
+        _ => None,
+    };
     let uplink = config.parent.clone().map(|parent| {
         let client_tls =
             tls.as_ref().map(|(pem, parent_id)| pem.client(&uplink::server_id(&parent, parent_id.as_deref())));
@@ -218,7 +237,7 @@ pub async fn run(
     drop(early);
     if let Some(started) = started {
         let refusals = authority.refusals.clone();
-        let _ = started.send(Running { engine: handle.clone(), links: links.clone(), refusals });
+        let _ = started.send(Running { engine: handle.clone(), links: links.clone(), refusals, console });
     }
     health.opened(config.parent.is_some()).await;
     if config.parent.is_some() {

@@ -250,7 +250,14 @@ impl RealDistrict {
                 ("https", Transport::MutualTls { files, parent_id: parent.map(|(id, _)| id.to_string()) })
             }
         };
+        // The top's console, so that a newcomer can watch the run (over TLS only: the
+        // console signs operators in against the CA).
+        let console_listen = match (parent, &self.certs) {
+            (None, Some(_)) => process::free_addr().ok(),
+            _ => None,
+        };
         ServerConfig {
+            console_listen,
             id: id.to_string(),
             tier,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -266,6 +273,19 @@ impl RealDistrict {
             clock: Default::default(),
             transport,
         }
+    }
+
+    /// The top's console and a sign-in ticket for it, as the run's operator (valid
+    /// for the longest a ticket may be); `None` in plaintext.
+    pub fn console(&self, top: &str) -> Option<(SocketAddr, String)> {
+        let dir = self.certs.as_ref()?;
+        let addr = self.slots.get(top)?.config().console_listen?;
+        let operator = sim_client(top, top, self.slots.get(top)?.tier);
+        let pem = linli_tls::TlsFiles::in_dir(dir, &operator).read().ok()?;
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+        let expires_ms = now_ms + linli_tls::ticket::TICKET_LIFETIME_MS_MAX;
+        let ticket = linli_tls::ticket::sign(&pem.cert, &pem.key, top, expires_ms).ok()?;
+        Some((addr, ticket))
     }
 
     fn slot(&self, node: &str) -> Result<&Slot, SimError> {

@@ -145,6 +145,9 @@ impl NodeProcess {
         if !config.children.is_empty() {
             command.arg("--children").arg(config.children.join(","));
         }
+        if let Some(console) = config.console_listen {
+            command.arg("--console-listen").arg(console.to_string());
+        }
         if !config.forget.is_empty() {
             command.arg("--forget").arg(config.forget.join(","));
         }
