@@ -4,7 +4,8 @@
 //! `Views::update` every write and every peer's change goes through), not through a
 //! million gRPC writes.
 //!
-//! First a latency pass prints p50 and p99 of every query over `ROUNDS` runs; then
+//! First a latency pass prints p50 and p99 of every query over `ROUNDS` runs, and of
+//! the console's overview page (its answers and its HTML, bound 300 ms); then
 //! criterion measures each query; the bench fails if a p99 was over 10 ms. The baseline in the same
 //! process is the read path queries replaced: cloning every view to answer from a copy.
 
@@ -28,6 +29,8 @@ const REQUESTS: usize = 1_000_000;
 const TASKS: usize = 100_000;
 const ROUNDS: usize = 300;
 const P99_MAX: Duration = Duration::from_millis(10);
+/// The console's overview page, made at the server.
+const PAGE_P99_MAX: Duration = Duration::from_millis(300);
 /// 2026-01-01T00:00+08:00 and the year after it.
 const YEAR_START_MS: i64 = 1_767_196_800_000;
 const YEAR_MS: i64 = 365 * 86_400_000;
@@ -320,6 +323,46 @@ fn latency_pass(d: &District) -> Vec<&'static str> {
         .collect();
     clones.sort();
     eprintln!("{:<40} p50 {:>8.3} ms", "baseline: clone every view", percentile(&clones, 0.5).as_secs_f64() * 1e3);
+    over.extend(console_pass(d));
+    over
+}
+
+/// The console's overview page as the server makes it (its four answers read from the
+/// views, then its HTML), for the district and for one street's operator.
+fn console_pass(d: &District) -> Vec<&'static str> {
+    use linli_node::console::i18n::Lang;
+    use linli_node::console::pages::overview;
+    let ctx = Ctx { registries: &d.registries, placement: &d.placement };
+    let at = YEAR_START_MS + YEAR_MS - HOUR_MS;
+    let mut over = Vec::new();
+    for (name, filter) in [
+        ("console_overview_page", Filter::default()),
+        ("console_overview_page_one_street", Filter { street: Some("lg-s03".into()), ..Filter::default() }),
+    ] {
+        // One page first, not counted: the clone baseline before it left the allocator
+        // and the caches cold, which is not what a page load at a running server meets.
+        let mut bytes =
+            overview::render(&overview::answer(&d.views, &ctx, filter.clone(), at, false).expect("overview"), Lang::Zh)
+                .len();
+        let mut times: Vec<Duration> = (0..ROUNDS / 3)
+            .map(|_| {
+                let started = Instant::now();
+                let page = overview::answer(&d.views, &ctx, filter.clone(), at, false).expect("overview");
+                bytes = black_box(overview::render(&page, Lang::Zh)).len();
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+        eprintln!(
+            "{name:<40} p50 {:>8.3} ms   p99 {:>8.3} ms   ({bytes} bytes of HTML; bound {PAGE_P99_MAX:?})",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+        if p99 > PAGE_P99_MAX {
+            over.push(name);
+        }
+    }
     over
 }
 

@@ -575,6 +575,15 @@ keepalive_ms = 5000
     }
 
     #[test]
+    fn a_console_needs_tls_and_the_refusal_names_the_key_and_its_source() {
+        let vars = [("LINLI_CONSOLE_LISTEN", "127.0.0.1:7443")];
+        let err = load(STREET, &vars, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("`console_listen`") && err.contains("LINLI_CONSOLE_LISTEN"), "{err}");
+        assert!(err.contains("needs [tls]"), "{err}");
+        assert_eq!(load(STREET, &[], &Overrides::default()).unwrap().console_listen, None);
+    }
+
+    #[test]
     fn file_values_load() {
         let (dir, path) = file(STREET);
         let c = ServerConfig::load(Some(&path), env(&[("PATH", "/bin")]), &Overrides::default()).unwrap();

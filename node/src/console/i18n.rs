@@ -56,7 +56,7 @@ impl Lang {
     }
 
     /// A registry's enum value (a category, a status, a kind) in this language.
-    pub fn value<'a>(self, value: &'a str) -> &'a str {
+    pub fn value(self, value: &str) -> &str {
         match (self, VALUES.iter().find(|(v, _)| *v == value)) {
             (Lang::Zh, Some((_, zh))) => zh,
             _ => value,

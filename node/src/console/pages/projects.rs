@@ -4,7 +4,7 @@
 
 use super::{Cx, Refusal, refused};
 use crate::console::html::{self, esc, td, yuan};
-use linli_core::query::{CAP_FEN, Projects};
+use linli_core::query::Projects;
 use std::fmt::Write;
 
 pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
@@ -34,7 +34,7 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let _ = write!(out, "<p class=\"summary\">{}: <b data-name=\"over-cap-count\">{over}</b></p>", cx.t("over_cap"));
     let bars: Vec<(String, Vec<i64>)> =
         rows.iter().map(|r| (r.community.clone(), vec![r.budget_fen / 100, r.spent_fen / 100])).collect();
-    out.push_str(&html::bars(&bars, |y| html::num(y)));
+    out.push_str(&html::bars(&bars, html::num));
     let _ = write!(
         out,
         "<p class=\"legend\"><span class=\"key b1\"></span>{} <span class=\"key b2\"></span>{} ({})</p>",
@@ -62,6 +62,5 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
         })
         .collect();
     out.push_str(&html::table("list", &head, &table_rows));
-    let _ = CAP_FEN;
     Ok(out)
 }

@@ -7,6 +7,7 @@ use crate::console::html::{self, esc, td, url};
 use crate::server::authority::Show;
 use linli_core::ids::RecordKey;
 use linli_core::query::Filter;
+use linli_core::schema::FieldType;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -22,7 +23,7 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let asked = Filter { community: Some(community.clone()), ..Default::default() };
     cx.viewer.filter(asked, &placement).map_err(Refusal::forbidden)?;
     let console = cx.console;
-    console.registries.get(&registry).map_err(|e| Refusal::bad(format!("`registry`: {e}")))?;
+    let schema = console.registries.get(&registry).map_err(|e| Refusal::bad(format!("`registry`: {e}")))?.clone();
     let target = format!("the {registry} of `{community}`");
     let show = console
         .authority
@@ -48,8 +49,13 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
             (r.key.to_string(), json)
         })
         .collect();
-    let fields: BTreeSet<String> =
-        rows_json.iter().filter_map(|(_, j)| j.as_object()).flat_map(|o| o.keys().cloned()).collect();
+    // The key has its own column; a field the schema does not know is not shown.
+    let fields: BTreeSet<String> = rows_json
+        .iter()
+        .filter_map(|(_, j)| j.as_object())
+        .flat_map(|o| o.keys().cloned())
+        .filter(|f| schema.field(f).is_some())
+        .collect();
     let mut head = vec![cx.t("record").to_string()];
     head.extend(fields.iter().map(|f| esc(f)));
     let rows: Vec<Vec<String>> = rows_json
@@ -57,8 +63,10 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
         .map(|(key, json)| {
             let mut row = vec![format!("<td class=\"key\" data-name=\"record\">{}</td>", esc(key))];
             for field in &fields {
+                let timestamp = schema.field(field).is_some_and(|f| f.ty == FieldType::Timestamp);
                 let value = match json.get(field) {
                     None | Some(serde_json::Value::Null) => String::new(),
+                    Some(serde_json::Value::Number(ms)) if timestamp => ms.as_i64().map(html::time).unwrap_or_default(),
                     Some(serde_json::Value::String(s)) => cx.lang.value(s).to_string(),
                     Some(other) => other.to_string(),
                 };
