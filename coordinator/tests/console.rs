@@ -28,6 +28,8 @@ const C3: &str = "lg-s2-c3";
 const DISTRICT_OPERATOR: &str = "operator--lg--li";
 const STREET_OPERATOR: &str = "operator--lg-s1--wang";
 const WAIT: Duration = Duration::from_secs(30);
+/// Colour classes the sites are given (Pingdi's sites have seven).
+const COLOURS: [&str; 4] = ["red", "orange", "green", "blue"];
 /// The bound: a write at a community shows at the district without a reload.
 const LIVE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -174,7 +176,12 @@ async fn community_records(ledger: &mut Ledger, node: &Node, community: &str, se
         ledger.add(node, &key, "hours", (i as i64 + 1) * 4 + seed as i64).await;
     }
     for (i, last) in [Some(now - 2 * HOUR_MS), Some(now - 3 * 24 * HOUR_MS), None].into_iter().enumerate() {
-        let mut fields = vec![("kind", json!("v_station")), ("name", json!(format!("暖蜂驿站 {i}号")))];
+        let colour = COLOURS[(i + seed) % COLOURS.len()];
+        let mut fields = vec![
+            ("kind", json!("v_station")),
+            ("name", json!(format!("暖蜂驿站 {i}号"))),
+            ("colour", json!(colour)),
+        ];
         if let Some(ms) = last {
             fields.push(("last_report_at", json!(ms)));
         }
@@ -202,6 +209,7 @@ struct Recount {
     over_cap: usize,
     hours_this_month: i64,
     silent: i64,
+    colours: BTreeMap<String, i64>,
 }
 
 fn recount(ledger: &Ledger, now: i64, only_street: Option<&str>) -> Recount {
@@ -253,6 +261,7 @@ fn recount(ledger: &Ledger, now: i64, only_street: Option<&str>) -> Recount {
         if rec.ms("last_report_at").is_none_or(|last| last < now - 24 * HOUR_MS) {
             r.silent += 1;
         }
+        *r.colours.entry(rec.str("colour").expect("colour").to_string()).or_default() += 1;
     }
     r
 }
@@ -419,6 +428,9 @@ async fn check_district_pages(browser: &Browser, console: &str, expected: &Recou
 
     let page = open(browser, console, "/sites", "sites").await;
     assert_eq!(int(&page["silent-total"]), expected.silent);
+    for (colour, n) in &expected.colours {
+        assert_eq!(int(&page[&format!("colour:{colour}")]), *n, "{colour}");
+    }
 
     let page = open(browser, console, "/links", "links").await;
     assert_eq!(page["peer"], format!("{S1}|{S2}"));

@@ -49,3 +49,28 @@ fn a_peers_changes_move_the_query_views_as_local_writes_do() {
     assert_eq!(street.replica.views(), community.replica.views(), "the street's views equal the community's");
     check_recount(&mut street);
 }
+
+#[test]
+fn sites_are_counted_by_colour_class_and_a_new_colour_moves_the_count() {
+    let mut community = community();
+    let site = |kind: &str, colour: Option<&str>| {
+        let mut fields = vec![("kind", json!(kind)), ("name", json!("暖蜂驿站"))];
+        fields.extend(colour.map(|c| ("colour", json!(c))));
+        Write::create(COMMUNITY, "sites", &fields)
+    };
+    let red = community.write(site("v_station", Some("red")), NOW_MS).unwrap().key;
+    community.write(site("v_station", Some("red")), NOW_MS).unwrap();
+    community.write(site("micro_station", None), NOW_MS).unwrap();
+    let placement = linli_core::query::Placement::default();
+    let colours = |node: &StoredReplica<_>| {
+        let found = linli_core::query::site_colours(node.replica.views(), &Default::default(), &placement);
+        found.into_iter().map(|(c, n)| format!("{c}:{n}")).collect::<Vec<_>>()
+    };
+    assert_eq!(colours(&community), ["-:1", "red:2"]);
+    community.write(Write::set(red, &[("colour", json!("green"))]), NOW_MS).unwrap();
+    assert_eq!(colours(&community), ["-:1", "green:1", "red:1"]);
+    check_recount(&mut community);
+    // Another community's sites are not this filter's.
+    let elsewhere = linli_core::query::Filter { community: Some("lg-other".into()), ..Default::default() };
+    assert!(linli_core::query::site_colours(community.replica.views(), &elsewhere, &placement).is_empty());
+}

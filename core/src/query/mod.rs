@@ -22,7 +22,7 @@ pub use requests::{
     Open, OpenCount, OpenList, OpenListAnswer, OpenRecord, Overdue, OverdueAnswer, OverdueRecord, Resolution,
     ResolutionRow,
 };
-pub use sites::{SilentSite, SiteCount, Sites, SitesAnswer};
+pub use sites::{SilentSite, SiteCount, Sites, SitesAnswer, colours as site_colours};
 pub use tasks::{Funnel, FunnelRow, STEPS as TASK_STEPS, StepRow};
 
 use crate::error::{Error, Result};

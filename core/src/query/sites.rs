@@ -2,6 +2,7 @@
 
 use super::{Filter, Placement, SITES, community_of, limit, registry_of};
 use crate::error::Result;
+use crate::schema::GROUP_COUNT;
 use crate::views::Views;
 use std::collections::BTreeMap;
 
@@ -40,6 +41,19 @@ pub struct SitesAnswer {
     /// All silent sites that match, listed or not.
     pub silent_total: u64,
     pub silent: Vec<SilentSite>,
+}
+
+/// Sites by colour class (the seven colours of Pingdi's service sites; `-` for a site
+/// without one), where the place filter allows: `(colour, sites)`, in colour order.
+/// Read from the group counts the `sites` registry keeps by its `sums_by` field.
+pub fn colours(views: &Views, filter: &Filter, placement: &Placement) -> Vec<(String, i64)> {
+    let mut by: BTreeMap<&str, i64> = BTreeMap::new();
+    for (key, count) in &views.group_sums {
+        if key.registry == SITES && key.field == GROUP_COUNT && filter.place(placement, &key.community) {
+            *by.entry(&key.group).or_default() += count;
+        }
+    }
+    by.into_iter().filter(|(_, n)| *n != 0).map(|(colour, n)| (colour.to_string(), n)).collect()
 }
 
 /// A site that is closed is expected not to report.

@@ -71,6 +71,8 @@ struct RawViews {
     deadline: Option<String>,
     sums_by: Option<String>,
     #[serde(default)]
+    count_groups: bool,
+    #[serde(default)]
     durations: Vec<RawDuration>,
     #[serde(default)]
     list_open: bool,
@@ -158,15 +160,25 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
         None => None,
     };
 
-    let RawViews { count_by, sums, deadline, sums_by, durations, list_open, last_seen } = raw.views;
+    let RawViews { count_by, sums, deadline, sums_by, count_groups, durations, list_open, last_seen } = raw.views;
     let durations: Vec<DurationSpec> =
         durations.into_iter().map(|d| DurationSpec { name: d.name, from: d.from, to: d.to }).collect();
-    let mut views = ViewSpec { count_by, sums, deadline, sums_by, durations, list_open, last_seen, times: Vec::new() };
+    let mut views =
+        ViewSpec { count_by, sums, deadline, sums_by, count_groups, durations, list_open, last_seen, times: Vec::new() };
     views.derive_times();
     if let Some(field) = &views.sums_by {
         expect_type(&ctx, &fields, "views.sums_by", field, &["string", "enum"])?;
-        if views.sums.is_empty() {
-            return Err(ctx.err(field, "views.sums_by needs views.sums: there is nothing to sum"));
+        if views.sums.is_empty() && !views.count_groups {
+            return Err(ctx.err(field, "views.sums_by needs views.sums or views.count_groups: there is nothing to sum"));
+        }
+    }
+    if views.count_groups {
+        if views.sums_by.is_none() {
+            return Err(ctx.err("views.count_groups", "needs views.sums_by: the field to count records by"));
+        }
+        if views.sums.iter().any(|s| s == super::GROUP_COUNT) {
+            let why = format!("a sum named `{}` would be mixed with the group counts", super::GROUP_COUNT);
+            return Err(ctx.err("views.sums", why));
         }
     }
     if views.durations.len() > DURATIONS_MAX {

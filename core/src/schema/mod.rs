@@ -102,6 +102,9 @@ pub enum ShardBy {
     None,
 }
 
+/// The sum under which `count_groups` counts records by their `sums_by` value.
+pub const GROUP_COUNT: &str = "records";
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ViewSpec {
     /// Counts are kept by (community, registry, status, this field).
@@ -112,6 +115,9 @@ pub struct ViewSpec {
     pub deadline: Option<String>,
     /// The `sums` are also kept by the value of this field (a volunteer's team).
     pub sums_by: Option<String>,
+    /// Records are also counted by the `sums_by` value, as the sum named
+    /// [`GROUP_COUNT`] (sites by colour class).
+    pub count_groups: bool,
     /// Histograms of the time between two timestamp fields (reported -> resolved).
     pub durations: Vec<DurationSpec>,
     /// Keep the open records listed (with status, category, deadline), for drill-down.

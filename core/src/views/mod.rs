@@ -30,7 +30,7 @@ pub mod hist;
 
 use crate::error::Result;
 use crate::ids::DocId;
-use crate::schema::Schema;
+use crate::schema::{GROUP_COUNT, Schema};
 use crate::schema::calendar::{cst_day, day_name, month_name, quarter_name, week_name, year_name};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -247,14 +247,15 @@ impl Views {
         }
         if spec.sums_by.is_some() {
             let group = row.group.clone().unwrap_or_else(|| NONE.into());
-            for (field, value) in spec.sums.iter().zip(&row.sums) {
+            let counted = spec.count_groups.then_some((GROUP_COUNT, &1));
+            for (field, value) in spec.sums.iter().map(String::as_str).zip(&row.sums).chain(counted) {
                 if *value == 0 {
                     continue;
                 }
                 let key = GroupSumKey {
                     community: doc.owner.clone(),
                     registry: doc.registry.clone(),
-                    field: field.clone(),
+                    field: field.to_string(),
                     period: doc.shard.clone(),
                     group: group.clone(),
                 };

@@ -131,6 +131,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("top_teams", "服务时长前十的队伍", "Top teams by hours"),
     ("team", "队伍", "Team"),
     ("kind", "类型", "Kind"),
+    ("colour", "色彩分类", "Colour class"),
     ("silent", "失联的 V 站（24 小时未上报）", "Silent V stations (no report for 24 h)"),
     ("last_report", "最后上报", "Last report"),
     ("never", "从未", "never"),
@@ -190,6 +191,7 @@ const VALUES: &[(&str, &str)] = &[
     ("blue", "蓝"),
     ("purple", "紫"),
     ("*", "全部"),
+    ("-", "未分类"),
 ];
 
 #[cfg(test)]

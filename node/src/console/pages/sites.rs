@@ -1,9 +1,10 @@
-//! Service sites (党群服务阵地) by kind and status, and the V stations that went
-//! silent: no report for 24 hours (or never), highlighted, oldest first.
+//! Service sites (党群服务阵地) by kind and status, by colour class, and the V
+//! stations that went silent: no report for 24 hours (or never), highlighted, oldest
+//! first.
 
 use super::{Cx, Refusal, refused};
 use crate::console::html::{self, esc, num, td, td_num};
-use linli_core::query::Sites;
+use linli_core::query::{Sites, site_colours};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -16,10 +17,12 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let placement = cx.placement();
     let filter = cx.filter(&placement)?;
     let at_ms = cx.now_ms;
-    let answer = cx
+    let (answer, colours) = cx
         .read(placement, move |views, ctx| {
+            let colours = site_colours(views, &filter, ctx.placement);
             Sites { filter, at_ms, silent_ms: SILENT_MS, silent_kind: "v_station".into(), limit: SILENT_LISTED }
                 .answer(views, ctx.placement)
+                .map(|answer| (answer, colours))
         })
         .await?
         .map_err(refused)?;
@@ -41,6 +44,18 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
         })
         .collect();
     let mut out = html::table("list", &head, &rows);
+    let _ = write!(out, "<h2>{}</h2><p class=\"colours\">", cx.t("colour"));
+    for (colour, n) in &colours {
+        let _ = write!(
+            out,
+            "<span class=\"colour colour-{}\"><span class=\"swatch\"></span>{} <b data-name=\"colour:{}\">{}</b></span>",
+            esc(colour),
+            esc(cx.lang.value(colour)),
+            esc(colour),
+            num(*n)
+        );
+    }
+    out.push_str("</p>");
     let _ = write!(
         out,
         "<h2>{} <span class=\"silent-count\" data-name=\"silent-total\">{}</span></h2>",
