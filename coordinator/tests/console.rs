@@ -177,11 +177,8 @@ async fn community_records(ledger: &mut Ledger, node: &Node, community: &str, se
     }
     for (i, last) in [Some(now - 2 * HOUR_MS), Some(now - 3 * 24 * HOUR_MS), None].into_iter().enumerate() {
         let colour = COLOURS[(i + seed) % COLOURS.len()];
-        let mut fields = vec![
-            ("kind", json!("v_station")),
-            ("name", json!(format!("暖蜂驿站 {i}号"))),
-            ("colour", json!(colour)),
-        ];
+        let mut fields =
+            vec![("kind", json!("v_station")), ("name", json!(format!("暖蜂驿站 {i}号"))), ("colour", json!(colour))];
         if let Some(ms) = last {
             fields.push(("last_report_at", json!(ms)));
         }

@@ -163,8 +163,17 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Schema> {
     let RawViews { count_by, sums, deadline, sums_by, count_groups, durations, list_open, last_seen } = raw.views;
     let durations: Vec<DurationSpec> =
         durations.into_iter().map(|d| DurationSpec { name: d.name, from: d.from, to: d.to }).collect();
-    let mut views =
-        ViewSpec { count_by, sums, deadline, sums_by, count_groups, durations, list_open, last_seen, times: Vec::new() };
+    let mut views = ViewSpec {
+        count_by,
+        sums,
+        deadline,
+        sums_by,
+        count_groups,
+        durations,
+        list_open,
+        last_seen,
+        times: Vec::new(),
+    };
     views.derive_times();
     if let Some(field) = &views.sums_by {
         expect_type(&ctx, &fields, "views.sums_by", field, &["string", "enum"])?;

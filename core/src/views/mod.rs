@@ -30,8 +30,8 @@ pub mod hist;
 
 use crate::error::Result;
 use crate::ids::DocId;
-use crate::schema::{GROUP_COUNT, Schema};
 use crate::schema::calendar::{cst_day, day_name, month_name, quarter_name, week_name, year_name};
+use crate::schema::{GROUP_COUNT, Schema};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use codec::ViewWrite;
