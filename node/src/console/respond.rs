@@ -161,7 +161,7 @@ pub async fn handle(console: Arc<Console>, request: Request<Incoming>) -> Respon
                 Some(name) => (Mode::Part, name),
                 None => match p.strip_prefix("/events/") {
                     Some(name) => (Mode::Events, name),
-                    None => (Mode::Page, &p[1..]),
+                    None => (Mode::Page, p.strip_prefix('/').unwrap_or(p)),
                 },
             };
             let Some(page) = Page::from_name(name) else {

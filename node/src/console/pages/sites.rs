@@ -10,6 +10,8 @@ use std::fmt::Write;
 
 /// A V station that has not reported for this long is silent.
 pub const SILENT_MS: i64 = 24 * 3_600_000;
+/// The colour classes in the order of the spectrum (Pingdi's seven), not of their names.
+const COLOUR_ORDER: [&str; 7] = ["red", "orange", "yellow", "green", "cyan", "blue", "purple"];
 /// The silent stations listed.
 pub const SILENT_LISTED: usize = 100;
 
@@ -45,6 +47,8 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
         .collect();
     let mut out = html::table("list", &head, &rows);
     let _ = write!(out, "<h2>{}</h2><p class=\"colours\">", cx.t("colour"));
+    let mut colours = colours;
+    colours.sort_by_key(|(colour, _)| COLOUR_ORDER.iter().position(|c| c == colour).unwrap_or(COLOUR_ORDER.len()));
     for (colour, n) in &colours {
         let _ = write!(
             out,
