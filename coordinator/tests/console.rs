@@ -11,7 +11,7 @@ mod browser;
 mod common;
 
 use browser::Browser;
-use common::ledger::{CATEGORIES, HOUR_MS, Ledger, SERVICES};
+use common::ledger::{HOUR_MS, Ledger};
 use common::*;
 use linli_core::schema::calendar::{cst_day, month_name};
 use linli_node::config::{ServerConfig, Tier};
@@ -28,8 +28,10 @@ const C3: &str = "lg-s2-c3";
 const DISTRICT_OPERATOR: &str = "operator--lg--li";
 const STREET_OPERATOR: &str = "operator--lg-s1--wang";
 const WAIT: Duration = Duration::from_secs(30);
-/// Colour classes the sites are given (Pingdi's sites have seven).
-const COLOURS: [&str; 4] = ["red", "orange", "green", "blue"];
+/// Each community's projects: C1 plans 2.4 million yuan (over the cap), C2 1.5 million
+/// of which a cancelled 1.2 million does not count, C3 exactly the cap.
+const BUDGETS: [&[(i64, bool)]; 3] =
+    [&[(1_200_000, false), (1_200_000, false)], &[(1_200_000, true), (300_000, false)], &[(2_000_000, false)]];
 /// The bound: a write at a community shows at the district without a reload.
 const LIVE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -82,110 +84,6 @@ async fn tree() -> Running {
     Running { _dir: dir, nodes }
 }
 
-/// A community's records, relative to now: requests through their life (some overdue,
-/// some reported and resolved today), tasks through the funnel, projects against the
-/// cap, volunteers' hours this month, V stations that report and that went silent.
-async fn community_records(ledger: &mut Ledger, node: &Node, community: &str, seed: usize, now: i64) {
-    for i in 0..10usize {
-        let reported_at = now - (i as i64) * 5 * HOUR_MS - 60_000;
-        let key = ledger
-            .create(
-                node,
-                community,
-                "requests",
-                &[
-                    ("category", json!(CATEGORIES[(i + seed) % CATEGORIES.len()])),
-                    ("channel", json!("qr_code")),
-                    ("grid", json!("grid-1")),
-                    ("summary", json!(format!("楼道灯不亮 #{i}"))),
-                    ("reported_at", json!(reported_at)),
-                    ("deadline", json!(reported_at + 24 * HOUR_MS)),
-                    ("reporter_phone", json!("13800000000")),
-                ],
-            )
-            .await;
-        let stage = (i + seed) % 4;
-        for (reached, status) in [(1, "dispatched"), (2, "accepted")] {
-            if stage >= reached {
-                ledger.set(node, &key, &[("status", json!(status))]).await;
-            }
-        }
-        if stage >= 3 {
-            let resolved_at = (reported_at + 2 * HOUR_MS).min(now - 1000);
-            ledger.set(node, &key, &[("status", json!("resolved")), ("resolved_at", json!(resolved_at))]).await;
-        }
-    }
-    for i in 0..4usize {
-        let ordered_at = now - (i as i64 + 1) * 3 * HOUR_MS;
-        let key = ledger
-            .create(
-                node,
-                community,
-                "tasks",
-                &[
-                    ("service", json!(SERVICES[(i + seed) % SERVICES.len()])),
-                    ("summary", json!("送餐上门")),
-                    ("ordered_at", json!(ordered_at)),
-                ],
-            )
-            .await;
-        let steps =
-            [("dispatched", "dispatched_at", 1), ("accepted", "accepted_at", 2), ("completed", "completed_at", 3)];
-        for (n, (status, field, minutes)) in steps.into_iter().enumerate() {
-            if (i + seed) % 4 > n {
-                let at = ordered_at + minutes * 20 * 60_000;
-                ledger.set(node, &key, &[("status", json!(status)), (field, json!(at))]).await;
-            }
-        }
-    }
-    let budgets: &[i64] = match seed {
-        0 => &[1_200_000, 1_200_000],
-        1 => &[500_000],
-        _ => &[2_000_000],
-    };
-    for (i, yuan) in budgets.iter().enumerate() {
-        let key = ledger
-            .create(
-                node,
-                community,
-                "projects",
-                &[
-                    ("kind", json!("service")),
-                    ("title", json!(format!("长者饭堂 #{i}"))),
-                    ("planned_at", json!(now)),
-                    ("budget", json!(format!("{yuan}.00"))),
-                ],
-            )
-            .await;
-        ledger.set(node, &key, &[("spent", json!(format!("{}.00", yuan / 4)))]).await;
-    }
-    for i in 0..2usize {
-        let key = ledger
-            .create(
-                node,
-                community,
-                "volunteers",
-                &[
-                    ("member", json!(format!("m{i}"))),
-                    ("team", json!(format!("助老{seed}队"))),
-                    ("month_of", json!(now)),
-                    ("phone", json!("13900000000")),
-                ],
-            )
-            .await;
-        ledger.add(node, &key, "hours", (i as i64 + 1) * 4 + seed as i64).await;
-    }
-    for (i, last) in [Some(now - 2 * HOUR_MS), Some(now - 3 * 24 * HOUR_MS), None].into_iter().enumerate() {
-        let colour = COLOURS[(i + seed) % COLOURS.len()];
-        let mut fields =
-            vec![("kind", json!("v_station")), ("name", json!(format!("暖蜂驿站 {i}号"))), ("colour", json!(colour))];
-        if let Some(ms) = last {
-            fields.push(("last_report_at", json!(ms)));
-        }
-        ledger.create(node, community, "sites", &fields).await;
-    }
-}
-
 fn is_open(status: &str) -> bool {
     ["reported", "dispatched", "accepted"].contains(&status)
 }
@@ -220,11 +118,12 @@ fn recount(ledger: &Ledger, now: i64, only_street: Option<&str>) -> Recount {
         if cst_day(rec.ms("reported_at").expect("reported")) == today {
             r.intake_today += 1;
         }
+        // A resolution later today counts today; one tomorrow is outside the window.
         if let Some(resolved_at) = rec.ms("resolved_at") {
             if cst_day(resolved_at) == today {
                 r.resolved_today += 1;
             }
-            if cst_day(resolved_at) > today - 30 {
+            if (today - 29..=today).contains(&cst_day(resolved_at)) {
                 *r.resolved.entry((street.clone(), category.clone())).or_default() += 1;
             }
         }
@@ -241,10 +140,11 @@ fn recount(ledger: &Ledger, now: i64, only_street: Option<&str>) -> Recount {
         *r.ordered.entry(street.clone()).or_default() += 1;
         *r.completed.entry(street).or_default() += i64::from(rec.ms("completed_at").is_some());
     }
+    // Cancelled projects do not count against the cap. The ledger keeps money in fen.
     let mut budgets: BTreeMap<String, i64> = BTreeMap::new();
     for (_, rec) in ledger.of("projects").filter(|(_, rec)| mine(&rec.community)) {
-        let yuan: f64 = rec.str("budget").expect("budget").parse().expect("yuan");
-        *budgets.entry(rec.community.clone()).or_default() += yuan as i64;
+        let counted = rec.str("status") != Some("cancelled");
+        *budgets.entry(rec.community.clone()).or_default() += i64::from(counted) * rec.ms("budget").expect("fen") / 100;
     }
     r.over_cap = budgets.values().filter(|yuan| **yuan > 2_000_000).count();
     r.budget_yuan = budgets;
@@ -254,11 +154,13 @@ fn recount(ledger: &Ledger, now: i64, only_street: Option<&str>) -> Recount {
             r.hours_this_month += rec.ms("hours").unwrap_or(0);
         }
     }
+    // Silent: a V station not closed whose last report is a day old, or none.
     for (_, rec) in ledger.of("sites").filter(|(_, rec)| mine(&rec.community)) {
-        if rec.ms("last_report_at").is_none_or(|last| last < now - 24 * HOUR_MS) {
+        let watched = rec.str("kind") == Some("v_station") && rec.str("status") != Some("closed");
+        if watched && rec.ms("last_report_at").is_none_or(|last| last < now - 24 * HOUR_MS) {
             r.silent += 1;
         }
-        *r.colours.entry(rec.str("colour").expect("colour").to_string()).or_default() += 1;
+        *r.colours.entry(rec.str("colour").unwrap_or("-").to_string()).or_default() += 1;
     }
     r
 }
@@ -310,7 +212,7 @@ async fn the_console_shows_a_recount_live_and_a_street_operator_only_its_street(
     let now = now_ms();
     let mut ledger = Ledger::default();
     for (seed, community) in [C1, C2, C3].into_iter().enumerate() {
-        community_records(&mut ledger, running.node(community), community, seed, now).await;
+        ledger.community_day_at(running.node(community), community, seed, BUDGETS[seed], now).await;
     }
     for community in [C1, C2, C3] {
         eventually("the community's documents at the district", WAIT, || async {

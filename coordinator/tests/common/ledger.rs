@@ -13,6 +13,8 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub const CATEGORIES: [&str; 4] = ["environment", "roads_and_facilities", "safety", "other"];
 pub const SERVICES: [&str; 3] = ["home_visit", "repair", "meal_delivery"];
 pub const TEAMS: [&str; 3] = ["环保一队", "助老二队", "巡逻三队"];
+/// Colour classes the sites are given (Pingdi's sites have seven).
+pub const COLOURS: [&str; 4] = ["red", "orange", "green", "blue"];
 
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -69,11 +71,24 @@ impl Ledger {
         self.records.iter().filter(move |(_, r)| r.registry == registry)
     }
 
-    /// A community's day: requests through their life, tasks through the funnel,
-    /// projects (with `budget_yuan` each), volunteers' hours, sites that report or not.
+    /// A community's day up to [`NOW_MS`]: see [`Ledger::community_day_at`].
     pub async fn community_day(&mut self, node: &Node, community: &str, seed: usize, budgets_yuan: &[(i64, bool)]) {
+        self.community_day_at(node, community, seed, budgets_yuan, NOW_MS).await;
+    }
+
+    /// A community's day up to `now`: requests through their life, tasks through the
+    /// funnel, projects (with `budget_yuan` each), volunteers' hours, sites of a colour
+    /// class that report or not.
+    pub async fn community_day_at(
+        &mut self,
+        node: &Node,
+        community: &str,
+        seed: usize,
+        budgets_yuan: &[(i64, bool)],
+        now: i64,
+    ) {
         for i in 0..24 {
-            let reported_at = NOW_MS - (i as i64) * 7 * HOUR_MS;
+            let reported_at = now - (i as i64) * 7 * HOUR_MS;
             let category = CATEGORIES[(i + seed) % CATEGORIES.len()];
             let key = self
                 .create(
@@ -107,7 +122,7 @@ impl Ledger {
             }
         }
         for i in 0..12 {
-            let ordered_at = NOW_MS - (i as i64) * 11 * HOUR_MS;
+            let ordered_at = now - (i as i64) * 11 * HOUR_MS;
             let key = self
                 .create(
                     node,
@@ -141,7 +156,7 @@ impl Ledger {
                     &[
                         ("kind", json!("service")),
                         ("title", json!(format!("长者饭堂 #{i}"))),
-                        ("planned_at", json!(NOW_MS)),
+                        ("planned_at", json!(now)),
                         ("budget", json!(format!("{yuan}.00"))),
                     ],
                 )
@@ -155,7 +170,7 @@ impl Ledger {
             }
         }
         for i in 0..6 {
-            let month_of = if i % 2 == 0 { NOW_MS } else { NOW_MS - 40 * DAY_MS };
+            let month_of = if i % 2 == 0 { now } else { now - 40 * DAY_MS };
             let key = self
                 .create(
                     node,
@@ -173,13 +188,15 @@ impl Ledger {
             self.add(node, &key, "visits", 2).await;
         }
         let sites: [(&str, Option<i64>, bool); 4] = [
-            ("v_station", Some(NOW_MS - 2 * HOUR_MS), false),
-            ("v_station", Some(NOW_MS - 3 * DAY_MS), false),
+            ("v_station", Some(now - 2 * HOUR_MS), false),
+            ("v_station", Some(now - 3 * DAY_MS), false),
             ("v_station", None, false),
-            ("v_station", Some(NOW_MS - 5 * DAY_MS), true),
+            ("v_station", Some(now - 5 * DAY_MS), true),
         ];
         for (i, (kind, last, closed)) in sites.iter().enumerate() {
-            let mut fields = vec![("kind", json!(kind)), ("name", json!(format!("暖蜂驿站 {i}号")))];
+            let colour = COLOURS[(i + seed) % COLOURS.len()];
+            let mut fields =
+                vec![("kind", json!(kind)), ("name", json!(format!("暖蜂驿站 {i}号"))), ("colour", json!(colour))];
             if let Some(ms) = last {
                 fields.push(("last_report_at", json!(ms)));
             }
