@@ -275,6 +275,11 @@ async fn the_console_shows_a_recount_live_and_a_street_operator_only_its_street(
     sign_in(&browser, &console, DISTRICT, STREET_OPERATOR).await;
     check_street_operator(&browser, &console, &ledger, now).await;
     browser.quit().await;
+
+    // The refusals were counted for the metrics, by what and rule.
+    let refused: BTreeMap<_, _> = running.node(DISTRICT).running.refusals.all().into_iter().collect();
+    assert_eq!(refused.get(&("Console.SignIn", "ticket")), Some(&1), "{refused:?}");
+    assert!(refused.get(&("Console.Page", "scope")).is_some_and(|n| *n >= 4), "{refused:?}");
 }
 
 async fn check_district_pages(browser: &Browser, console: &str, expected: &Recount, ledger: &Ledger) {

@@ -32,6 +32,7 @@ pub mod viewer;
 
 use crate::link::Shared;
 use crate::link::status::now_ms;
+use crate::logging::LogBudget;
 use crate::server::authority::Authority;
 use crate::server::query::placement;
 use i18n::Lang;
@@ -63,6 +64,8 @@ pub struct Console {
     pub(crate) parent: Option<String>,
     sessions: Sessions,
     live: Arc<Semaphore>,
+    /// Lines about refused sign-ins and pages, which anyone could cause without end.
+    refusal_log: LogBudget,
 }
 
 /// The pages, by the last part of their path.
@@ -165,6 +168,7 @@ impl Console {
             parent,
             sessions: Sessions::default(),
             live: Arc::new(Semaphore::new(LIVE_MAX)),
+            refusal_log: LogBudget::default(),
         }
     }
 
@@ -190,6 +194,17 @@ impl Console {
     /// Renders `page`'s live part for `viewer`.
     async fn part(&self, page: Page, viewer: &Viewer, params: &Params, lang: Lang) -> Result<String, Refusal> {
         let cx = Cx { console: self, viewer, lang, params, now_ms: now_ms() as i64 };
-        page.body(&cx).await
+        let started = std::time::Instant::now();
+        let part = page.body(&cx).await;
+        self.shared.engine.metrics().console_page(page.name()).observe_duration(started.elapsed());
+        part
+    }
+
+    /// Counts a refusal (in `linli_calls_refused_total`) and logs it within the budget.
+    fn refused(&self, what: &'static str, rule: &'static str, who: &str, why: &str) {
+        self.authority.refusals.count(what, rule);
+        if let Some(held_back) = self.refusal_log.allow() {
+            tracing::warn!(what, rule, who, why, held_back, "console: refused");
+        }
     }
 }

@@ -285,7 +285,7 @@ async fn sign_in(console: &Console, lang: Lang, request: Request<Incoming>) -> R
     let verified = match linli_tls::ticket::verify(&console.ca_pem, &ticket, &console.me(), now) {
         Ok(verified) => verified,
         Err(e) => {
-            tracing::warn!(error = %e, "console sign-in refused");
+            console.refused("Console.SignIn", "ticket", "a ticket", &e.to_string());
             return signin_page(console, lang, Some(&e.to_string()), 403);
         }
     };
@@ -301,7 +301,10 @@ async fn sign_in(console: &Console, lang: Lang, request: Request<Incoming>) -> R
                 format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict");
             redirect("/overview", &[cookie])
         }
-        Err(refused) => signin_page(console, lang, Some(&refused.to_string()), 403),
+        Err(refused) => {
+            console.refused("Console.SignIn", "ticket", &verified.operator, &refused.to_string());
+            signin_page(console, lang, Some(&refused.to_string()), 403)
+        }
     }
 }
 

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The query kinds `linli_query_seconds` is labelled with.
 pub const QUERY_KINDS: [&str; 9] =
     ["open", "open_list", "overdue", "resolution", "funnel", "projects", "hours", "sites", "none"];
+/// The web console's pages, as `linli_console_page_seconds` labels them.
+pub const CONSOLE_PAGES: [&str; 9] =
+    ["overview", "overdue", "records", "resolution", "tasks", "projects", "hours", "sites", "links"];
 
 pub struct NodeMetrics {
     /// One RocksDB `WriteBatch` written and its WAL synced.
@@ -32,6 +35,9 @@ pub struct NodeMetrics {
     pub link_batch_entries: Histogram,
     /// Latency of `Query.Ask` by query kind, in [`QUERY_KINDS`] order.
     pub query_seconds: [Histogram; QUERY_KINDS.len()],
+    /// The console's pages (and their live parts) made at the server, in
+    /// [`CONSOLE_PAGES`] order.
+    pub console_page_seconds: [Histogram; CONSOLE_PAGES.len()],
     /// Changes applied: written here, and from peers.
     pub changes_local: AtomicU64,
     pub changes_peer: AtomicU64,
@@ -58,6 +64,7 @@ impl Default for NodeMetrics {
             engine_batch_requests: Histogram::new(histogram::COUNTS),
             link_batch_entries: Histogram::new(histogram::COUNTS),
             query_seconds: std::array::from_fn(|_| Histogram::new(histogram::SECONDS)),
+            console_page_seconds: std::array::from_fn(|_| Histogram::new(histogram::SECONDS)),
             changes_local: AtomicU64::new(0),
             changes_peer: AtomicU64::new(0),
             refused: Mutex::new(BTreeMap::new()),
@@ -98,6 +105,13 @@ impl NodeMetrics {
     pub fn query(&self, kind: &str) -> &Histogram {
         let i = QUERY_KINDS.iter().position(|k| *k == kind).unwrap_or(QUERY_KINDS.len() - 1);
         &self.query_seconds[i]
+    }
+
+    /// The histogram of console page `page` (one of [`CONSOLE_PAGES`]; the last one
+    /// for a name it does not know).
+    pub fn console_page(&self, page: &str) -> &Histogram {
+        let i = CONSOLE_PAGES.iter().position(|p| *p == page).unwrap_or(CONSOLE_PAGES.len() - 1);
+        &self.console_page_seconds[i]
     }
 
     /// Mean encoded bytes of a log entry, over what this process committed.

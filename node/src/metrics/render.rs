@@ -3,7 +3,7 @@
 //! every series carries `node`, links also `peer`. `docs/metrics.md` lists them all,
 //! and a test checks that each name listed there appears in a scrape.
 
-use super::{NodeMetrics, QUERY_KINDS};
+use super::{CONSOLE_PAGES, NodeMetrics, QUERY_KINDS};
 use crate::engine::EngineHandle;
 use crate::link::{LinkStatus, Links, status::now_ms};
 use crate::server::authority::Refusals;
@@ -183,6 +183,11 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
     head(&mut out, "linli_query_seconds", "histogram", "Query.Ask latency at the server, by query kind.");
     for (kind, histogram) in QUERY_KINDS.iter().zip(&metrics.query_seconds) {
         histogram.render(&mut out, "linli_query_seconds", &format!("{labels},kind=\"{kind}\""));
+    }
+    let help = "A console page or its live part made at the server, by page.";
+    head(&mut out, "linli_console_page_seconds", "histogram", help);
+    for (page, histogram) in CONSOLE_PAGES.iter().zip(&metrics.console_page_seconds) {
+        histogram.render(&mut out, "linli_console_page_seconds", &format!("{labels},page=\"{page}\""));
     }
     out
 }

@@ -94,7 +94,7 @@ pub fn operator_of(id: &str) -> Option<(Role, String)> {
 pub struct Refusals(Arc<Mutex<BTreeMap<(&'static str, &'static str), u64>>>);
 
 impl Refusals {
-    fn count(&self, rpc: &'static str, rule: &'static str) {
+    pub(crate) fn count(&self, rpc: &'static str, rule: &'static str) {
         let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *counts.entry((rpc, rule)).or_default() += 1;
     }

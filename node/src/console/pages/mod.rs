@@ -104,7 +104,13 @@ impl Cx<'_> {
 
     /// The URL's filter narrowed to what the viewer sees.
     pub fn filter(&self, placement: &Placement) -> Result<Filter, Refusal> {
-        self.viewer.filter(self.params.filter()?, placement).map_err(Refusal::forbidden)
+        self.viewer.filter(self.params.filter()?, placement).map_err(|why| self.outside(why))
+    }
+
+    /// The refusal of rows outside the viewer's part, counted and logged.
+    pub fn outside(&self, why: String) -> Refusal {
+        self.console.refused("Console.Page", "scope", &self.viewer.operator, &why);
+        Refusal::forbidden(why)
     }
 
     /// Runs `read` over the views on the engine, with `placement`.

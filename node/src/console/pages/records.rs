@@ -21,7 +21,7 @@ pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let registry = cx.params.text("registry")?.unwrap_or("requests").to_string();
     let placement = cx.placement();
     let asked = Filter { community: Some(community.clone()), ..Default::default() };
-    cx.viewer.filter(asked, &placement).map_err(Refusal::forbidden)?;
+    cx.viewer.filter(asked, &placement).map_err(|why| cx.outside(why))?;
     let console = cx.console;
     let schema = console.registries.get(&registry).map_err(|e| Refusal::bad(format!("`registry`: {e}")))?.clone();
     let target = format!("the {registry} of `{community}`");
