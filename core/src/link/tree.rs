@@ -202,19 +202,31 @@ pub fn accepted_subtree(
     Ok(owners)
 }
 
+/// What taking a child's subtree changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// The meta entries to persist *before* the routes are used (they must survive a
+    /// restart while the child is away); empty when nothing changed.
+    pub meta: Vec<(String, Vec<u8>)>,
+    /// Whether this node's own subtree changed (a district took a street's new
+    /// communities): its parent took that subtree from this node's last Hello, so the
+    /// uplink must start a new session to announce it, or the parent refuses the
+    /// newcomers' changes. The server and the simulator both act on this.
+    pub subtree_changed: bool,
+}
+
 impl Routes {
-    /// Takes `child`'s subtree, as [`accepted_subtree`] checked it. Returns the meta
-    /// entry to persist *before* the routes are used (they must survive a restart while
-    /// the child is away), or `None` when nothing changed.
+    /// Takes `child`'s subtree, as [`accepted_subtree`] checked it: see [`Accepted`].
     ///
     /// An owner the child no longer announces, and no other child holds, counts as
     /// left ([`LEFT_META`]) until a child announces it: a community between its old
     /// street and its new one is no broadcast, or this node would ship its documents
     /// to every child (the old street among them) in the meantime.
-    pub fn accept(&mut self, child: &NodeId, subtree: BTreeSet<String>) -> Vec<(String, Vec<u8>)> {
+    pub fn accept(&mut self, child: &NodeId, subtree: BTreeSet<String>) -> Accepted {
         if self.children.get(child.as_str()) == Some(&subtree) {
-            return Vec::new();
+            return Accepted::default();
         }
+        let subtree_before = self.subtree();
         let mut entries = vec![(subtree_meta_name(child.as_str()), encode_owners(&subtree))];
         let before = self.children.insert(child.to_string(), subtree.clone()).unwrap_or_default();
         let mut left = self.left.clone();
@@ -228,7 +240,7 @@ impl Routes {
             entries.push((LEFT_META.to_string(), encode_owners(&left)));
             self.left = left;
         }
-        entries
+        Accepted { meta: entries, subtree_changed: self.subtree() != subtree_before }
     }
 }
 
@@ -312,15 +324,18 @@ mod tests {
         let reason = refused.expect_err("another street's community");
         assert!(reason.contains("`x` claims `z`") && reason.contains("`d`'s config"), "{reason}");
         let mut routes = Routes::new(&id("d"));
-        let entry = routes.accept(&id("x"), set(&["a", "b", "x"]));
-        assert_eq!(entry, vec![(subtree_meta_name("x"), b"a,b,x".to_vec())]);
-        assert!(routes.accept(&id("x"), set(&["a", "b", "x"])).is_empty(), "unchanged");
+        let accepted = routes.accept(&id("x"), set(&["a", "b", "x"]));
+        assert_eq!(accepted.meta, vec![(subtree_meta_name("x"), b"a,b,x".to_vec())]);
+        assert!(accepted.subtree_changed, "new owners below");
+        assert_eq!(routes.accept(&id("x"), set(&["a", "b", "x"])), Accepted::default(), "unchanged");
         // `b` moves to `y`: between the two it is left (no broadcast), then `y`'s.
-        let entries = routes.accept(&id("x"), set(&["a", "x"]));
-        assert_eq!(entries[1], (LEFT_META.to_string(), b"b".to_vec()));
+        let accepted = routes.accept(&id("x"), set(&["a", "x"]));
+        assert_eq!(accepted.meta[1], (LEFT_META.to_string(), b"b".to_vec()));
+        assert!(accepted.subtree_changed, "`b` is no longer below");
         assert!(!routes.shares_down(&crate::ids::DocId::new("b", "requests", "2026-11").unwrap(), &id("x")));
-        let entries = routes.accept(&id("y"), set(&["b", "y"]));
-        assert_eq!(entries[1], (LEFT_META.to_string(), Vec::new()));
+        let accepted = routes.accept(&id("y"), set(&["b", "y"]));
+        assert_eq!(accepted.meta[1], (LEFT_META.to_string(), Vec::new()));
+        assert!(accepted.subtree_changed, "`b` and `y` below again");
         assert!(routes.left.is_empty());
     }
 

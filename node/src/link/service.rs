@@ -176,15 +176,14 @@ async fn serve(
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
     let mut routes = linli_core::link::Routes::clone(&shared.routes());
-    let before = routes.subtree();
-    let entries = routes.accept(&child, subtree.clone());
-    if !entries.is_empty() {
+    let accepted = routes.accept(&child, subtree.clone());
+    if !accepted.meta.is_empty() {
         // Persist them first: routes must survive a restart while this child is away.
-        shared.engine.put_meta_async(entries).await?;
+        shared.engine.put_meta_async(accepted.meta).await?;
         if let Ok(mut shared_routes) = shared.routes.write() {
             Arc::make_mut(&mut shared_routes).accept(&child, subtree);
         }
-        if routes.subtree() != before {
+        if accepted.subtree_changed {
             shared.subtree_grew.notify_one();
         }
     }

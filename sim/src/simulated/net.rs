@@ -325,14 +325,14 @@ impl Net {
         let child_hello = self.nodes[child].hello(&parent_id)?;
         // The parent takes the child's subtree from its Hello, as a real parent does;
         // a refused Hello ends the stream, and the child tries again after its backoff.
-        let subtree_before = self.nodes[parent].routes.subtree();
-        if let Err(reason) = self.nodes[parent].accept(&child_id, &child_hello)? {
-            tracing::warn!(child = %child_id, parent = %parent_id, %reason, "Hello refused");
-            self.break_link(link);
-            return self.retry(link);
-        }
-        if self.nodes[parent].routes.subtree() != subtree_before {
-            self.announce_again(parent)?;
+        match self.nodes[parent].accept(&child_id, &child_hello)? {
+            Err(reason) => {
+                tracing::warn!(child = %child_id, parent = %parent_id, %reason, "Hello refused");
+                self.break_link(link);
+                return self.retry(link);
+            }
+            Ok(true) => self.announce_again(parent)?,
+            Ok(false) => {}
         }
         let parent_hello = self.nodes[parent].hello(&child_id)?;
         let hello_bytes = 2 * FRAME_OVERHEAD_BYTES

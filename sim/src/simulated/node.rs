@@ -117,19 +117,22 @@ impl SimNode {
 
     /// Takes a child's subtree from its Hello, checked as a real parent checks it,
     /// persisted before it is used. `Ok(Err(reason))`: the Hello is refused.
-    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Result<Result<(), String>, SimError> {
+    /// Takes `child`'s Hello as a server's parent does: `Ok(Ok(true))` when this
+    /// node's own subtree changed (its uplink must announce it again), `Ok(Err(why))`
+    /// when the Hello is refused.
+    pub fn accept(&mut self, child: &NodeId, hello: &Hello) -> Result<Result<bool, String>, SimError> {
         let me = (self.id.as_str(), self.tier);
         let subtree = match tree::accepted_subtree(me, child, hello, None, &self.routes.children) {
             Ok(subtree) => subtree,
             Err(reason) => return Ok(Err(reason)),
         };
         let mut routes = self.routes.clone();
-        let entries = routes.accept(child, subtree);
-        if !entries.is_empty() {
-            self.put_meta(entries)?;
+        let accepted = routes.accept(child, subtree);
+        if !accepted.meta.is_empty() {
+            self.put_meta(accepted.meta)?;
             self.routes = routes;
         }
-        Ok(Ok(()))
+        Ok(Ok(accepted.subtree_changed))
     }
 
     fn put_meta(&mut self, meta: Vec<(String, Vec<u8>)>) -> Result<(), SimError> {

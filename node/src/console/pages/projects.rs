@@ -5,12 +5,13 @@
 use super::{Cx, Refusal, refused};
 use crate::console::html::{self, esc, td, yuan};
 use linli_core::query::Projects;
+use linli_core::schema::calendar::{civil, cst_day};
 use std::fmt::Write;
 
 pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let placement = cx.placement();
     let filter = cx.filter(&placement)?;
-    let this_year = html::time(cx.now_ms).get(..4).unwrap_or("2026").parse::<i64>().unwrap_or(2026);
+    let this_year = civil(cst_day(cx.now_ms)).0;
     let year = cx.params.int("year", 2000..=2100, this_year)?.to_string();
     let asked = year.clone();
     let rows = cx

@@ -4,6 +4,7 @@
 use super::{Cx, Refusal, refused};
 use crate::console::html::{self, num, td, td_num};
 use linli_core::query::Hours;
+use linli_core::schema::calendar::{civil, cst_day};
 use std::collections::BTreeMap;
 
 /// The months shown, ending with this one.
@@ -14,9 +15,8 @@ pub const TOP_TEAMS: usize = 10;
 pub async fn body(cx: &Cx<'_>) -> Result<String, Refusal> {
     let placement = cx.placement();
     let filter = cx.filter(&placement)?;
-    let now = html::time(cx.now_ms);
-    let (year, month) = (now[..4].parse::<i64>().unwrap_or(2026), now[5..7].parse::<i64>().unwrap_or(1));
-    let index = year * 12 + month - 1;
+    let (year, month, _) = civil(cst_day(cx.now_ms));
+    let index = year * 12 + i64::from(month) - 1;
     let name = |i: i64| format!("{:04}-{:02}", i / 12, i % 12 + 1);
     let (from_month, to_month) = (name(index - MONTHS + 1), name(index));
     let answer = cx
