@@ -1,7 +1,8 @@
 //! The live part of a page as server-sent events: re-rendered when the views change
-//! (a burst of writes is one render, [`crate::server::query::WATCH_INTERVAL`]) or, for
-//! pages that move with the clock, every [`TICK`]; sent only when it differs from the
-//! last one sent. A comment every [`KEEPALIVE`] keeps proxies from closing the stream.
+//! (a burst of writes is one render; the wait is `Query.Watch`'s,
+//! [`crate::server::query::views_moved`]) or, for pages that move with the clock,
+//! every [`TICK`]; sent only when it differs from the last one sent. A comment after
+//! [`KEEPALIVE`] without an event keeps proxies from closing the stream.
 //!
 //! Bounds: [`super::LIVE_MAX`] streams per node (one over gets 503); each holds one
 //! event in its queue, and a browser that reads slower than the page changes gets the
@@ -14,7 +15,7 @@ use super::respond::{Body, full, response};
 use super::viewer::Viewer;
 use super::{Console, LIVE_MAX, Page};
 use crate::link::status::now_ms;
-use crate::server::query::WATCH_INTERVAL;
+use crate::server::query::views_moved;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
@@ -61,38 +62,36 @@ pub async fn events(
         let mut changed = console.shared.engine.views_changed();
         let mut shutdown = console.shared.shutdown.clone();
         let mut last = String::new();
+        let mut sent = std::time::Instant::now();
+        // A page that does not tick is still made again now and then, to keep alive.
+        let tick = if page.ticks() { TICK } else { KEEPALIVE };
         loop {
             if console.sessions.get(&token, now_ms()).is_none() {
                 return;
             }
             changed.borrow_and_update();
-            match console.part(page, &viewer, &params, lang).await {
-                Ok(part) if part == last => {}
+            let out = match console.part(page, &viewer, &params, lang).await {
+                Ok(part) if part == last => {
+                    (sent.elapsed() >= KEEPALIVE).then(|| Bytes::from_static(b": keepalive\n\n"))
+                }
                 Ok(part) => {
-                    if tx.send(event(&part)).await.is_err() {
-                        return;
-                    }
+                    let out = event(&part);
                     last = part;
+                    Some(out)
                 }
                 // The viewer's part or the page cannot be answered any more: the page
                 // keeps what it shows, and a reload shows why.
                 Err(_) => return,
-            }
-            // Waits for a change, a tick, or sends a keepalive while nothing moves.
-            loop {
-                tokio::select! {
-                    moved = changed.changed() => {
-                        if moved.is_err() { return }
-                        tokio::time::sleep(WATCH_INTERVAL).await;
-                        break;
-                    }
-                    _ = tokio::time::sleep(TICK), if page.ticks() => break,
-                    _ = tokio::time::sleep(KEEPALIVE) => {
-                        if tx.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() { return }
-                    }
-                    _ = tx.closed() => return,
-                    _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => return,
+            };
+            if let Some(out) = out {
+                if tx.send(out).await.is_err() {
+                    return;
                 }
+                sent = std::time::Instant::now();
+            }
+            tokio::select! {
+                moved = views_moved(&mut changed, &mut shutdown, Some(tick)) => if !moved { return },
+                _ = tx.closed() => return,
             }
         }
     });

@@ -43,7 +43,7 @@ pub struct Shared {
     /// Signalled when this node's subtree grew (a district took a street's
     /// communities): the parent took the subtree from the last Hello, so the uplink
     /// starts a new session to announce it ([`super::uplink`]).
-    pub subtree_grew: tokio::sync::Notify,
+    pub subtree_changed: tokio::sync::Notify,
     /// Replaced whole when a child's routes change (rarely); every frame and log read
     /// takes the current one by reference count, not a copy of its maps.
     pub routes: Arc<RwLock<Arc<Routes>>>,

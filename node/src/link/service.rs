@@ -184,7 +184,7 @@ async fn serve(
             Arc::make_mut(&mut shared_routes).accept(&child, subtree);
         }
         if accepted.subtree_changed {
-            shared.subtree_grew.notify_one();
+            shared.subtree_changed.notify_one();
         }
     }
     pump::run(shared, PeerIs::Child, mine, theirs, inbound, out).await

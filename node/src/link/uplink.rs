@@ -41,7 +41,7 @@ pub async fn keep_up(shared: Arc<Shared>, parent: String, tls: Option<ClientTlsC
                 Err(e) => tracing::warn!(%parent, error = %e, "link to parent failed"),
             },
             // The parent holds the subtree of the last Hello: a new session says more.
-            _ = shared.subtree_grew.notified() => {
+            _ = shared.subtree_changed.notified() => {
                 tracing::info!(%parent, "subtree grew: announcing it to the parent again");
                 continue;
             }

@@ -127,7 +127,7 @@ pub async fn run(
         engine: handle.clone(),
         tier,
         has_parent: config.parent.is_some(),
-        subtree_grew: tokio::sync::Notify::new(),
+        subtree_changed: tokio::sync::Notify::new(),
         routes: Arc::new(RwLock::new(Arc::new(routes))),
         link: config.link.clone(),
         links: links.clone(),

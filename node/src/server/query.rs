@@ -106,6 +106,26 @@ fn query_name(request: &v1::QueryRequest) -> &'static str {
     }
 }
 
+/// Waits until the views moved since `changed` was last marked seen, then lets a burst
+/// of writes land ([`WATCH_INTERVAL`]), or until `tick` passed: `true`. `false` when
+/// the engine or the server stops. A caller marks the value seen
+/// (`borrow_and_update`) just before it reads the views, so a change made while it
+/// answers is answered again, not lost. Followed by `Query.Watch` and the console's
+/// live pages.
+pub async fn views_moved(
+    changed: &mut tokio::sync::watch::Receiver<u64>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    tick: Option<Duration>,
+) -> bool {
+    tokio::select! {
+        moved = changed.changed() => if moved.is_err() { return false },
+        _ = tokio::time::sleep(tick.unwrap_or_default()), if tick.is_some() => {},
+        _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => return false,
+    }
+    tokio::time::sleep(WATCH_INTERVAL).await;
+    true
+}
+
 /// Whether the answer may change with the clock alone.
 fn moves_with_clock(request: &v1::QueryRequest) -> bool {
     request.at_ms.is_none() && query_from(request.clone(), 0).is_ok_and(|(q, _): (Query, i64)| q.depends_on_clock())
@@ -134,6 +154,8 @@ impl query_server::Query for QueryService {
         let caller = caller(&who, &request);
         let permit = self.callers.watch(&caller)?;
         let request = request.into_inner();
+        let mut changed = self.shared.engine.views_changed();
+        changed.borrow_and_update();
         // A bad query fails the call itself, not the stream.
         let first = {
             let _turn = self.callers.turn(&caller).await?;
@@ -147,22 +169,18 @@ impl query_server::Query for QueryService {
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 let _permit = permit;
-                let mut changed = shared.engine.views_changed();
                 let mut shutdown = shared.shutdown.clone();
                 let mut last = first.answer.clone();
                 if tx.send(Ok(first)).await.is_err() {
                     return;
                 }
                 loop {
-                    changed.borrow_and_update();
                     tokio::select! {
-                        moved = changed.changed() => if moved.is_err() { return },
-                        _ = tokio::time::sleep(WATCH_CLOCK_TICK), if clock => {},
+                        moved = views_moved(&mut changed, &mut shutdown, clock.then_some(WATCH_CLOCK_TICK)) => {
+                            if !moved { return }
+                        }
                         _ = tx.closed() => return,
-                        _ = shutdown.wait_for(|stop| *stop) => return,
                     }
-                    // Let a burst of writes land: one answer for all of them.
-                    tokio::time::sleep(WATCH_INTERVAL).await;
                     // Waits for a turn on the engine, as long as the watcher is there.
                     let _turn = loop {
                         if let Ok(turn) = callers.turn(&caller).await {
@@ -172,6 +190,7 @@ impl query_server::Query for QueryService {
                             return;
                         }
                     };
+                    changed.borrow_and_update();
                     let answer = ask(&shared, request.clone()).await;
                     match answer {
                         Ok(reply) if reply.answer == last => {}
