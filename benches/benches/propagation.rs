@@ -99,6 +99,7 @@ async fn start(
         metrics_listen: None,
         console_listen: None,
         link: LinkLimits::default(),
+        memory: Default::default(),
         forget: Vec::new(),
         subtrees: Default::default(),
         clock: Default::default(),

@@ -130,6 +130,14 @@ struct RunArgs {
     /// by default every node has a certificate of a CA made for the run.
     #[arg(long)]
     plaintext: bool,
+    /// Real mode: each server's document cache, in MiB (its `memory.doc_cache_mib_max`)
+    /// [default: the server's, 256].
+    #[arg(long)]
+    doc_cache_mib: Option<u64>,
+    /// Real mode: each server's RocksDB write buffers, all families together, in MiB
+    /// (its `memory.write_buffers_mib_max`) [default: the server's, 16].
+    #[arg(long)]
+    write_buffers_mib: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,6 +171,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// What every server of a real run may hold in memory, from the flags.
+fn memory_limits(args: &RunArgs) -> anyhow::Result<linli_node::config::MemoryLimits> {
+    let doc_cache = args.doc_cache_mib.map(|mib| (mib, "flag --doc-cache-mib"));
+    let write_buffers = args.write_buffers_mib.map(|mib| (mib, "flag --write-buffers-mib"));
+    Ok(linli_node::config::MemoryLimits::with_mib([doc_cache, write_buffers, None])?)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<bool> {
@@ -224,6 +239,7 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         all_processes: args.processes == ProcessChoice::All,
         bin_dir: args.bin_dir.clone(),
         plaintext: args.plaintext,
+        memory: memory_limits(&args)?,
     };
     let started = std::time::Instant::now();
     let report = if sim {

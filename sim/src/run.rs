@@ -10,7 +10,7 @@ use crate::real::{Processes, RealDistrict};
 use crate::report::Report;
 use crate::topology::Topology;
 use linli_core::schema::Registries;
-use linli_node::config::LinkLimits;
+use linli_node::config::{LinkLimits, MemoryLimits};
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -61,6 +61,9 @@ pub struct RunConfig {
     /// Real mode: no TLS (`--plaintext`); by default every link and call is mutual TLS
     /// with certificates of a CA made for the run.
     pub plaintext: bool,
+    /// Real mode: what every server may hold in memory (`--doc-cache-mib`,
+    /// `--write-buffers-mib`).
+    pub memory: MemoryLimits,
 }
 
 impl RunConfig {
@@ -90,6 +93,14 @@ pub fn link_limits() -> LinkLimits {
     LinkLimits { backoff_ms_min: 50, backoff_ms_max: 2_000, ..LinkLimits::default() }
 }
 
+/// What every server of a real run is configured with: its links' bounds and what it
+/// may hold in memory.
+#[derive(Debug, Clone)]
+pub struct NodeLimits {
+    pub link: LinkLimits,
+    pub memory: MemoryLimits,
+}
+
 /// One run in real mode: the district's servers up, then the run driver on the wall
 /// clock (its actions side by side as local tasks of this thread), then every server
 /// stopped.
@@ -99,7 +110,7 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         .prefix("linli-sim-")
         .tempdir()
         .map_err(|e| SimError::Io { what: "creating the data directory".into(), source: e })?;
-    let link = link_limits();
+    let limits = NodeLimits { link: link_limits(), memory: config.memory };
     let boot = Instant::now();
     let processes = config.processes();
     // The tree once the run's moves and splits are made.
@@ -108,7 +119,7 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
         &config.topology,
         &final_tree,
         registries.clone(),
-        link,
+        limits,
         dir.path(),
         &processes,
         config.plaintext,

@@ -27,6 +27,7 @@ fn a_broken_merge_rule_is_caught_by_the_checks() {
         all_processes: false,
         bin_dir: None,
         plaintext: false,
+        memory: Default::default(),
     })
     .expect("run");
     let lost = report.checks.iter().find(|c| c.name == "no acknowledged write lost").expect("the check ran");

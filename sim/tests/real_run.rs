@@ -25,6 +25,7 @@ fn config(topology: Topology, faults: Vec<Fault>, seconds: u64) -> RunConfig {
         all_processes: false,
         bin_dir: None,
         plaintext: false,
+        memory: Default::default(),
     }
 }
 

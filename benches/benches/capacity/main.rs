@@ -65,6 +65,7 @@ pub fn config(
         // The streets retry their parent often while it is down, so the district's
         // start, not a backoff, begins the drain.
         link: LinkLimits { backoff_ms_min: 20, backoff_ms_max: 100, ..LinkLimits::default() },
+        memory: Default::default(),
         forget: Vec::new(),
         subtrees: Default::default(),
         clock: Default::default(),

@@ -46,6 +46,7 @@ async fn start(dir: &Path, id: &str, tier: Tier, parent: Option<String>) -> (Run
         metrics_listen: None,
         console_listen: None,
         link,
+        memory: Default::default(),
         forget: Vec::new(),
         subtrees: Default::default(),
         clock: Default::default(),
@@ -125,7 +126,11 @@ pub async fn throughput(dir: &Path, docs: usize, per_doc: usize) -> Trial {
     let before = pair.relay.bytes();
     let started = Instant::now();
     pair.write(0..count, docs).await;
+    let written = started.elapsed();
     let done = pair.street_has(count as i64).await;
+    if std::env::var("LINLI_BENCH_PART").is_ok() {
+        eprintln!("written at the community in {written:?}, at the street in {:?}", done - started);
+    }
     let until = pair.relay.bytes();
     pair.relay.quiet(Duration::from_millis(500)).await;
     Trial::new(count, done - started, before, until, pair.relay.bytes())

@@ -18,7 +18,8 @@
 //! documents; `LINLI_BENCH_PER_DOC`, default 100 changes each for throughput and as
 //! the catch-up's base; `LINLI_BENCH_NEW`, default 50 changes each written offline for
 //! the catch-up; `LINLI_BENCH_IDLE_DOCS`, default 1,000 documents of 10 records for the
-//! idle reconnect; `LINLI_BENCH_TRIALS`, default 3).
+//! idle reconnect; `LINLI_BENCH_TRIALS`, default 3; `LINLI_BENCH_PART=throughput` runs the
+//! throughput trials only, `link` linli's alone, for profiling).
 
 mod automerge_sync;
 mod link;
@@ -77,6 +78,10 @@ fn main() {
     let new = env("LINLI_BENCH_NEW", 50).max(1);
     let idle_docs = env("LINLI_BENCH_IDLE_DOCS", 1_000).max(1);
     let trials = env("LINLI_BENCH_TRIALS", 3).max(1);
+    // For profiling the link alone: `LINLI_BENCH_PART=throughput` skips the rest.
+    // `link`: linli's throughput trials alone, so a profile shows only linli.
+    let part = std::env::var("LINLI_BENCH_PART").unwrap_or_default();
+    let throughput_only = part == "throughput" || part == "link";
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
     let changes = records::changes_by_doc(docs, docs * (per_doc + new));
@@ -107,9 +112,12 @@ fn main() {
             for first in [trial % 2 == 0, trial % 2 != 0] {
                 if first {
                     linli_runs.push(link::throughput(&run("throughput"), docs, per_doc).await);
-                } else {
+                } else if part != "link" {
                     samod_runs.push(samod::throughput(&throughput_changes).await);
                 }
+            }
+            if throughput_only {
+                return;
             }
             linli_catch.push(link::catch_up(&run("catch-up"), docs, per_doc, new).await);
             samod_catch.push(samod::catch_up(&changes, per_doc).await);
@@ -117,6 +125,13 @@ fn main() {
             samod_idle.push(samod::idle_reconnect(&idle).await);
         });
         eprintln!("trial {trial} done");
+    }
+    if throughput_only {
+        println!("linli {:.0} changes/s", median(linli_runs, Trial::per_s).per_s());
+        if !samod_runs.is_empty() {
+            println!("samod {:.0} changes/s", median(samod_runs, Trial::per_s).per_s());
+        }
+        std::process::exit(0);
     }
     let linli = median(linli_runs, Trial::per_s);
     let samod = median(samod_runs, Trial::per_s);

@@ -141,6 +141,7 @@ pub fn config(
         metrics_listen: None,
         console_listen: None,
         link: link_config(),
+        memory: Default::default(),
         forget: Vec::new(),
         subtrees: Default::default(),
         clock: Default::default(),

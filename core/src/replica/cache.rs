@@ -1,8 +1,9 @@
 //! The bounded cache of open documents: at most so many documents, and at most so
-//! many bytes of them as stored (their snapshot and chunks; a document in memory takes
-//! a few times that). Past either bound the least recently used documents go; one
-//! reloads from the store (its snapshot and up to `compact_chunks_max` chunks), which
-//! is what a cache too small for a node's working set pays on every batch.
+//! many bytes of memory by their estimate ([`RegistryDoc::memory_bytes`]; their size
+//! as stored says little of it: a month's requests stored in 70 KB hold 3 MB). Past
+//! either bound the least recently used documents go; one reloads from the store (its
+//! snapshot and up to `compact_chunks_max` chunks), which is what a cache too small for
+//! a node's working set pays on every batch.
 
 use crate::doc::RegistryDoc;
 use crate::ids::DocId;
@@ -22,28 +23,29 @@ pub struct CachedDoc {
     /// before their dependencies): kept in the cache until they apply, as the sync
     /// that brought them goes on.
     pub pinned: bool,
-    /// Its size as stored: the snapshot and chunks it was loaded from, and the chunks
-    /// added since. What the cache's byte bound counts.
-    pub stored_bytes: usize,
+    /// Its memory as estimated when it was loaded or last changed: what the cache's
+    /// byte bound counts.
+    pub memory_bytes: usize,
     last_used: u64,
 }
 
 impl CachedDoc {
-    pub fn new(doc: RegistryDoc, chunks: usize, last_seq: u64, stored_bytes: usize) -> Self {
-        Self { doc, chunks, last_seq, waiting: Vec::new(), pinned: false, stored_bytes, last_used: 0 }
+    pub fn new(doc: RegistryDoc, chunks: usize, last_seq: u64) -> Self {
+        let memory_bytes = doc.memory_bytes();
+        Self { doc, chunks, last_seq, waiting: Vec::new(), pinned: false, memory_bytes, last_used: 0 }
     }
 
-    pub fn note_chunk(&mut self, seq: u64, bytes: usize) {
+    /// A chunk of the document's new changes was stored as `seq`.
+    pub fn note_chunk(&mut self, seq: u64) {
         self.chunks += 1;
         self.last_seq = seq;
-        self.stored_bytes = self.stored_bytes.saturating_add(bytes);
+        self.memory_bytes = self.doc.memory_bytes();
     }
 
     /// A snapshot replacing every chunk so far.
     pub fn compact(&mut self) -> Snapshot {
         self.chunks = 0;
         let bytes = self.doc.save();
-        self.stored_bytes = bytes.len();
         Snapshot { doc: self.doc.id().clone(), through_seq: self.last_seq, bytes }
     }
 }
@@ -65,8 +67,9 @@ impl DocCache {
         self.docs.len()
     }
 
-    pub fn stored_bytes(&self) -> usize {
-        self.docs.values().map(|c| c.stored_bytes).sum()
+    /// The memory of the documents cached, by their estimates.
+    pub fn memory_bytes(&self) -> usize {
+        self.docs.values().map(|c| c.memory_bytes).sum()
     }
 
     pub fn contains(&self, id: &DocId) -> bool {
@@ -99,7 +102,7 @@ impl DocCache {
     }
 
     pub fn over_bound(&self) -> bool {
-        self.docs.len() > self.capacity || self.stored_bytes() > self.bytes_max
+        self.docs.len() > self.capacity || self.memory_bytes() > self.bytes_max
     }
 
     /// Drops least recently used documents past the bound. Called between steps only,
@@ -107,14 +110,14 @@ impl DocCache {
     /// the store. Within one step the cache may exceed the bound by the documents
     /// that step touches.
     pub fn evict_to_bound(&mut self) {
-        let mut bytes = self.stored_bytes();
+        let mut bytes = self.memory_bytes();
         while self.docs.len() > self.capacity || bytes > self.bytes_max {
             let evictable = self.docs.iter().filter(|(_, c)| !c.pinned);
             let Some(oldest) = evictable.min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
                 return;
             };
             if let Some(gone) = self.docs.remove(&oldest) {
-                bytes = bytes.saturating_sub(gone.stored_bytes);
+                bytes = bytes.saturating_sub(gone.memory_bytes);
             }
         }
     }

@@ -32,11 +32,11 @@ pub struct ReplicaConfig {
     /// Documents kept in memory; least recently used ones are dropped past this, or
     /// past [`Self::doc_cache_bytes_max`]. Default 8,192.
     pub doc_cache_max: usize,
-    /// Bytes of cached documents as stored (snapshot and chunks); in memory a document
-    /// takes a few times its stored size. Default 64 MiB. The cache should hold a
-    /// node's working set: below it, every batch reloads documents (at the district of
-    /// Longgang, 888 documents, a bound of 256 made a street's catch-up after an 80 s
-    /// cut take about 50 s; with this bound, under 3 s).
+    /// Memory of cached documents, by their estimates ([`crate::doc::RegistryDoc::memory_bytes`]).
+    /// Default 256 MiB. The cache should hold a node's working set: below it, every
+    /// batch reloads documents (at the district of Longgang, 888 documents, a bound of
+    /// 256 documents made a street's catch-up after an 80 s cut take about 50 s; with
+    /// the whole working set cached, under 3 s).
     pub doc_cache_bytes_max: usize,
     /// A cached document with this many incremental chunks is compacted on a tick.
     pub compact_chunks_min: usize,
@@ -58,12 +58,15 @@ pub struct ReplicaConfig {
 }
 
 impl ReplicaConfig {
+    /// The default of [`Self::doc_cache_bytes_max`].
+    pub const DOC_CACHE_BYTES_MAX: usize = 256 << 20;
+
     pub fn new(node: NodeId, scope: Scope) -> Self {
         Self {
             node,
             scope,
             doc_cache_max: 8_192,
-            doc_cache_bytes_max: 64 << 20,
+            doc_cache_bytes_max: Self::DOC_CACHE_BYTES_MAX,
             compact_chunks_min: 64,
             compact_chunks_max: 512,
             incarnation: 1,

@@ -167,9 +167,9 @@ impl Replica {
         &self.quarantined
     }
 
-    /// Documents in the cache and their stored bytes: for metrics.
+    /// Documents in the cache and their memory by estimate: for metrics.
     pub fn cache_size(&self) -> (usize, usize) {
-        (self.docs.documents(), self.docs.stored_bytes())
+        (self.docs.documents(), self.docs.memory_bytes())
     }
 
     /// Documents holding peers' changes that wait for their dependencies.
@@ -317,10 +317,7 @@ impl Replica {
                             let last_seq =
                                 stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
                             let waiting = self.requeue(store, &mut doc)?;
-                            let stored_bytes = stored.snapshot.as_ref().map_or(0, |(_, s)| s.len())
-                                + stored.chunks.iter().map(|(_, c)| c.len()).sum::<usize>();
-                            let mut cached =
-                                cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0), stored_bytes);
+                            let mut cached = cache::CachedDoc::new(doc, stored.chunks.len(), last_seq.unwrap_or(0));
                             cached.waiting = waiting;
                             Some(cached)
                         }
@@ -332,7 +329,7 @@ impl Replica {
                     // Nothing of it applied yet, but changes to it may wait.
                     let mut doc = RegistryDoc::create(doc_id.clone(), schema, actor)?;
                     let waiting = self.requeue(store, &mut doc)?;
-                    let mut cached = cache::CachedDoc::new(doc, 0, 0, 0);
+                    let mut cached = cache::CachedDoc::new(doc, 0, 0);
                     cached.waiting = waiting;
                     Some(cached)
                 }

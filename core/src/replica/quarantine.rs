@@ -88,7 +88,6 @@ impl Replica {
         let stored_seq = stored.chunks.last().map(|(s, _)| *s).or(stored.snapshot.as_ref().map(|(s, _)| *s));
         let through = self.next_seq.saturating_sub(1).max(stored_seq.unwrap_or(0));
         let bytes = doc.save();
-        let stored_bytes = bytes.len();
         let mut batch = std::mem::take(&mut self.quarantine.batch);
         batch.snapshots.push(Snapshot { doc: doc_id.clone(), through_seq: through, bytes });
         if still != earlier {
@@ -109,7 +108,7 @@ impl Replica {
             chunks_from_log = ?from_log, waiting = still.len(),
             "document cannot be read: quarantined, kept as far as it reads, to be repaired from its peers"
         );
-        let mut cached = CachedDoc::new(doc, 0, through, stored_bytes);
+        let mut cached = CachedDoc::new(doc, 0, through);
         cached.waiting = still;
         Ok(cached)
     }

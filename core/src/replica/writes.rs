@@ -174,10 +174,9 @@ impl Replica {
         let cached = self.docs.get_mut(doc_id)?;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let bytes = changes.iter().map(Vec::len).sum();
         let traces = traces.iter().take(crate::trace::TRACES_PER_ENTRY_MAX).copied().collect();
         batch.log.push(LogEntry { seq, doc: doc_id.clone(), origin, changes, traces });
-        cached.note_chunk(seq, bytes);
+        cached.note_chunk(seq);
         if cached.chunks >= self.config.compact_chunks_max {
             batch.snapshots.push(cached.compact());
         }

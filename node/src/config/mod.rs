@@ -49,6 +49,8 @@ pub struct ServerConfig {
     /// with tickets their certificates' keys signed (see `crate::console`).
     pub console_listen: Option<SocketAddr>,
     pub link: LinkLimits,
+    /// What the node may hold in memory (`[memory]`, see [`memory`]).
+    pub memory: MemoryLimits,
     /// Children that left this node for good: their documents, checkpoint and subtree
     /// are forgotten at this start. Only from the `--forget` flag, never from a file or
     /// the environment: leaving a child out of `children` alone refuses the start, so a
@@ -67,8 +69,11 @@ pub struct ServerConfig {
     pub subtrees: BTreeMap<String, BTreeSet<String>>,
 }
 
+pub mod memory;
+mod numbers;
 mod subtrees;
 pub mod transport;
+pub use memory::MemoryLimits;
 pub use transport::Transport;
 
 /// The `[link]` section: the link's bounds, defined (with their defaults and what
@@ -116,8 +121,8 @@ pub enum ConfigError {
     NoTransport { missing: String },
 }
 
-/// Top-level keys of the file; `link` is the `[link]` table.
-const KEYS: [&str; 14] = [
+/// Top-level keys of the file; `link` is the `[link]` table, `memory` `[memory]`.
+const KEYS: [&str; 15] = [
     "id",
     "tier",
     "listen",
@@ -129,6 +134,7 @@ const KEYS: [&str; 14] = [
     "backup_dir",
     "console_listen",
     "link",
+    "memory",
     "insecure",
     "tls",
     "subtrees",
@@ -147,6 +153,8 @@ const LINK_KEYS: [&str; 11] = [
     "log_retained_entries_max",
     "log_trim_entries_min",
 ];
+/// The `[link]` table: its keys and the inclusive bounds of their values.
+const LINK: numbers::NumberTable = numbers::NumberTable { name: "link", keys: &LINK_KEYS, bounds: &LINK_BOUNDS };
 /// Inclusive bounds of the `[link]` values, same order.
 const LINK_BOUNDS: [(u64, u64); LINK_KEYS.len()] = [
     (1024, 16 << 20),
@@ -197,6 +205,8 @@ struct FileConfig {
     console_listen: Option<String>,
     #[serde(default)]
     link: BTreeMap<String, u64>,
+    #[serde(default)]
+    memory: BTreeMap<String, u64>,
     insecure: Option<bool>,
     tls: Option<transport::TlsTable>,
     subtrees: Option<subtrees::SubtreesTable>,
@@ -222,7 +232,8 @@ struct Layers {
     metrics_listen: Option<Sourced<String>>,
     backup_dir: Option<Sourced<PathBuf>>,
     console_listen: Option<Sourced<String>>,
-    link: [Option<Sourced<u64>>; LINK_KEYS.len()],
+    link: [numbers::Slot; LINK_KEYS.len()],
+    memory: [numbers::Slot; memory::KEYS.len()],
     transport: transport::TransportLayers,
     subtrees: Option<Sourced<subtrees::SubtreesTable>>,
 }
@@ -277,10 +288,12 @@ impl Layers {
             if !KEYS.contains(&key.as_str()) {
                 return Err(unknown(key.clone()));
             }
-            if let Some(link) = value.as_table().filter(|_| key == "link")
-                && let Some(k) = link.keys().find(|k| !LINK_KEYS.contains(&k.as_str()))
-            {
-                return Err(unknown(format!("link.{k}")));
+            for numbers in [&LINK, &memory::TABLE] {
+                if let Some(table) = value.as_table().filter(|_| key == numbers.name)
+                    && let Some(key) = numbers.unknown_key(table)
+                {
+                    return Err(unknown(key));
+                }
             }
             if let Some(tls) = value.as_table().filter(|_| key == "tls")
                 && let Some(k) = tls.keys().find(|k| !transport::TLS_KEYS.contains(&k.as_str()))
@@ -302,9 +315,8 @@ impl Layers {
         put(&mut self.console_listen, f.console_listen, &src);
         let backup_dir = f.backup_dir.map(|d| if d.as_os_str().is_empty() { d } else { base.join(d) });
         put(&mut self.backup_dir, backup_dir, &src);
-        for (slot, key) in self.link.iter_mut().zip(LINK_KEYS) {
-            put(slot, f.link.get(key).copied(), &src);
-        }
+        LINK.read_file(&mut self.link, &f.link, &src);
+        memory::TABLE.read_file(&mut self.memory, &f.memory, &src);
         self.transport.read_file(f.insecure, f.tls, base, &src);
         put(&mut self.subtrees, f.subtrees, &src);
         Ok(())
@@ -334,16 +346,9 @@ impl Layers {
             "LINLI_CONSOLE_LISTEN" => put(&mut self.console_listen, some(text), &src),
             "LINLI_BACKUP_DIR" => put(&mut self.backup_dir, Some(PathBuf::from(text)), &src),
             _ if self.transport.read_env(name, text)? => {}
-            _ => {
-                let Some(i) = LINK_KEYS.iter().position(|k| env_name(&format!("link.{k}")) == name) else {
-                    return Err(ConfigError::UnknownKey { source_name: src, key: name.to_string() });
-                };
-                let value = text
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| invalid(&format!("link.{}", LINK_KEYS[i]), &src, format!("not a number: '{text}'")))?;
-                put(&mut self.link[i], Some(value), &src);
-            }
+            _ if LINK.read_env(&mut self.link, name, text)? => {}
+            _ if memory::TABLE.read_env(&mut self.memory, name, text)? => {}
+            _ => return Err(ConfigError::UnknownKey { source_name: src, key: name.to_string() }),
         }
         Ok(())
     }
@@ -451,19 +456,10 @@ impl Layers {
             d.log_retained_entries_max,
             d.log_trim_entries_min,
         ];
-        let source = |i: usize| self.link[i].as_ref().map_or("default", |s| s.source.as_str());
-        let mut v = defaults;
-        for (i, value) in v.iter_mut().enumerate() {
-            *value = self.link[i].as_ref().map_or(*value, |s| s.value);
-            let (lo, hi) = LINK_BOUNDS[i];
-            if *value < lo || *value > hi {
-                let range = if hi == u64::MAX { format!("at least {lo}") } else { format!("in {lo}..={hi}") };
-                return Err(invalid(&format!("link.{}", LINK_KEYS[i]), source(i), format!("{value} is not {range}")));
-            }
-        }
+        let (v, sources) = LINK.build(&self.link, &defaults)?;
         if v[4] < v[3] {
-            let problem = format!("{} is less than link.backoff_ms_min = {} ({})", v[4], v[3], source(3));
-            return Err(invalid("link.backoff_ms_max", source(4), problem));
+            let problem = format!("{} is less than link.backoff_ms_min = {} ({})", v[4], v[3], sources[3]);
+            return Err(invalid("link.backoff_ms_max", &sources[4], problem));
         }
         // The bounds above keep the usize ones within 16 MiB.
         let link = LinkLimits {
@@ -479,6 +475,7 @@ impl Layers {
             log_retained_entries_max: v[9],
             log_trim_entries_min: v[10],
         };
+        let memory = memory::build(&self.memory)?;
         Ok(ServerConfig {
             id,
             tier,
@@ -491,6 +488,7 @@ impl Layers {
             backup_dir,
             console_listen,
             link,
+            memory,
             forget: Vec::new(),
             clock: Default::default(),
             transport,
@@ -712,6 +710,23 @@ keepalive_ms = 5000
         refused(STREET, &[(min, "20000")], &["`link.backoff_ms_max`", "default", "env LINLI_LINK_BACKOFF_MS_MIN"]);
         refused(STREET, &[(min, "-1")], &["`link.backoff_ms_min`", "env LINLI_LINK_BACKOFF_MS_MIN", "not a number"]);
         refused(&STREET.replace("5000", "-5"), &[], &["config file", "keepalive_ms"]);
+    }
+
+    #[test]
+    fn memory_from_file_and_env_within_bounds() {
+        let c = load(STREET, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.memory, MemoryLimits::default());
+        let text = format!("{STREET}[memory]\ndoc_cache_mib_max = 256\nwrite_buffers_mib_max = 4\n");
+        let c = load(&text, &[("LINLI_MEMORY_BLOCK_CACHE_MIB", "32")], &Overrides::default()).unwrap();
+        assert_eq!(c.memory.doc_cache_bytes_max, 256 << 20);
+        assert_eq!(c.memory.store.memtable_bytes_max, 4 << 20);
+        assert_eq!(c.memory.store.block_cache_bytes, 32 << 20);
+        let mib = "LINLI_MEMORY_WRITE_BUFFERS_MIB_MAX";
+        refused(&text, &[(mib, "0")], &["`memory.write_buffers_mib_max`", "env LINLI_MEMORY_WRITE_BUFFERS_MIB_MAX"]);
+        refused(&text.replace("256", "0"), &[], &["`memory.doc_cache_mib_max`", "file ", "1..="]);
+        refused(&text.replace("doc_cache_mib_max", "doc_cache_mb"), &[], &["unknown setting `memory.doc_cache_mb`"]);
+        refused(STREET, &[("LINLI_MEMORY_DOC_CACHE", "1")], &["unknown setting `LINLI_MEMORY_DOC_CACHE`"]);
+        refused(STREET, &[("LINLI_MEMORY_BLOCK_CACHE_MIB", "lots")], &["`memory.block_cache_mib`", "not a number"]);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// What the engine's steps are stamped with.
     pub clock: WallClock,
+    /// The store's write buffers and block cache.
+    pub store_memory: linli_store_rocks::StoreMemory,
 }
 
 impl EngineConfig {
@@ -88,6 +90,7 @@ impl EngineConfig {
             batches_in_flight_max: 1,
             tick: Duration::from_millis(200),
             clock: WallClock::default(),
+            store_memory: Default::default(),
         }
     }
 }
@@ -136,7 +139,7 @@ impl Engine {
         // This start's Automerge actor, and a new store's log identity.
         config.replica.incarnation =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-        let mut store = RocksStore::open(&config.data_dir)?;
+        let mut store = RocksStore::open_with(&config.data_dir, config.store_memory)?;
         let node = config.replica.node.clone();
         let mut replica = Replica::open(config.replica, config.registries, &store)?;
         if let Some(birth) = replica.birth() {

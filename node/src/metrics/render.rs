@@ -154,7 +154,7 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
     let cached = NodeMetrics::get(&metrics.documents_cached);
     gauge(&mut out, "linli_documents_cached", "gauge", "Documents in the engine's cache.", &node, cached);
     let cached_bytes = NodeMetrics::get(&metrics.documents_cached_bytes);
-    let help = "Stored bytes of the documents in the engine's cache.";
+    let help = "Memory of the documents in the engine's cache, by estimate.";
     gauge(&mut out, "linli_documents_cached_bytes", "gauge", help, &node, cached_bytes);
     let waiting = NodeMetrics::get(&metrics.documents_waiting);
     let help = "Documents holding peers' changes that wait for their dependencies.";

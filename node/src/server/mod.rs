@@ -110,10 +110,14 @@ pub async fn run(
 
     let tier = config.tier;
     let scope = tree::scope(config.parent.is_none(), &config.id, &config.children);
-    let replica =
-        ReplicaConfig { skew_ms_max: config.link.clock_skew_ms_max, ..ReplicaConfig::new(node.clone(), scope) };
+    let replica = ReplicaConfig {
+        skew_ms_max: config.link.clock_skew_ms_max,
+        doc_cache_bytes_max: config.memory.doc_cache_bytes_max,
+        ..ReplicaConfig::new(node.clone(), scope)
+    };
     let engine_config = EngineConfig {
         clock: config.clock.clone(),
+        store_memory: config.memory.store,
         ..EngineConfig::new(replica, registries.clone(), config.data_dir.clone())
     };
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))

@@ -25,6 +25,7 @@ mod reshape;
 
 use crate::error::SimError;
 use crate::report::{ZSTD_ENTRIES_MAX, zstd_bytes};
+use crate::run::NodeLimits;
 use crate::topology::Topology;
 use linli_core::doc::Record;
 use linli_core::ids::RecordKey;
@@ -34,7 +35,7 @@ use linli_core::store::Storage;
 use linli_core::views::Views;
 use linli_core::write::Write;
 use linli_node::NodeError;
-use linli_node::config::{LinkLimits, ServerConfig, Tier, Transport};
+use linli_node::config::{LinkLimits, MemoryLimits, ServerConfig, Tier, Transport};
 use linli_node::link::status::LinkStatus;
 use linli_node::server::{self, Running};
 use process::{Binaries, NodeProcess};
@@ -107,6 +108,8 @@ pub struct RealDistrict {
     /// Where every node's certificate is, from one CA made for the run; `None`: the
     /// run is plaintext (`--plaintext`).
     certs: Option<PathBuf>,
+    /// What every node may hold in memory.
+    memory: MemoryLimits,
     registries: Registries,
     bins: Option<Binaries>,
     slots: BTreeMap<String, Slot>,
@@ -122,7 +125,7 @@ impl RealDistrict {
         topology: &Topology,
         later: &Topology,
         registries: Registries,
-        link: LinkLimits,
+        limits: NodeLimits,
         root: &Path,
         processes: &Processes,
         plaintext: bool,
@@ -149,7 +152,9 @@ impl RealDistrict {
         if let (Some(bins), Some(dir)) = (bins.as_mut(), certs.as_ref()) {
             bins.client_certs = Some(process::ClientCerts { dir: dir.clone(), district: topology.top.clone() });
         }
+        let link = &limits.link;
         let mut district = RealDistrict {
+            memory: limits.memory,
             root: root.to_path_buf(),
             certs,
             registries,
@@ -161,7 +166,7 @@ impl RealDistrict {
         // From the top down, so that every parent listens before its children dial it.
         for coordinator in topology.coordinators() {
             let (id, parent) = (coordinator.id.as_str(), coordinator.parent.as_deref());
-            district.add(id, coordinator.tier, parent, coordinator.children.clone(), &link, as_process(id)).await?;
+            district.add(id, coordinator.tier, parent, coordinator.children.clone(), link, as_process(id)).await?;
         }
         // Communities start in parallel: opening a store is most of a start.
         let mut starting = tokio::task::JoinSet::new();
@@ -172,7 +177,7 @@ impl RealDistrict {
                     .await
                     .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
                 let parent = Some((street.id.as_str(), proxy.addr()));
-                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), &link);
+                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), link);
                 district.proxies.insert(community.id.clone(), proxy);
                 let process = as_process(&community.id);
                 let (registries, bins) = (district.registries.clone(), district.bins.clone());
@@ -197,7 +202,7 @@ impl RealDistrict {
                     .await
                     .map_err(|e| SimError::Io { what: format!("proxy for {}", community.id), source: e })?;
                 let parent = Some((street.id.as_str(), proxy.addr()));
-                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), &link);
+                let mut config = district.config(&community.id, Tier::Community, parent, Vec::new(), link);
                 district.proxies.insert(community.id.clone(), proxy);
                 // Its own address from the start: a restart must find it again.
                 config.listen = process::free_addr()?;
@@ -268,6 +273,7 @@ impl RealDistrict {
             backup_dir: None,
             metrics_listen: None,
             link: link.clone(),
+            memory: self.memory,
             forget: Vec::new(),
             subtrees: Default::default(),
             clock: Default::default(),

@@ -169,6 +169,14 @@ impl NodeProcess {
         ] {
             command.env(name, value.to_string());
         }
+        let (memory, mib) = (&config.memory, |bytes: usize| (bytes >> 20) as u64);
+        for (name, value) in [
+            ("LINLI_MEMORY_DOC_CACHE_MIB_MAX", mib(memory.doc_cache_bytes_max)),
+            ("LINLI_MEMORY_WRITE_BUFFERS_MIB_MAX", mib(memory.store.memtable_bytes_max)),
+            ("LINLI_MEMORY_BLOCK_CACHE_MIB", mib(memory.store.block_cache_bytes)),
+        ] {
+            command.env(name, value.to_string());
+        }
         match &config.transport {
             Transport::Plaintext => {
                 command.env("LINLI_INSECURE", "true");

@@ -34,6 +34,7 @@ pub fn run(topology: Topology, seed: u64, seconds: u64, faults: Vec<Fault>) -> R
         all_processes: false,
         bin_dir: None,
         plaintext: false,
+        memory: Default::default(),
     })
     .expect("run")
 }
