@@ -177,7 +177,7 @@ fn main() -> ExitCode {
 fn memory_limits(args: &RunArgs) -> anyhow::Result<linli_node::config::MemoryLimits> {
     let doc_cache = args.doc_cache_mib.map(|mib| (mib, "flag --doc-cache-mib"));
     let write_buffers = args.write_buffers_mib.map(|mib| (mib, "flag --write-buffers-mib"));
-    Ok(linli_node::config::MemoryLimits::with_mib([doc_cache, write_buffers, None])?)
+    Ok(linli_node::config::MemoryLimits::with_mib([doc_cache, write_buffers, None, None])?)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<bool> {

@@ -22,6 +22,7 @@
 //! or the simulator's network) only moves frames, reads the log and calls the engine.
 //! [`tree`] builds the routes and scope of a node; [`LinkLimits`] bounds a link.
 
+mod coalesce;
 pub mod durable;
 pub mod limits;
 mod routes;
@@ -29,6 +30,7 @@ pub mod session;
 pub mod tree;
 pub mod trim;
 
+pub use coalesce::coalesce;
 pub use limits::LinkLimits;
 pub use routes::Routes;
 pub use session::{Action, PeerIs, Progress, Session};

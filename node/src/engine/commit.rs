@@ -7,6 +7,7 @@
 //! senders and the watches. A failed commit stops the engine: that batch, and every
 //! later one, is answered with [`NodeError::Stopped`](crate::NodeError::Stopped) and the reason.
 
+use super::recent_log::RecentLog;
 use super::request::Commit;
 use super::{StopReason, set_stopped, stop_reason};
 use crate::metrics::NodeMetrics;
@@ -16,16 +17,26 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use tokio::sync::watch;
 
+/// What a durable batch moves for the rest of the node.
+pub(super) struct Watches {
+    /// The log's last durable sequence number, which wakes the links' senders.
+    pub log_end: watch::Sender<u64>,
+    /// Bumped when a batch moved the views, which wakes the watches.
+    pub views_changed: watch::Sender<u64>,
+    /// The newest entries, for the senders to read without the store.
+    pub recent_log: Arc<RecentLog>,
+}
+
 /// The committer's loop; tells the writer on `done` when each batch is finished.
 pub(super) fn commit_loop(
     mut store: RocksStore,
     commits: Receiver<Commit>,
     done: SyncSender<()>,
-    log_end: watch::Sender<u64>,
-    views_changed: watch::Sender<u64>,
+    watches: Watches,
     stopped: StopReason,
     metrics: Arc<NodeMetrics>,
 ) {
+    let Watches { log_end, views_changed, recent_log } = watches;
     while let Ok(Commit { batch, answers, spans }) = commits.recv() {
         let failed = stop_reason(&stopped);
         let result = match failed {
@@ -46,6 +57,9 @@ pub(super) fn commit_loop(
                 let log_bytes: usize = batch.log.iter().map(|entry| entry.encoded_len()).sum();
                 NodeMetrics::add(&metrics.log_entries_committed, batch.log.len() as u64);
                 NodeMetrics::add(&metrics.log_bytes_committed, log_bytes as u64);
+                // Before the end moves: a sender it wakes finds the entries there.
+                recent_log.append(&batch.log);
+                NodeMetrics::set(&metrics.recent_log_bytes, recent_log.size().1 as u64);
                 if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
                     log_end.send_replace(last);
                 }

@@ -27,6 +27,8 @@ pub struct EngineHandle {
     pub(super) log_end: watch::Receiver<u64>,
     /// Bumped by every durable batch that moved the views.
     pub(super) views_changed: watch::Receiver<u64>,
+    /// The newest durable log entries, decoded (see `recent_log`).
+    pub(super) recent_log: Arc<super::recent_log::RecentLog>,
     /// For reads beside the engine; emptied when it stops, so that the database
     /// closes (and its lock is released) even while handles live on.
     pub(super) store: Arc<Mutex<Option<RocksStore>>>,
@@ -127,6 +129,12 @@ impl EngineHandle {
     pub fn store(&self) -> Result<RocksStore, NodeError> {
         let guard = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.clone().ok_or_else(|| self.gone())
+    }
+
+    /// Up to `max` durable log entries after `after`, if they are among the newest
+    /// ones the engine keeps decoded; `None`: read them from the store.
+    pub fn recent_log(&self, after: u64, max: usize) -> Option<Vec<linli_core::store::LogEntry>> {
+        self.recent_log.after(after, max)
     }
 
     /// The last durable log sequence number; changes when a batch adds to the log.

@@ -42,6 +42,7 @@ mod clock;
 mod commit;
 mod handle;
 mod reads;
+mod recent_log;
 mod request;
 mod writer;
 
@@ -77,6 +78,9 @@ pub struct EngineConfig {
     pub clock: WallClock,
     /// The store's write buffers and block cache.
     pub store_memory: linli_store_rocks::StoreMemory,
+    /// Bytes of the newest log entries kept decoded for the links' senders (see
+    /// `recent_log`); 0 keeps none.
+    pub recent_log_bytes_max: usize,
 }
 
 impl EngineConfig {
@@ -91,9 +95,13 @@ impl EngineConfig {
             tick: Duration::from_millis(200),
             clock: WallClock::default(),
             store_memory: Default::default(),
+            recent_log_bytes_max: RECENT_LOG_BYTES_MAX,
         }
     }
 }
+
+/// The default of [`EngineConfig::recent_log_bytes_max`].
+pub const RECENT_LOG_BYTES_MAX: usize = 8 << 20;
 
 /// Why the engine stopped (`None` while it runs), shared by its two threads and the
 /// handles; [`EngineHandle::stopped`] wakes when it is set.
@@ -153,8 +161,10 @@ impl Engine {
         let (commit_tx, commit_rx) = sync_channel::<request::Commit>(config.batches_in_flight_max.max(1) - 1);
         let (done_tx, done_rx) = sync_channel::<()>(2 * config.batches_in_flight_max.max(1) + 2);
         let metrics = Arc::new(NodeMetrics::default());
+        let recent_log = Arc::new(recent_log::RecentLog::new(config.recent_log_bytes_max));
         let committer = {
             let store = store.clone();
+            let recent_log = recent_log.clone();
             let stopped = stopped.clone();
             let metrics = metrics.clone();
             std::thread::Builder::new()
@@ -162,7 +172,9 @@ impl Engine {
                 .spawn(move || {
                     let guard = stopped.clone();
                     run_guarded("commit", &guard, move || {
-                        commit::commit_loop(store, commit_rx, done_tx, log_end_tx, views_changed_tx, stopped, metrics)
+                        let watches =
+                            commit::Watches { log_end: log_end_tx, views_changed: views_changed_tx, recent_log };
+                        commit::commit_loop(store, commit_rx, done_tx, watches, stopped, metrics)
                     })
                 })
                 .map_err(NodeError::Spawn)?
@@ -174,6 +186,7 @@ impl Engine {
             stopped: stopped.clone(),
             log_end,
             views_changed,
+            recent_log,
             store: reader,
             node,
             log_id,

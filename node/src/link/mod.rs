@@ -7,6 +7,7 @@
 //! [`durability`] carries the parent's watermarks down to the children.
 
 pub mod durability;
+mod gather;
 pub mod pump;
 pub mod service;
 pub mod status;

@@ -15,6 +15,7 @@
 //! protocol; nothing it holds is needed afterwards (checkpoints are on disk).
 
 use super::durability::Durability;
+use super::gather::{Behind, decode, gather};
 use super::status::{Links, now_ms};
 use crate::engine::{Applied, EngineHandle, SyncStep};
 use crate::error::NodeError;
@@ -150,6 +151,7 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let peer = theirs.node.clone();
     let named = match named_seq(&mine, &theirs) {
+        Some(seq) if let Some(recent) = shared.engine.recent_log(seq - 1, 1) => recent.into_iter().next(),
         Some(seq) => {
             let store = shared.engine.store()?;
             let read = tokio::task::spawn_blocking(move || store.log_after(seq - 1, 1));
@@ -193,6 +195,7 @@ pub async fn run(
         engine_call: None,
         log_read: None,
         doc_list: None,
+        behind: Behind::default(),
     };
     let result = pump.run(inbound, out).instrument(span).await;
     pump.abort();
@@ -218,6 +221,8 @@ struct Pump {
     engine_call: Option<EngineCall>,
     log_read: Option<LogRead>,
     doc_list: Option<DocList>,
+    /// What stopped the last gathering of frames (see [`gather`]).
+    behind: Behind,
 }
 
 impl Pump {
@@ -247,10 +252,22 @@ impl Pump {
             let reading = !self.session.applying()
                 && self.engine_work.len() < ENGINE_STEPS_QUEUED_MAX
                 && self.outbox.len() < OUTBOX_FRAMES_MAX;
+            if reading && let Some(frame) = self.behind.held.take() {
+                let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind)?;
+                self.on_frame(frame)?;
+                continue;
+            }
+            if self.behind.ended {
+                return Ok(());
+            }
             let wait = self.session.deadline_ms().map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             tokio::select! {
                 frame = inbound.message(), if reading => match frame? {
-                    Some(frame) => self.on_frame(frame)?,
+                    Some(frame) => {
+                        let frame = decode(frame, self.peer.as_str())?;
+                        let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind)?;
+                        self.on_frame(frame)?
+                    }
                     None => return Ok(()),
                 },
                 done = engine_done(&mut self.engine_call) => {
@@ -305,6 +322,13 @@ impl Pump {
                     self.outbox.push_back(v1::Frame::from(&frame));
                 }
                 Action::ReadLog { after, entries_max } => {
+                    // The newest entries are kept decoded for every link: no read, no
+                    // hand-off to a blocking thread.
+                    if let Some(entries) = self.shared.engine.recent_log(after, entries_max) {
+                        let routes = self.shared.routes();
+                        self.pending.extend(self.session.on_log(entries, &routes, now_ms()));
+                        continue;
+                    }
                     let store = self.shared.engine.store()?;
                     self.log_read = Some(tokio::task::spawn_blocking(move || store.log_after(after, entries_max)));
                 }
@@ -363,9 +387,8 @@ impl Pump {
         }
     }
 
-    fn on_frame(&mut self, frame: v1::Frame) -> Result<(), NodeError> {
+    fn on_frame(&mut self, frame: Frame) -> Result<(), NodeError> {
         let peer = self.peer.clone();
-        let frame = Frame::try_from(frame).map_err(|source| NodeError::Wire { peer: peer.to_string(), source })?;
         let sync = matches!(frame, Frame::Sync { .. });
         if let Frame::Batch { entries, .. } = &frame {
             self.shared.engine.metrics().link_batch_entries.observe(entries.len() as f64);

@@ -48,6 +48,11 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The sum of the values observed.
+    pub fn sum(&self) -> f64 {
+        self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
     /// Appends the `_bucket`, `_sum` and `_count` lines of one series; `labels` is
     /// the series' labels without braces (`node="a",kind="open"`).
     pub fn render(&self, out: &mut String, name: &str, labels: &str) {

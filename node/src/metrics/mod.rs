@@ -54,6 +54,8 @@ pub struct NodeMetrics {
     /// that estimates a link's backlog in bytes.
     pub log_entries_committed: AtomicU64,
     pub log_bytes_committed: AtomicU64,
+    /// Bytes of the newest log entries kept decoded for the links' senders.
+    pub recent_log_bytes: AtomicU64,
 }
 
 impl Default for NodeMetrics {
@@ -74,6 +76,7 @@ impl Default for NodeMetrics {
             documents_waiting: AtomicU64::new(0),
             log_entries_committed: AtomicU64::new(0),
             log_bytes_committed: AtomicU64::new(0),
+            recent_log_bytes: AtomicU64::new(0),
         }
     }
 }

@@ -31,6 +31,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "linli_documents_cached",
     "linli_documents_cached_bytes",
     "linli_documents_waiting",
+    "linli_log_cache_bytes",
     "linli_watches_open",
     "linli_fsync_seconds",
     "linli_engine_step_seconds",
@@ -156,6 +157,9 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
     let cached_bytes = NodeMetrics::get(&metrics.documents_cached_bytes);
     let help = "Memory of the documents in the engine's cache, by estimate.";
     gauge(&mut out, "linli_documents_cached_bytes", "gauge", help, &node, cached_bytes);
+    let recent_log = NodeMetrics::get(&metrics.recent_log_bytes);
+    let help = "Bytes of the newest log entries kept decoded for the links.";
+    gauge(&mut out, "linli_log_cache_bytes", "gauge", help, &node, recent_log);
     let waiting = NodeMetrics::get(&metrics.documents_waiting);
     let help = "Documents holding peers' changes that wait for their dependencies.";
     gauge(&mut out, "linli_documents_waiting", "gauge", help, &node, waiting);

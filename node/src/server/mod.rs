@@ -113,11 +113,13 @@ pub async fn run(
     let replica = ReplicaConfig {
         skew_ms_max: config.link.clock_skew_ms_max,
         doc_cache_bytes_max: config.memory.doc_cache_bytes_max,
+        commit_threads: commit_threads(),
         ..ReplicaConfig::new(node.clone(), scope)
     };
     let engine_config = EngineConfig {
         clock: config.clock.clone(),
         store_memory: config.memory.store,
+        recent_log_bytes_max: config.memory.log_cache_bytes_max,
         ..EngineConfig::new(replica, registries.clone(), config.data_dir.clone())
     };
     let engine = tokio::task::spawn_blocking(move || Engine::start(engine_config))
@@ -294,4 +296,10 @@ async fn restore_routes(engine: &EngineHandle, node: &NodeId, config: &ServerCon
         engine.put_meta_async(restored.meta).await?;
     }
     Ok(restored.routes)
+}
+
+/// Threads a batch of writes makes its documents' changes on: the machine's cores, at
+/// most 4 (a batch touches a few dozen documents at most).
+fn commit_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().min(4))
 }

@@ -174,6 +174,7 @@ impl NodeProcess {
             ("LINLI_MEMORY_DOC_CACHE_MIB_MAX", mib(memory.doc_cache_bytes_max)),
             ("LINLI_MEMORY_WRITE_BUFFERS_MIB_MAX", mib(memory.store.memtable_bytes_max)),
             ("LINLI_MEMORY_BLOCK_CACHE_MIB", mib(memory.store.block_cache_bytes)),
+            ("LINLI_MEMORY_LOG_CACHE_MIB", mib(memory.log_cache_bytes_max)),
         ] {
             command.env(name, value.to_string());
         }
