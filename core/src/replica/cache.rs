@@ -8,7 +8,7 @@
 use crate::doc::RegistryDoc;
 use crate::ids::DocId;
 use crate::store::Snapshot;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub struct CachedDoc {
     pub doc: RegistryDoc,
@@ -95,6 +95,18 @@ impl DocCache {
         let cached = self.docs.get_mut(id)?;
         cached.last_used = clock;
         Some(cached)
+    }
+
+    /// The cached documents among `ids`, each borrowed on its own (documents that are
+    /// not cached are left out); counted as used.
+    pub fn many_mut(&mut self, ids: &BTreeSet<DocId>) -> Vec<(&DocId, &mut CachedDoc)> {
+        self.clock += 1;
+        let clock = self.clock;
+        let mut docs: Vec<_> = self.docs.iter_mut().filter(|(id, _)| ids.contains(*id)).collect();
+        for (_, cached) in docs.iter_mut() {
+            cached.last_used = clock;
+        }
+        docs
     }
 
     pub fn most_chunks(&mut self) -> Option<&mut CachedDoc> {

@@ -55,6 +55,10 @@ pub struct ReplicaConfig {
     /// is refused ([`crate::Error::ClockAhead`]), so a peer's wrong clock cannot move
     /// this node's for good. A server's `link.clock_skew_ms_max`. Default 300,000 (5 min).
     pub skew_ms_max: u64,
+    /// Threads a batch of local writes may make its documents' changes on (see
+    /// `Replica::writes`). Default 1: the simulator runs hundreds of replicas on one
+    /// thread; a server sets its cores.
+    pub commit_threads: usize,
 }
 
 impl ReplicaConfig {
@@ -71,6 +75,7 @@ impl ReplicaConfig {
             compact_chunks_max: 512,
             incarnation: 1,
             skew_ms_max: crate::link::limits::CLOCK_SKEW_MS_MAX,
+            commit_threads: 1,
         }
     }
 }
