@@ -138,6 +138,10 @@ struct RunArgs {
     /// (its `memory.write_buffers_mib_max`) [default: the server's, 16].
     #[arg(long)]
     write_buffers_mib: Option<u64>,
+    /// Real mode: each server's newest log entries kept decoded for its links, in MiB
+    /// (its `memory.log_cache_mib`) [default: the server's, 8].
+    #[arg(long)]
+    log_cache_mib: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,7 +181,8 @@ fn main() -> ExitCode {
 fn memory_limits(args: &RunArgs) -> anyhow::Result<linli_node::config::MemoryLimits> {
     let doc_cache = args.doc_cache_mib.map(|mib| (mib, "flag --doc-cache-mib"));
     let write_buffers = args.write_buffers_mib.map(|mib| (mib, "flag --write-buffers-mib"));
-    Ok(linli_node::config::MemoryLimits::with_mib([doc_cache, write_buffers, None, None])?)
+    let log_cache = args.log_cache_mib.map(|mib| (mib, "flag --log-cache-mib"));
+    Ok(linli_node::config::MemoryLimits::with_mib([doc_cache, write_buffers, None, log_cache])?)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<bool> {

@@ -62,7 +62,7 @@ pub struct RunConfig {
     /// with certificates of a CA made for the run.
     pub plaintext: bool,
     /// Real mode: what every server may hold in memory (`--doc-cache-mib`,
-    /// `--write-buffers-mib`).
+    /// `--write-buffers-mib`, `--log-cache-mib`).
     pub memory: MemoryLimits,
 }
 

@@ -49,7 +49,8 @@ pub struct StoreMemory {
     /// Write buffers of all column families together; past it RocksDB flushes the
     /// largest. Default 16 MiB.
     pub memtable_bytes_max: usize,
-    /// Uncompressed blocks kept for reads. Default 8 MiB.
+    /// Uncompressed blocks kept for reads, the tables' index and filter blocks among
+    /// them. Default 8 MiB.
     pub block_cache_bytes: usize,
 }
 
@@ -80,7 +81,8 @@ impl RocksStore {
         // `memtable_bytes_max` (RocksDB flushes the largest when they pass it; without
         // this bound a family with few writes held its buffers for hours and a node's
         // buffers grew towards families x 3 x 8 MiB), and reads cache at most
-        // `block_cache_bytes` of blocks. The node keeps its own document cache.
+        // `block_cache_bytes` of blocks, index and filter blocks included. The node
+        // keeps its own document cache.
         let mut family = Options::default();
         family.set_write_buffer_size(memory.memtable_bytes_max.div_ceil(2).min(8 * 1024 * 1024));
         family.set_max_write_buffer_number(3);
@@ -88,6 +90,11 @@ impl RocksStore {
         let cache = rocksdb::Cache::new_lru_cache(memory.block_cache_bytes);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&cache);
+        // Index and filter blocks in the block cache too, not held beside it for every
+        // open table file: those grow with the data on disk, without a bound. The
+        // first level's stay pinned, as they are read on every lookup.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         family.set_block_based_table_factory(&table);
         let mut options = family.clone();
         options.set_db_write_buffer_size(memory.memtable_bytes_max);

@@ -178,7 +178,11 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
             "Requests that shared one engine batch and one sync.",
             &metrics.engine_batch_requests,
         ),
-        ("linli_link_batch_entries", "Log entries in one batch received from a peer.", &metrics.link_batch_entries),
+        (
+            "linli_link_batch_entries",
+            "Log entries in one batch received from a peer, as applied.",
+            &metrics.link_batch_entries,
+        ),
     ];
     for (name, help, histogram) in histograms {
         head(&mut out, name, "histogram", help);
