@@ -1,9 +1,12 @@
 //! Durable local writes through the node's engine: each write is acknowledged only
 //! after its batch is in RocksDB's synced WAL. One writer shows the acknowledgement
-//! latency; 64 concurrent writers show how group commit shares syncs.
+//! latency; 64 concurrent writers show how group commit shares syncs, to one document
+//! (a busy month's requests) and to five (requests of five months: what writes to
+//! several registries look like), the latter with the documents' changes made on one
+//! thread and on two (`commit_threads`), in the same run.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use linli_benches::{COMMUNITY, request};
+use linli_benches::{COMMUNITY, NOW_MS, request, request_with};
 use linli_core::ids::NodeId;
 use linli_core::replica::{ReplicaConfig, Scope};
 use linli_core::schema::Registries;
@@ -11,8 +14,42 @@ use linli_node::{Engine, EngineConfig};
 use std::time::{Duration, Instant};
 
 fn start_engine(dir: &std::path::Path) -> Engine {
-    let replica = ReplicaConfig::new(NodeId::new(COMMUNITY).expect("id"), Scope::only(COMMUNITY));
+    start_engine_with(dir, 1)
+}
+
+fn start_engine_with(dir: &std::path::Path, commit_threads: usize) -> Engine {
+    let replica = ReplicaConfig {
+        commit_threads,
+        ..ReplicaConfig::new(NodeId::new(COMMUNITY).expect("id"), Scope::only(COMMUNITY))
+    };
     Engine::start(EngineConfig::new(replica, Registries::defaults().expect("registries"), dir.into())).expect("engine")
+}
+
+const WRITERS: usize = 64;
+const PER_WRITER: usize = 32;
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// `WRITERS` threads writing `PER_WRITER` writes each, `make(i)` the i-th; the time
+/// until every write is durable.
+fn writers(engine: &Engine, make: fn(usize) -> linli_core::write::Write) -> Duration {
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let handle = engine.handle();
+            s.spawn(move || {
+                for i in 0..PER_WRITER {
+                    handle.write(make(w * PER_WRITER + i)).expect("write");
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+/// A request of one of five months.
+fn request_of_five_months(i: usize) -> linli_core::write::Write {
+    let reported_ms = NOW_MS as i64 - (i % 5) as i64 * 31 * DAY_MS;
+    request_with(COMMUNITY, i, serde_json::json!("路面鼓包，影响通行"), reported_ms)
 }
 
 fn durable_writes(c: &mut Criterion) {
@@ -32,31 +69,19 @@ fn durable_writes(c: &mut Criterion) {
     });
     drop(engine);
 
-    const WRITERS: usize = 64;
-    const PER_WRITER: usize = 32;
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = start_engine(dir.path());
     group.throughput(Throughput::Elements((WRITERS * PER_WRITER) as u64));
-    group.bench_function("64_writers", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                std::thread::scope(|s| {
-                    for w in 0..WRITERS {
-                        let handle = engine.handle();
-                        s.spawn(move || {
-                            for i in 0..PER_WRITER {
-                                handle.write(request(w * PER_WRITER + i)).expect("write");
-                            }
-                        });
-                    }
-                });
-                total += started.elapsed();
-            }
-            total
-        })
-    });
+    group.bench_function("64_writers", |b| b.iter_custom(|iters| (0..iters).map(|_| writers(&engine, request)).sum()));
+    drop(engine);
+
+    for threads in [1, 2] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = start_engine_with(dir.path(), threads);
+        group.bench_function(format!("64_writers_5_documents_{threads}_threads"), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| writers(&engine, request_of_five_months)).sum())
+        });
+    }
     group.finish();
 }
 

@@ -129,7 +129,19 @@ pub async fn throughput(dir: &Path, docs: usize, per_doc: usize) -> Trial {
     let written = started.elapsed();
     let done = pair.street_has(count as i64).await;
     if std::env::var("LINLI_BENCH_PART").is_ok() {
-        eprintln!("written at the community in {written:?}, at the street in {:?}", done - started);
+        let (community, street) = (pair.community.engine.metrics(), pair.street.engine.metrics());
+        eprintln!(
+            "written at the community in {written:?}, at the street in {:?}; engine steps: community {} ({:.2} s, \
+             syncs {:.2} s), street {} ({:.2} s, syncs {:.2} s); link batches at the street {}",
+            done - started,
+            community.engine_batch_requests.count(),
+            community.engine_step_seconds.sum(),
+            community.fsync_seconds.sum(),
+            street.engine_batch_requests.count(),
+            street.engine_step_seconds.sum(),
+            street.fsync_seconds.sum(),
+            street.link_batch_entries.count(),
+        );
     }
     let until = pair.relay.bytes();
     pair.relay.quiet(Duration::from_millis(500)).await;
