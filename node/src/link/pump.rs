@@ -257,7 +257,9 @@ impl Pump {
                 self.on_frame(frame)?;
                 continue;
             }
-            if self.behind.ended {
+            // The stream ended behind the frames gathered: once they are taken, the
+            // session is over, as when `message()` says so below.
+            if self.behind.ended && self.behind.held.is_none() {
                 return Ok(());
             }
             let wait = self.session.deadline_ms().map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
