@@ -605,7 +605,7 @@ impl RegistryDoc {
         let mut in_order = queue_empty;
         for change in &decoded {
             let held = match queue_empty {
-                true => self.applied(&change.hash()),
+                true => self.known_here(&change.hash()),
                 false => self.am.get_change_by_hash(&change.hash()).is_some(),
             };
             if held || fresh_hashes.contains(&change.hash()) {
@@ -626,7 +626,7 @@ impl RegistryDoc {
                 );
                 return Err(Error::Corrupt { what: "change", key: doc, reason });
             }
-            in_order = in_order && change.deps().iter().all(|dep| fresh_hashes.contains(dep) || self.applied(dep));
+            in_order = in_order && change.deps().iter().all(|dep| fresh_hashes.contains(dep) || self.known_here(dep));
             fresh_hashes.insert(change.hash());
             fresh.push(change.clone());
         }
@@ -639,7 +639,7 @@ impl RegistryDoc {
     /// Whether the change `hash` is applied or waits in Automerge's queue: its change
     /// graph knows it (a lookup; the queue is searched too, so callers ask this only
     /// when the queue is empty, or for either answer).
-    fn applied(&mut self, hash: &automerge::ChangeHash) -> bool {
+    fn known_here(&mut self, hash: &automerge::ChangeHash) -> bool {
         !self.am.get_missing_deps(&[*hash]).contains(hash)
     }
 

@@ -58,8 +58,8 @@ pub(super) fn commit_loop(
                 NodeMetrics::add(&metrics.log_entries_committed, batch.log.len() as u64);
                 NodeMetrics::add(&metrics.log_bytes_committed, log_bytes as u64);
                 // Before the end moves: a sender it wakes finds the entries there.
-                recent_log.append(&batch.log);
-                NodeMetrics::set(&metrics.recent_log_bytes, recent_log.size().1 as u64);
+                let recent_bytes = recent_log.append(&batch.log);
+                NodeMetrics::set(&metrics.recent_log_bytes, recent_bytes as u64);
                 if let Some(last) = batch.log.iter().map(|entry| entry.seq).max() {
                     log_end.send_replace(last);
                 }

@@ -38,12 +38,13 @@ impl RecentLog {
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes a durable batch's entries (in sequence), dropping the oldest past the bound.
-    pub fn append(&self, entries: &[LogEntry]) {
-        if self.bytes_max == 0 || entries.is_empty() {
-            return;
-        }
+    /// Takes a durable batch's entries (in sequence), dropping the oldest past the
+    /// bound; returns the bytes held after.
+    pub fn append(&self, entries: &[LogEntry]) -> usize {
         let mut held = self.held();
+        if self.bytes_max == 0 || entries.is_empty() {
+            return held.bytes;
+        }
         for entry in entries {
             if held.entries.back().is_some_and(|last| last.seq + 1 != entry.seq) {
                 *held = Held::default();
@@ -55,6 +56,7 @@ impl RecentLog {
             let Some(oldest) = held.entries.pop_front() else { break };
             held.bytes = held.bytes.saturating_sub(oldest.encoded_len());
         }
+        held.bytes
     }
 
     /// Up to `max` entries with `seq > after`, from `after + 1` on, if this holds
@@ -69,7 +71,8 @@ impl RecentLog {
         Some(held.entries.range(index..).take(max).cloned().collect())
     }
 
-    /// Entries and bytes held: for metrics.
+    /// Entries and bytes held.
+    #[cfg(test)]
     pub fn size(&self) -> (usize, usize) {
         let held = self.held();
         (held.entries.len(), held.bytes)
