@@ -92,8 +92,33 @@ pub fn page(report: &Report) -> String {
     } else {
         let memory = report.samples.iter().map(|s| (seconds(s.at_ms), (s.rss_bytes >> 20) as f64)).collect();
         html.push_str(&chart("Memory", "s", "MB resident", &[Series { name: "rss".into(), points: memory }], &bands));
+        html.push_str(&memory_by_part(report, &bands));
     }
     html.push_str("</body></html>\n");
+    html
+}
+
+/// One chart per tier: its servers' resident memory beside the parts the probe
+/// reads (see `real::memory`), in MB.
+fn memory_by_part(report: &Report, bands: &[(f64, f64, String)]) -> String {
+    let mut tiers: Vec<&str> = report.memory_by_part.iter().map(|p| p.tier.as_str()).collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    let mut html = String::new();
+    for tier in tiers {
+        let probes: Vec<_> = report.memory_by_part.iter().filter(|p| p.tier == tier).collect();
+        let series = |name: &str, bytes: fn(&crate::report::MemoryParts) -> u64| Series {
+            name: name.into(),
+            points: probes.iter().map(|p| (p.at_s, bytes(p) as f64 / 1e6)).collect(),
+        };
+        let all = [
+            series("resident", |p| p.resident_bytes),
+            series("documents", |p| p.documents_bytes),
+            series("store", |p| p.store_bytes),
+            series("decoded log", |p| p.log_cache_bytes),
+        ];
+        html.push_str(&chart(&format!("Memory of the {tier} servers, by part"), "s", "MB", &all, bands));
+    }
     html
 }
 

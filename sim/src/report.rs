@@ -26,6 +26,27 @@ pub struct Sample {
     pub street_lag_ms: Vec<u64>,
 }
 
+/// One tier's memory at a probe of a real run (see `real::memory`): the servers that
+/// run as processes, summed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MemoryParts {
+    /// Seconds since the run started.
+    pub at_s: f64,
+    pub tier: String,
+    /// Servers of the tier that answered the probe.
+    pub servers: usize,
+    pub resident_bytes: u64,
+    /// The document caches, by their estimate (bounded by `--doc-cache-mib`).
+    pub documents_bytes: u64,
+    /// RocksDB's write buffers, block cache and open table files.
+    pub store_bytes: u64,
+    /// The decoded newest log entries (bounded by `--log-cache-mib`).
+    pub log_cache_bytes: u64,
+    /// The views' entries (they grow with groups and open records, not bounded by a
+    /// cache).
+    pub view_entries: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CatchUp {
     pub node: String,
@@ -126,6 +147,9 @@ pub struct Report {
     pub log_written_max: u64,
     pub faults: Vec<Fault>,
     pub samples: Vec<Sample>,
+    /// Real mode: each tier's memory by part, every `real::memory::PROBE_EVERY`
+    /// (servers that run as processes only; empty in sim mode).
+    pub memory_by_part: Vec<MemoryParts>,
     pub checks: Vec<Check>,
 }
 
@@ -207,6 +231,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         log_written_max: inputs.samples.iter().map(|s| s.log_written_max).max().unwrap_or(0),
         faults: config.faults.clone(),
         samples: inputs.samples,
+        memory_by_part: Vec::new(),
         checks: inputs.checks,
     }
 }
@@ -217,20 +242,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Resident memory of this process (every server of a real run), from /proc.
 pub fn rss_bytes() -> u64 {
-    rss_bytes_of("/proc/self/status")
-}
-
-/// VmRSS of a process, from its `/proc/<pid>/status`; 0 where there is none.
-pub fn rss_bytes_of(status_path: &str) -> u64 {
-    std::fs::read_to_string(status_path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    linli_node::metrics::resident_bytes_of("/proc/self/status")
 }
 
 /// One line, rewritten in place: a bar, writes per second, the worst street lag, memory.
@@ -363,6 +375,7 @@ pub fn summary(report: &Report) -> String {
     if report.mode != "sim" {
         rows.push(("memory".into(), format!("{} MB resident at most, all servers", report.rss_bytes_max >> 20)));
     }
+    rows.extend(memory_rows(&report.memory_by_part));
     rows.push(("settle".into(), format!("{} ms after the workload", report.settle_ms)));
     for check in &report.checks {
         let mark = if check.passed { "ok  " } else { "FAIL" };
@@ -370,6 +383,43 @@ pub fn summary(report: &Report) -> String {
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+}
+
+/// Per tier, its memory by part at the middle probe and at the last: whether each
+/// part levelled off over the second half of the run.
+fn memory_rows(probes: &[MemoryParts]) -> Vec<(String, String)> {
+    let (Some(first), Some(last)) = (probes.first(), probes.last()) else { return Vec::new() };
+    let middle_s = (first.at_s + last.at_s) / 2.0;
+    let at = |tier: &str, pick: &dyn Fn(f64) -> bool| probes.iter().rev().find(|p| p.tier == tier && pick(p.at_s));
+    let mb = |bytes: u64| bytes as f64 / 1e6;
+    let mut tiers: Vec<&str> = probes.iter().map(|p| p.tier.as_str()).collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    let mut rows = Vec::new();
+    for tier in tiers {
+        let (Some(from), Some(to)) = (at(tier, &|s| s <= middle_s), at(tier, &|_| true)) else { continue };
+        rows.push((
+            format!("memory, {tier}"),
+            format!(
+                "{} servers, {:.0} s -> {:.0} s: resident {:.1} -> {:.1} MB, documents {:.1} -> {:.1} MB, store \
+                 {:.1} -> {:.1} MB, decoded log {:.1} -> {:.1} MB, views {} -> {} entries",
+                to.servers,
+                from.at_s,
+                to.at_s,
+                mb(from.resident_bytes),
+                mb(to.resident_bytes),
+                mb(from.documents_bytes),
+                mb(to.documents_bytes),
+                mb(from.store_bytes),
+                mb(to.store_bytes),
+                mb(from.log_cache_bytes),
+                mb(to.log_cache_bytes),
+                from.view_entries,
+                to.view_entries
+            ),
+        ));
+    }
+    rows
 }
 
 /// Writes `report.json` and `report.html` into `dir`.

@@ -6,13 +6,14 @@ use crate::error::SimError;
 use crate::faults::{self, Fault, FaultKind};
 use crate::ledger::Ledger;
 use crate::real::driven::RealRun;
-use crate::real::{Processes, RealDistrict};
+use crate::real::{Processes, RealDistrict, memory};
 use crate::report::Report;
 use crate::topology::Topology;
 use linli_core::schema::Registries;
 use linli_node::config::{LinkLimits, MemoryLimits};
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where the district runs.
@@ -142,10 +143,15 @@ pub async fn run_real(config: RunConfig) -> Result<Report, SimError> {
             config.topology.top, config.topology.top
         );
     }
-    let real = Rc::new(RealRun { district, started: Instant::now() });
-    let report = tokio::task::LocalSet::new()
+    let started = Instant::now();
+    let probed = Arc::new(Mutex::new(Vec::new()));
+    let probes = tokio::spawn(memory::probe_every(district.metrics_addrs(), started, probed.clone()));
+    let real = Rc::new(RealRun { district, started });
+    let mut report = tokio::task::LocalSet::new()
         .run_until(driver::run(real.clone(), &config, &final_tree, registries, boot_ms))
         .await?;
+    probes.abort();
+    report.memory_by_part = std::mem::take(&mut *probed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
     real.district.stop_all().await?;
     Ok(report)
 }

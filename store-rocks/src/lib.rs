@@ -132,6 +132,22 @@ impl RocksStore {
             .sum()
     }
 
+    /// Bytes of memory RocksDB holds for the store: every family's write buffers, the
+    /// block cache's blocks (index and filter blocks included, the cache being shared
+    /// by the families) and what open table files keep outside the cache. 0 where
+    /// RocksDB cannot say.
+    pub fn memory_bytes(&self) -> u64 {
+        let families: Vec<_> = FAMILIES.iter().filter_map(|name| self.db.cf_handle(name)).collect();
+        let per_family = |property: &str| -> u64 {
+            families.iter().filter_map(|cf| self.db.property_int_value_cf(cf, property).ok().flatten()).sum()
+        };
+        let block_cache = families
+            .first()
+            .and_then(|cf| self.db.property_int_value_cf(cf, "rocksdb.block-cache-usage").ok().flatten())
+            .unwrap_or(0);
+        per_family("rocksdb.cur-size-all-mem-tables") + per_family("rocksdb.estimate-table-readers-mem") + block_cache
+    }
+
     /// Bytes the change log takes: its SST files on disk and its write buffers (what
     /// is not flushed yet). 0 where RocksDB cannot say.
     pub fn log_bytes(&self) -> u64 {

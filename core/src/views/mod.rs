@@ -148,7 +148,24 @@ pub struct Dirty {
     seen: BTreeSet<SeenKey>,
 }
 
+/// The views by name, as [`Views::entries`] counts them.
+pub const VIEW_NAMES: [&str; 7] = ["counts", "sums", "deadlines", "durations", "group_sums", "open", "last_seen"];
+
 impl Views {
+    /// Entries of each view, in the order of [`VIEW_NAMES`]: what the views hold in
+    /// memory grows with these (a few hundred bytes an entry, keys included).
+    pub fn entries(&self) -> [usize; VIEW_NAMES.len()] {
+        [
+            self.counts.len(),
+            self.sums.len(),
+            self.open_by_deadline.len(),
+            self.durations.len(),
+            self.group_sums.len(),
+            self.open.len(),
+            self.last_seen.len(),
+        ]
+    }
+
     /// Moves `record` of `doc` from its `old` row to its `new` one.
     pub fn update(
         &mut self,

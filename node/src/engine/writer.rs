@@ -263,12 +263,16 @@ impl Writer {
         tracing::info_span!(parent: span, "linli.log.append", linli.node = %self.replica.node(), entries)
     }
 
-    /// Publishes the cache's size and the waiting documents, as of this step.
+    /// Publishes the cache's size, the waiting documents and the views' entries, as of
+    /// this step.
     fn note_cache(&self) {
         let (docs, bytes) = self.replica.cache_size();
         NodeMetrics::set(&self.metrics.documents_cached, docs as u64);
         NodeMetrics::set(&self.metrics.documents_cached_bytes, bytes as u64);
         NodeMetrics::set(&self.metrics.documents_waiting, self.replica.waiting_documents() as u64);
+        for (gauge, entries) in self.metrics.view_entries.iter().zip(self.replica.views().entries()) {
+            NodeMetrics::set(gauge, entries as u64);
+        }
     }
 
     fn background(&mut self) {

@@ -13,6 +13,7 @@ mod render;
 pub use histogram::Histogram;
 pub use render::{METRIC_NAMES, render};
 
+use linli_core::views::VIEW_NAMES;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,9 @@ pub struct NodeMetrics {
     pub log_bytes_committed: AtomicU64,
     /// Bytes of the newest log entries kept decoded for the links' senders.
     pub recent_log_bytes: AtomicU64,
+    /// Entries of each view (in the order of `linli_core::views::VIEW_NAMES`), as of
+    /// the last engine step.
+    pub view_entries: [AtomicU64; VIEW_NAMES.len()],
 }
 
 impl Default for NodeMetrics {
@@ -77,6 +81,7 @@ impl Default for NodeMetrics {
             log_entries_committed: AtomicU64::new(0),
             log_bytes_committed: AtomicU64::new(0),
             recent_log_bytes: AtomicU64::new(0),
+            view_entries: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -122,4 +127,19 @@ impl NodeMetrics {
         let entries = Self::get(&self.log_entries_committed);
         Self::get(&self.log_bytes_committed).checked_div(entries).unwrap_or(0)
     }
+}
+
+/// The resident memory of a process, from its `/proc/<pid>/status` (`VmRSS`), or
+/// `/proc/self/status` for this one; 0 where the system does not say (not Linux).
+pub fn resident_bytes_of(status_path: &str) -> u64 {
+    std::fs::read_to_string(status_path)
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }

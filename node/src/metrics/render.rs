@@ -7,6 +7,7 @@ use super::{CONSOLE_PAGES, NodeMetrics, QUERY_KINDS};
 use crate::engine::EngineHandle;
 use crate::link::{LinkStatus, Links, status::now_ms};
 use crate::server::authority::Refusals;
+use linli_core::views::VIEW_NAMES;
 use std::fmt::Write as _;
 
 /// Every metric name a scrape shows (histograms by their base name).
@@ -15,6 +16,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "linli_log_end",
     "linli_log_bytes",
     "linli_store_disk_bytes",
+    "linli_store_memory_bytes",
+    "linli_process_resident_bytes",
     "linli_link_connected",
     "linli_link_backlog_entries",
     "linli_link_backlog_bytes",
@@ -32,6 +35,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "linli_documents_cached_bytes",
     "linli_documents_waiting",
     "linli_log_cache_bytes",
+    "linli_view_entries",
     "linli_watches_open",
     "linli_fsync_seconds",
     "linli_engine_step_seconds",
@@ -115,6 +119,18 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
         log_bytes,
     );
     gauge(&mut out, "linli_store_disk_bytes", "gauge", "Bytes of the store's files on disk.", &node, disk_bytes);
+    let store_memory = engine.store().map(|store| store.memory_bytes()).unwrap_or(0);
+    let help = "Bytes of memory the store holds: write buffers, block cache, open table files.";
+    gauge(&mut out, "linli_store_memory_bytes", "gauge", help, &node, store_memory);
+    let help = "Resident memory of the whole process (0 where the system does not say).";
+    gauge(
+        &mut out,
+        "linli_process_resident_bytes",
+        "gauge",
+        help,
+        &node,
+        super::resident_bytes_of("/proc/self/status"),
+    );
 
     let context = LinkContext { log_end, now_ms: now_ms(), entry_bytes_mean: metrics.log_entry_bytes_mean() };
     let all = links.all();
@@ -164,6 +180,11 @@ pub fn render(engine: &EngineHandle, links: &Links, calls_refused: &Refusals, wa
     let help = "Documents holding peers' changes that wait for their dependencies.";
     gauge(&mut out, "linli_documents_waiting", "gauge", help, &node, waiting);
     gauge(&mut out, "linli_watches_open", "gauge", "Query watches open.", &node, watches_open as u64);
+    let name = "linli_view_entries";
+    head(&mut out, name, "gauge", "Entries of each materialized view, as of the last engine step.");
+    for (view, entries) in VIEW_NAMES.iter().zip(&metrics.view_entries) {
+        let _ = writeln!(out, "{name}{{node=\"{node}\",view=\"{view}\"}} {}", NodeMetrics::get(entries));
+    }
 
     let labels = format!("node=\"{node}\"");
     let histograms = [

@@ -19,6 +19,7 @@
 
 pub mod collector;
 pub mod driven;
+pub mod memory;
 pub mod process;
 pub mod proxy;
 mod reshape;
@@ -392,6 +393,15 @@ impl RealDistrict {
         total
     }
 
+    /// Every node run as a process that serves metrics: (id, tier, address), for the
+    /// memory probe.
+    pub fn metrics_addrs(&self) -> Vec<(String, String, SocketAddr)> {
+        let process = self.slots.iter().filter(|(_, slot)| slot.process.load(std::sync::atomic::Ordering::Relaxed));
+        process
+            .filter_map(|(id, slot)| Some((id.clone(), slot.tier.as_str().to_string(), slot.config().metrics_listen?)))
+            .collect()
+    }
+
     /// The most entries an in-process node's log holds now (its end less what it
     /// trimmed), and the most any wrote; nodes run as processes, or busy stopping,
     /// are not looked at.
@@ -577,6 +587,8 @@ async fn first_start(
     loop {
         if process {
             config.listen = process::free_addr()?;
+            // For the memory probe (`memory`): a process's own metrics.
+            config.metrics_listen = Some(process::free_addr()?);
         }
         tries += 1;
         match start_node(config.clone(), registries.clone(), process, bins).await {

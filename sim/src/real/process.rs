@@ -148,6 +148,9 @@ impl NodeProcess {
         if let Some(console) = config.console_listen {
             command.arg("--console-listen").arg(console.to_string());
         }
+        if let Some(metrics) = config.metrics_listen {
+            command.arg("--metrics-listen").arg(metrics.to_string());
+        }
         if !config.forget.is_empty() {
             command.arg("--forget").arg(config.forget.join(","));
         }
@@ -308,7 +311,7 @@ impl NodeProcess {
 
     /// Resident memory of the process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
-        self.child.id().map_or(0, |pid| crate::report::rss_bytes_of(&format!("/proc/{pid}/status")))
+        self.child.id().map_or(0, |pid| linli_node::metrics::resident_bytes_of(&format!("/proc/{pid}/status")))
     }
 
     /// SIGKILL: the process ends at once, whatever it was doing.
