@@ -7,6 +7,7 @@
 
 pub mod convert;
 mod error;
+pub mod wire;
 
 pub use error::ProtoError;
 

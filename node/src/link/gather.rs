@@ -6,6 +6,7 @@
 use crate::error::NodeError;
 use linli_core::link::{Frame, coalesce};
 use linli_proto::v1;
+use linli_proto::wire::FrameWire;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
@@ -24,6 +25,7 @@ pub(super) fn gather(
     inbound: &mut tonic::Streaming<v1::Frame>,
     peer: &str,
     behind: &mut Behind,
+    wire: &mut FrameWire,
 ) -> Result<Frame, NodeError> {
     let mut frame = first;
     if !matches!(frame, Frame::Batch { .. }) {
@@ -35,7 +37,7 @@ pub(super) fn gather(
             behind.ended = true;
             break;
         };
-        let next = decode(next, peer)?;
+        let next = decode(wire, next, peer)?;
         if let Some(next) = coalesce(&mut frame, next) {
             behind.held = Some(next);
             break;
@@ -44,9 +46,10 @@ pub(super) fn gather(
     Ok(frame)
 }
 
-/// A peer's frame in core's terms; one that does not decode ends the link.
-pub(super) fn decode(frame: v1::Frame, peer: &str) -> Result<Frame, NodeError> {
-    Frame::try_from(frame).map_err(|source| NodeError::Wire { peer: peer.to_string(), source })
+/// A peer's frame in core's terms, decompressed by the session's `wire`; one that
+/// does not decode ends the link.
+pub(super) fn decode(wire: &mut FrameWire, frame: v1::Frame, peer: &str) -> Result<Frame, NodeError> {
+    wire.decode(frame).map_err(|source| NodeError::Wire { peer: peer.to_string(), source })
 }
 
 /// The future's output if it is ready without waiting.

@@ -14,6 +14,7 @@
 //! The session ends when the stream does, at shutdown, or when the peer breaks the
 //! protocol; nothing it holds is needed afterwards (checkpoints are on disk).
 
+use super::FRAME_BYTES_MAX;
 use super::durability::Durability;
 use super::gather::{Behind, decode, gather};
 use super::status::{Links, now_ms};
@@ -26,6 +27,7 @@ use linli_core::link::{Action, Checkpoint, Frame, Hello, LinkLimits, PeerIs, Rou
 use linli_core::replica::Traces;
 use linli_core::store::{LogEntry, Storage};
 use linli_proto::v1;
+use linli_proto::wire::FrameWire;
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -122,30 +124,34 @@ fn task_failed(peer: &NodeId, what: &str, e: tokio::task::JoinError) -> NodeErro
 }
 
 /// The peer's first frame, which must be its Hello, within `timeout_ms`: a stream that
-/// says nothing is closed rather than kept forever.
+/// says nothing is closed rather than kept forever. With it, whether the peer reads
+/// compressed frames (`linli_proto::wire::reads_zstd`).
 pub async fn first_hello(
     inbound: &mut tonic::Streaming<v1::Frame>,
     peer: &str,
     timeout_ms: u64,
-) -> Result<Hello, NodeError> {
+) -> Result<(Hello, bool), NodeError> {
     let link = |reason: String| NodeError::Link { peer: peer.to_string(), reason };
     let first = tokio::time::timeout(Duration::from_millis(timeout_ms), inbound.message())
         .await
         .map_err(|_| link(format!("no Hello within {timeout_ms} ms")))?;
-    match first?.map(Frame::try_from) {
-        Some(Ok(Frame::Hello(hello))) => Ok(hello),
+    let first = first?;
+    let reads_zstd = first.as_ref().is_some_and(linli_proto::wire::reads_zstd);
+    match first.map(Frame::try_from) {
+        Some(Ok(Frame::Hello(hello))) => Ok((hello, reads_zstd)),
         Some(Ok(other)) => Err(link(format!("expected Hello, got {other:?}"))),
         Some(Err(source)) => Err(NodeError::Wire { peer: peer.to_string(), source }),
         None => Err(link("closed before its Hello".into())),
     }
 }
 
-/// Runs a session until the stream ends, an error, or shutdown.
+/// Runs a session until the stream ends, an error, or shutdown. `peer_reads_zstd`:
+/// the peer's Hello said it reads compressed frames.
 pub async fn run(
     shared: Arc<Shared>,
     peer_is: PeerIs,
     mine: Hello,
-    theirs: Hello,
+    (theirs, peer_reads_zstd): (Hello, bool),
     inbound: tonic::Streaming<v1::Frame>,
     out: mpsc::Sender<v1::Frame>,
 ) -> Result<(), NodeError> {
@@ -196,6 +202,8 @@ pub async fn run(
         log_read: None,
         doc_list: None,
         behind: Behind::default(),
+        wire: FrameWire::new(FRAME_BYTES_MAX, peer_reads_zstd)
+            .map_err(|source| NodeError::Wire { peer: peer.to_string(), source })?,
     };
     let result = pump.run(inbound, out).instrument(span).await;
     pump.abort();
@@ -223,6 +231,9 @@ struct Pump {
     doc_list: Option<DocList>,
     /// What stopped the last gathering of frames (see [`gather`]).
     behind: Behind,
+    /// The session's frames on the wire: one zstd context each way for the whole
+    /// session (`linli_proto::wire`).
+    wire: FrameWire,
 }
 
 impl Pump {
@@ -253,7 +264,7 @@ impl Pump {
                 && self.engine_work.len() < ENGINE_STEPS_QUEUED_MAX
                 && self.outbox.len() < OUTBOX_FRAMES_MAX;
             if reading && let Some(frame) = self.behind.held.take() {
-                let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind)?;
+                let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind, &mut self.wire)?;
                 self.on_frame(frame)?;
                 continue;
             }
@@ -266,8 +277,8 @@ impl Pump {
             tokio::select! {
                 frame = inbound.message(), if reading => match frame? {
                     Some(frame) => {
-                        let frame = decode(frame, self.peer.as_str())?;
-                        let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind)?;
+                        let frame = decode(&mut self.wire, frame, self.peer.as_str())?;
+                        let frame = gather(frame, &mut inbound, self.peer.as_str(), &mut self.behind, &mut self.wire)?;
                         self.on_frame(frame)?
                     }
                     None => return Ok(()),
@@ -321,7 +332,7 @@ impl Pump {
                         tracing::debug!(entries = entries.len(), through, "batch sent");
                         self.trace_shipped(entries, *through);
                     }
-                    self.outbox.push_back(v1::Frame::from(&frame));
+                    self.outbox.push_back(self.wire.encode(&frame));
                 }
                 Action::ReadLog { after, entries_max } => {
                     // The newest entries are kept decoded for every link: no read, no

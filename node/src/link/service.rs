@@ -6,7 +6,7 @@ use super::uplink::OUTBOUND_FRAMES_MAX;
 use crate::error::NodeError;
 use linli_core::error::Error as CoreError;
 use linli_core::ids::NodeId;
-use linli_core::link::{Frame, Hello, PeerIs, tree};
+use linli_core::link::{Hello, PeerIs, tree};
 use linli_proto::v1;
 use linli_proto::v1::replication_server::Replication;
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,7 +84,7 @@ impl Replication for ReplicationService {
         let (out, frames) = mpsc::channel::<v1::Frame>(OUTBOUND_FRAMES_MAX);
         // A Hello refused ends the stream with this status, after the frames sent.
         let (refuse, refused) = oneshot::channel::<Status>();
-        out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
+        out.send(linli_proto::wire::hello_frame(&mine))
             .await
             .map_err(|_| Status::internal("link closed during Hello"))?;
         let inbound = request.into_inner();
@@ -96,7 +96,7 @@ impl Replication for ReplicationService {
         let (own_tx, own_rx) = oneshot::channel::<AbortHandle>();
         let task = tokio::spawn(async move {
             let outcome = async {
-                let (theirs, inbound) = read_hello(&shared, &child, inbound).await?;
+                let (theirs, reads_zstd, inbound) = read_hello(&shared, &child, inbound).await?;
                 // Only a stream whose Hello names the child and holds replaces its live
                 // session (a half-open one, or one the child gave up on): a stray,
                 // silent or lying stream naming it cuts nothing. Over TLS the
@@ -108,7 +108,7 @@ impl Replication for ReplicationService {
                 {
                     old.abort();
                 }
-                serve(shared, child.clone(), mine, theirs, subtree, inbound, out).await
+                serve(shared, child.clone(), mine, (theirs, reads_zstd), subtree, inbound, out).await
             };
             if let Err(e) = outcome.await {
                 tracing::warn!(%child, error = %e, "link from child ended");
@@ -131,12 +131,12 @@ async fn read_hello(
     shared: &Shared,
     child: &NodeId,
     mut inbound: Streaming<v1::Frame>,
-) -> Result<(Hello, Streaming<v1::Frame>), NodeError> {
-    let theirs = pump::first_hello(&mut inbound, child.as_str(), shared.link.hello_timeout_ms).await?;
+) -> Result<(Hello, bool, Streaming<v1::Frame>), NodeError> {
+    let (theirs, reads_zstd) = pump::first_hello(&mut inbound, child.as_str(), shared.link.hello_timeout_ms).await?;
     if theirs.node != *child {
         return Err(NodeError::Link { peer: child.to_string(), reason: format!("its Hello names `{}`", theirs.node) });
     }
-    Ok((theirs, inbound))
+    Ok((theirs, reads_zstd, inbound))
 }
 
 /// The subtree the child's Hello announces, checked against what this node knows of
@@ -170,7 +170,7 @@ async fn serve(
     shared: Arc<Shared>,
     child: NodeId,
     mine: Hello,
-    theirs: Hello,
+    theirs: (Hello, bool),
     subtree: BTreeSet<String>,
     inbound: Streaming<v1::Frame>,
     out: mpsc::Sender<v1::Frame>,

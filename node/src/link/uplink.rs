@@ -3,7 +3,7 @@
 use super::pump::{self, Shared};
 use super::{FRAME_BYTES_MAX, NODE_HEADER};
 use crate::error::NodeError;
-use linli_core::link::{Frame, PeerIs};
+use linli_core::link::PeerIs;
 use linli_proto::v1;
 use linli_proto::v1::replication_client::ReplicationClient;
 use std::sync::Arc;
@@ -71,8 +71,9 @@ async fn connect_and_run(shared: &Arc<Shared>, parent: &str, tls: Option<&Client
         .keep_alive_while_idle(true)
         .connect()
         .await?;
+    // Frames are compressed by the session (`linli_proto::wire`), not by gRPC; a
+    // parent of an older version may still compress its own.
     let mut client = ReplicationClient::new(channel)
-        .send_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(FRAME_BYTES_MAX)
         .max_encoding_message_size(FRAME_BYTES_MAX);
@@ -84,8 +85,8 @@ async fn connect_and_run(shared: &Arc<Shared>, parent: &str, tls: Option<&Client
     request.metadata_mut().insert(NODE_HEADER, header);
     let mut inbound = client.link(request).await?.into_inner();
     let theirs = pump::first_hello(&mut inbound, parent, shared.link.hello_timeout_ms).await?;
-    let mine = shared.hello(&theirs.node)?;
-    out.send(v1::Frame::from(&Frame::Hello(mine.clone())))
+    let mine = shared.hello(&theirs.0.node)?;
+    out.send(linli_proto::wire::hello_frame(&mine))
         .await
         .map_err(|_| NodeError::Link { peer: parent.into(), reason: "closed during Hello".into() })?;
     pump::run(shared.clone(), PeerIs::Parent, mine, theirs, inbound, out).await

@@ -185,8 +185,9 @@ pub async fn run(
     tokio::spawn(trimmer::run(shared.clone(), children, config.parent.is_some()));
     let children_set = config.children.iter().cloned().collect();
     let service = ReplicationService::new(shared.clone(), children_set, tls.is_some(), config.subtrees.clone());
+    // Link frames are compressed by the session (`linli_proto::wire`), not by gRPC;
+    // a child of an older version may still compress its own.
     let replication = ReplicationServer::new(service)
-        .send_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(FRAME_BYTES_MAX)
         .max_encoding_message_size(FRAME_BYTES_MAX);

@@ -36,6 +36,7 @@ impl From<&Frame> for v1::Frame {
                 log_id: hello.log_id.clone(),
                 log_end: hello.log_end,
                 log_trimmed: hello.log_trimmed,
+                reads_zstd: false,
                 checkpoint: hello.checkpoint.as_ref().map(|cp| v1::Checkpoint {
                     log_id: cp.log_id.clone(),
                     through: cp.through,
@@ -104,6 +105,15 @@ impl TryFrom<v1::Frame> for Frame {
             Body::Refusal(refusal) => Frame::Refusal { seq: refusal.seq, doc: refusal.doc, reason: refusal.reason },
             Body::Sync(sync) => {
                 Frame::Sync { doc: DocId::parse(&sync.doc).map_err(core("SyncMessage"))?, message: sync.message }
+            }
+            // Only a link session's codec (`crate::wire`) opens these: outside a
+            // session (a Hello, or a frame inside a compressed one) it is refused.
+            Body::Zstd(_) => {
+                return Err(ProtoError::Invalid {
+                    message: "Frame",
+                    field: "zstd",
+                    reason: "is a compressed frame where only a plain one may be".into(),
+                });
             }
         })
     }
