@@ -1,6 +1,6 @@
 //! The shape of a tree: its top, the districts between it and the streets when the top
 //! is a city, the streets, their communities, and each community's size, drawn for a
-//! seed from the facts of the domain (DOMAIN.md).
+//! seed around the facts of a real community (see `docs/simulator.md`).
 //!
 //! Presets carry the real counts: Longhua 6 streets / 50 communities, Luohu 10 / 83,
 //! Longgang 11 / 111, each a district's tree; and Shenzhen, a city of 10 districts,
