@@ -17,7 +17,7 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --release --workspace "$@" 2>&1 | tee "$log"
+cargo test --release --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The checks can fail: the simulator with a deliberately broken merge rule (a
 # test-only feature of linli-core) must report the writes it lost.
