@@ -113,19 +113,30 @@ impl DocCache {
         self.docs.values_mut().max_by_key(|c| c.chunks)
     }
 
+    /// Whether the cache is past its bound with a document [`Self::evict_to_bound`]
+    /// would drop (not pinned, not the most recently used).
     pub fn over_bound(&self) -> bool {
-        self.docs.len() > self.capacity || self.memory_bytes() > self.bytes_max
+        let past = self.docs.len() > self.capacity || self.memory_bytes() > self.bytes_max;
+        past && self.evictable().next().is_some()
+    }
+
+    /// The documents eviction may drop: neither pinned nor the most recently used.
+    fn evictable(&self) -> impl Iterator<Item = (&DocId, &CachedDoc)> {
+        let newest = self.docs.values().map(|c| c.last_used).max();
+        self.docs.iter().filter(move |(_, c)| !c.pinned && Some(c.last_used) != newest)
     }
 
     /// Drops least recently used documents past the bound. Called between steps only,
     /// when everything in memory has been persisted: a dropped document reloads from
     /// the store. Within one step the cache may exceed the bound by the documents
-    /// that step touches.
+    /// that step touches. The most recently used document always stays, even alone
+    /// past the bound: dropping it would reload it whole on the next step that
+    /// touches it, which for a document larger than the bound is every step (the
+    /// bound is then exceeded by that one document).
     pub fn evict_to_bound(&mut self) {
         let mut bytes = self.memory_bytes();
         while self.docs.len() > self.capacity || bytes > self.bytes_max {
-            let evictable = self.docs.iter().filter(|(_, c)| !c.pinned);
-            let Some(oldest) = evictable.min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
+            let Some(oldest) = self.evictable().min_by_key(|(_, c)| c.last_used).map(|(id, _)| id.clone()) else {
                 return;
             };
             if let Some(gone) = self.docs.remove(&oldest) {
