@@ -108,13 +108,13 @@ fn request(writer: usize, i: usize) -> v1::WriteRequest {
 }
 
 /// Whether `child` exits within `wait` (it is not killed).
-fn exits_within(child: &mut Child, wait: Duration) -> bool {
+async fn exits_within(child: &mut Child, wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         if child.try_wait().expect("try_wait").is_some() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
 }
@@ -162,7 +162,7 @@ async fn a_failed_commit_turns_health_not_serving_exits_non_zero_and_loses_no_ac
             match status(&mut health, "").await {
                 Some(overall) => assert_eq!(overall, ServingStatus::NotServing),
                 None => assert!(
-                    exits_within(&mut child, Duration::from_secs(10)),
+                    exits_within(&mut child, Duration::from_secs(10)).await,
                     "the server stopped answering Health but runs on"
                 ),
             }

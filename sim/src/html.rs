@@ -101,11 +101,8 @@ pub fn page(report: &Report) -> String {
 /// One chart per tier: its servers' resident memory beside the parts the probe
 /// reads (see `real::memory`), in MB.
 fn memory_by_part(report: &Report, bands: &[(f64, f64, String)]) -> String {
-    let mut tiers: Vec<&str> = report.memory_by_part.iter().map(|p| p.tier.as_str()).collect();
-    tiers.sort_unstable();
-    tiers.dedup();
     let mut html = String::new();
-    for tier in tiers {
+    for tier in crate::report::probed_tiers(&report.memory_by_part) {
         let probes: Vec<_> = report.memory_by_part.iter().filter(|p| p.tier == tier).collect();
         let series = |name: &str, bytes: fn(&crate::report::MemoryParts) -> u64| Series {
             name: name.into(),

@@ -392,11 +392,8 @@ fn memory_rows(probes: &[MemoryParts]) -> Vec<(String, String)> {
     let middle_s = (first.at_s + last.at_s) / 2.0;
     let at = |tier: &str, pick: &dyn Fn(f64) -> bool| probes.iter().rev().find(|p| p.tier == tier && pick(p.at_s));
     let mb = |bytes: u64| bytes as f64 / 1e6;
-    let mut tiers: Vec<&str> = probes.iter().map(|p| p.tier.as_str()).collect();
-    tiers.sort_unstable();
-    tiers.dedup();
     let mut rows = Vec::new();
-    for tier in tiers {
+    for tier in probed_tiers(probes) {
         let (Some(from), Some(to)) = (at(tier, &|s| s <= middle_s), at(tier, &|_| true)) else { continue };
         rows.push((
             format!("memory, {tier}"),
@@ -420,6 +417,14 @@ fn memory_rows(probes: &[MemoryParts]) -> Vec<(String, String)> {
         ));
     }
     rows
+}
+
+/// The tiers the memory probes cover, each once, in name order.
+pub fn probed_tiers(probes: &[MemoryParts]) -> Vec<&str> {
+    let mut tiers: Vec<&str> = probes.iter().map(|p| p.tier.as_str()).collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    tiers
 }
 
 /// Writes `report.json` and `report.html` into `dir`.

@@ -138,14 +138,15 @@ impl RocksStore {
     /// RocksDB cannot say.
     pub fn memory_bytes(&self) -> u64 {
         let families: Vec<_> = FAMILIES.iter().filter_map(|name| self.db.cf_handle(name)).collect();
-        let per_family = |property: &str| -> u64 {
-            families.iter().filter_map(|cf| self.db.property_int_value_cf(cf, property).ok().flatten()).sum()
-        };
+        let table_readers: u64 = families
+            .iter()
+            .filter_map(|cf| self.db.property_int_value_cf(cf, "rocksdb.estimate-table-readers-mem").ok().flatten())
+            .sum();
         let block_cache = families
             .first()
             .and_then(|cf| self.db.property_int_value_cf(cf, "rocksdb.block-cache-usage").ok().flatten())
             .unwrap_or(0);
-        per_family("rocksdb.cur-size-all-mem-tables") + per_family("rocksdb.estimate-table-readers-mem") + block_cache
+        self.memtable_bytes() + table_readers + block_cache
     }
 
     /// Bytes the change log takes: its SST files on disk and its write buffers (what
